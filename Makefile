@@ -1,0 +1,39 @@
+# Every target installs what it needs: a local .venv, and Debian packages for the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test check lint typecheck bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/chatcanary demo
+
+system-deps:
+	bash scripts/system-deps.sh
+
+test: $(STAMP) system-deps
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check exporter tests bench
+	$(BIN)/ruff format --check exporter tests bench
+	$(BIN)/hadolint Dockerfile
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict exporter
+
+check: lint typecheck test
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m bench.timing
+	$(BIN)/python -m bench.memory
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,311 @@
+"""The `chatcanary` command line.
+
+Exit codes: 0 ok; 1 a check or probe failed (`check`: the config is invalid); 2 a usage
+or config error that stops `run`, `probe` or `demo` from starting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from exporter import __version__, logs
+from exporter.config import Config, ConfigError, RunSpec, load_config, parse_config
+from exporter.result import Outcome, ProbeResult
+from exporter.runner import run_canary
+from exporter.service import Service
+from exporter.web import make_app
+
+log = logging.getLogger("exporter")
+
+DEFAULT_LISTEN = "127.0.0.1:9477"
+DEMO_URL_VAR = "CHATCANARY_SIMULATOR_URL"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.setup(args.log_level, args.log_format)
+    try:
+        code: int = asyncio.run(args.func(args)) if args.is_async else args.func(args)
+    except KeyboardInterrupt:
+        code = 130
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    common.add_argument("--log-format", default="text", choices=["text", "json"])
+
+    parser = argparse.ArgumentParser(
+        prog="chatcanary",
+        description="Canary prober and Prometheus exporter for chat (LLM) endpoints.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"chatcanary {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, func: object, is_async: bool) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
+        p.set_defaults(func=func, is_async=is_async)
+        return p
+
+    run = command("run", "Schedule the canaries and serve /metrics.", cmd_run, True)
+    run.add_argument("-c", "--config", required=True, type=Path, help="config file (YAML)")
+    run.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT to serve on")
+    run.add_argument("--grace", type=float, default=10.0, help="seconds for runs at shutdown")
+
+    check = command("check", "Validate a config file; exit 0 if valid, 1 if not.", cmd_check, False)
+    check.add_argument("-c", "--config", required=True, type=Path)
+
+    probe = command("probe", "Run each selected canary once and report.", cmd_probe, True)
+    probe.add_argument("-c", "--config", required=True, type=Path)
+    probe.add_argument("--target", action="append", help="only this target (repeatable)")
+    probe.add_argument("--canary", action="append", help="only this canary (repeatable)")
+    probe.add_argument("--json", action="store_true", help="print a JSON array")
+
+    demo = command(
+        "demo", "Run the simulator and the exporter on a bundled config.", cmd_demo, True
+    )
+    demo.add_argument("--listen", default="127.0.0.1:0", help="exporter HOST:PORT (0: free)")
+    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+
+    sim = command("simulate", "Run the chat simulator alone.", cmd_simulate, True)
+    sim.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT to serve on")
+    sim.add_argument("--scenario", default="demo", help="behaviour preset (see README)")
+    sim.add_argument("--api-key", help="require this bearer key")
+    sim.add_argument("--seed", type=int, help="random seed, for repeatable faults")
+    return parser
+
+
+def _load(path: Path) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        return None
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"chatcanary: --listen wants HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 1
+    plan = config.plan()
+    print(
+        f"{args.config}: ok ({len(config.targets)} targets, {len(config.canaries)} canaries, "
+        f"{len(plan)} scheduled runs)"
+    )
+    return 0
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    service = Service(config, path=args.config)
+    return await _serve(service, _listen(args.listen), args.grace)
+
+
+async def _serve(
+    service: Service,
+    listen: tuple[str, int],
+    grace: float,
+    duration: float | None = None,
+    on_ready: Callable[[str], None] = lambda url: None,
+) -> int:
+    await service.start()
+    runner = web.AppRunner(make_app(service), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, *listen)
+    try:
+        await site.start()
+    except OSError as exc:
+        print(f"chatcanary: cannot listen on {listen[0]}:{listen[1]}: {exc}", file=sys.stderr)
+        await service.stop(0)
+        await runner.cleanup()
+        return 2
+    host, port = runner.addresses[0][:2]
+    url = f"http://{host}:{port}"
+    log.info("serving", extra={"url": url, "canaries": len(service.scheduler.keys)})
+    on_ready(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, service.reload)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), duration)
+    log.info("stopping", extra={"grace_seconds": grace})
+    await service.stop(grace)
+    await runner.cleanup()
+    return 0
+
+
+async def cmd_probe(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    plan = config.plan()
+    unknown = [
+        f"unknown {what} {name!r}"
+        for what, names, known in (
+            ("target", args.target, {t.name for t in config.targets}),
+            ("canary", args.canary, {c.name for c in config.canaries}),
+        )
+        for name in names or ()
+        if name not in known
+    ]
+    if unknown:
+        print("chatcanary: " + "; ".join(unknown), file=sys.stderr)
+        return 2
+    specs = [
+        spec
+        for (target, canary), spec in plan.items()
+        if (not args.target or target in args.target) and (not args.canary or canary in args.canary)
+    ]
+    results = await probe_once(specs, config)
+    if args.json:
+        print(json.dumps([r.summary() for r in results], indent=2))
+    else:
+        print(render_table(results))
+    return 0 if all(r.outcome is Outcome.SUCCESS for r in results) else 1
+
+
+async def probe_once(specs: Sequence[RunSpec], config: Config) -> list[ProbeResult]:
+    limits = {
+        t.name: asyncio.Semaphore(t.concurrency or config.defaults.concurrency)
+        for t in config.targets
+    }
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(spec: RunSpec) -> ProbeResult:
+            async with limits[spec.target.name]:
+                return await run_canary(session, spec)
+
+        return list(await asyncio.gather(*(one(spec) for spec in specs)))
+
+
+def render_table(
+    results: Sequence[ProbeResult], runs: dict[tuple[str, str], int] | None = None
+) -> str:
+    """A fixed-width table: one line per run, failures explained at the end of the line."""
+    header = ["TARGET", "CANARY", "OUTCOME", "TTFT", "DURATION", "TOKENS", "DETAIL"]
+    if runs is not None:
+        header.insert(2, "RUNS")
+    rows = [header]
+    for r in results:
+        tokens = f"{r.input_tokens or 0}/{r.output_tokens or 0}"
+        detail = (
+            f"{r.error_class}: {r.error_detail}"
+            if r.error_class
+            else ("failed: " + ", ".join(r.failed_checks) if r.failed_checks else "")
+        )
+        row = [r.target, r.canary, str(r.outcome), _ms(r.ttft_seconds)]
+        row += [_ms(r.duration_seconds), tokens, detail[:80]]
+        if runs is not None:
+            row.insert(2, str(runs.get((r.target, r.canary), 0)))
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in rows
+    )
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}ms"
+
+
+def demo_config_text() -> str:
+    return resources.files("exporter").joinpath("data/demo.yaml").read_text(encoding="utf-8")
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from exporter.simulator import Simulator
+
+    simulator = Simulator(scenario="demo")
+    sim_url = await simulator.start("127.0.0.1", 0)
+    env = {**os.environ, DEMO_URL_VAR: sim_url}
+    try:
+        config = parse_config(demo_config_text(), "demo.yaml", env)
+    except ConfigError as exc:  # the bundled file is tested; this is a packaging bug
+        print(exc, file=sys.stderr)
+        await simulator.stop()
+        return 2
+    service = Service(config)
+    summary = asyncio.create_task(_print_summaries(service))
+
+    def announce(url: str) -> None:
+        print(
+            f"\nchatcanary demo: {len(service.scheduler.keys)} canary runs scheduled\n"
+            f"  metrics    {url}/metrics\n"
+            f"  simulator  {sim_url}/v1 (scenario: demo)\n"
+            "Ctrl-C stops. The latest runs are summarised every 10 s.\n",
+            flush=True,
+        )
+
+    try:
+        return await _serve(
+            service, _listen(args.listen), grace=2.0, duration=args.duration, on_ready=announce
+        )
+    finally:
+        summary.cancel()
+        await simulator.stop()
+
+
+async def _print_summaries(service: Service, every: float = 10.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        latest = service.latest
+        results = [latest.results[k] for k in sorted(latest.results)]
+        if results:
+            print(render_table(results, latest.runs) + "\n", flush=True)
+
+
+async def cmd_simulate(args: argparse.Namespace) -> int:
+    from exporter.simulator import SCENARIOS, Simulator
+
+    if args.scenario not in SCENARIOS:
+        print(
+            f"chatcanary: unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}",
+            file=sys.stderr,
+        )
+        return 2
+    simulator = Simulator(scenario=args.scenario, seed=args.seed, api_key=args.api_key)
+    host, port = _listen(args.listen)
+    try:
+        url = await simulator.start(host, port)
+    except OSError as exc:
+        print(f"chatcanary: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+        return 2
+    print(f"simulator ({args.scenario}) at {url}/v1", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await simulator.stop()
+    return 0

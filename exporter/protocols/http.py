@@ -1,0 +1,241 @@
+"""What every dialect shares: one timed HTTP POST, its deadlines, its size bound, and the
+mapping of every network failure to an `ErrorClass`.
+
+A dialect supplies the URL, headers, JSON body and a `read` coroutine that consumes the
+response into a `Recorder`; `post` turns whatever happens into an `Exchange`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from exporter.config import RunSpec
+from exporter.errors import ErrorClass, ProbeError, classify_status
+from exporter.result import Exchange, RateLimit
+
+ERROR_BODY_LIMIT = 64 * 1024
+DETAIL_LIMIT = 300
+
+
+class Recorder:
+    """Mutable measurements of one exchange, frozen into an `Exchange` at the end."""
+
+    def __init__(self, streamed: bool) -> None:
+        self.started = time.perf_counter()
+        self.streamed = streamed
+        self.status: int | None = None
+        self.headers_seconds: float | None = None
+        self.ttft_seconds: float | None = None
+        self.last_chunk: float | None = None
+        self.gaps: list[float] = []
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.chunks = 0
+        self.fields: dict[str, Any] = {}
+        self.on_first_token: Callable[[], None] = lambda: None
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def content(self, text: str, refusal: str = "", at: float | None = None) -> None:
+        """Record a chunk of answer; the first non-empty one stamps the first token."""
+        if not text and not refusal:
+            return
+        now = self.elapsed() if at is None else at
+        if self.ttft_seconds is None:
+            self.ttft_seconds = now
+            self.on_first_token()
+        elif self.last_chunk is not None:
+            self.gaps.append(now - self.last_chunk)
+        self.last_chunk = now
+        self.chunks += 1
+        if text:
+            self.text.append(text)
+        if refusal:
+            self.refusal.append(refusal)
+
+    def response(self, resp: aiohttp.ClientResponse, ratelimit_prefix: str) -> None:
+        self.status = resp.status
+        self.headers_seconds = self.elapsed()
+        headers = resp.headers
+        self.fields["request_id"] = headers.get("x-request-id") or headers.get("request-id")
+        self.fields["retry_after"] = retry_after(headers)
+        self.fields["ratelimit"] = ratelimit(headers, ratelimit_prefix)
+
+    def build(self, error: ErrorClass | None = None, detail: str = "") -> Exchange:
+        if not self.streamed and self.ttft_seconds is not None:
+            self.ttft_seconds = None  # one JSON body has no first token, only an end
+        return Exchange(
+            status=self.status,
+            headers_seconds=self.headers_seconds,
+            ttft_seconds=self.ttft_seconds,
+            duration_seconds=self.elapsed(),
+            chunk_gaps=tuple(self.gaps),
+            text="".join(self.text),
+            refusal="".join(self.refusal),
+            streamed=self.streamed,
+            error_class=error,
+            error_detail=detail[:DETAIL_LIMIT],
+            **self.fields,
+        )
+
+
+Reader = Callable[[aiohttp.ClientResponse, Recorder, int], Awaitable[None]]
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    spec: RunSpec,
+    url: str,
+    headers: Mapping[str, str],
+    body: Mapping[str, Any],
+    deadline: float,
+    read: Reader,
+    ratelimit_prefix: str,
+) -> Exchange:
+    """POST `body` and let `read` consume the answer, within the run's deadlines.
+
+    Until the first content token the tighter first-token deadline applies; after it,
+    the run's own deadline. Every failure becomes a classified `Exchange`.
+    """
+    streamed = bool(body.get("stream"))
+    rec = Recorder(streamed)
+    loop = asyncio.get_running_loop()
+    first_token_deadline = min(deadline, loop.time() + spec.first_token_timeout)
+    timer = asyncio.timeout_at(first_token_deadline)
+    rec.on_first_token = lambda: timer.reschedule(deadline)
+    timeout = aiohttp.ClientTimeout(total=None, connect=spec.connect_timeout)
+    try:
+        async with (
+            timer,
+            session.post(
+                url, json=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as resp,
+        ):
+            rec.response(resp, ratelimit_prefix)
+            await _raise_for_status(resp)
+            await read(resp, rec, spec.max_response_bytes)
+    except ProbeError as exc:
+        return rec.build(exc.error_class, exc.detail)
+    except aiohttp.ConnectionTimeoutError:
+        return rec.build(
+            ErrorClass.CONNECT_TIMEOUT, f"no connection within {spec.connect_timeout}s"
+        )
+    except TimeoutError:
+        if rec.ttft_seconds is None:
+            return rec.build(ErrorClass.FIRST_TOKEN_TIMEOUT, "no first token before the deadline")
+        return rec.build(ErrorClass.TIMEOUT, "the answer did not finish before the deadline")
+    except aiohttp.ClientError as exc:
+        return rec.build(*classify_client_error(exc, rec.status is not None))
+    except OSError as exc:
+        error = ErrorClass.TRUNCATED if rec.status is not None else ErrorClass.CONNECTION
+        return rec.build(error, f"{type(exc).__name__}: {exc}")
+    return rec.build()
+
+
+def classify_client_error(exc: aiohttp.ClientError, responded: bool) -> tuple[ErrorClass, str]:
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return ErrorClass.DNS, detail
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return ErrorClass.TLS, detail
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ErrorClass.TRUNCATED, detail
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return ErrorClass.MALFORMED, detail
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientOSError):
+        return (ErrorClass.TRUNCATED if responded else ErrorClass.CONNECTION), detail
+    return ErrorClass.MALFORMED, detail
+
+
+async def _raise_for_status(resp: aiohttp.ClientResponse) -> None:
+    if 300 <= resp.status < 400:
+        where = resp.headers.get("location", "?")
+        raise ProbeError(
+            ErrorClass.MALFORMED,
+            f"HTTP {resp.status} redirect to {where}: point base_url at the final address",
+        )
+    error = classify_status(resp.status)
+    if error is None:
+        return
+    raw = await resp.content.read(ERROR_BODY_LIMIT)
+    raise ProbeError(error, f"HTTP {resp.status}: {error_message(raw)}")
+
+
+def error_message(raw: bytes) -> str:
+    """The message of a JSON error body (OpenAI, Anthropic and Ollama shapes), or its text."""
+    text = raw.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:DETAIL_LIMIT] or "(empty body)"
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    return text[:DETAIL_LIMIT]
+
+
+async def bounded_chunks(resp: aiohttp.ClientResponse, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, raising `too_large` past `limit` bytes."""
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise ProbeError(ErrorClass.TOO_LARGE, f"response larger than {limit} bytes")
+        yield chunk
+
+
+async def read_all(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    return b"".join([chunk async for chunk in bounded_chunks(resp, limit)])
+
+
+def require_content_type(resp: aiohttp.ClientResponse, expected: str) -> None:
+    if resp.content_type != expected:
+        raise ProbeError(
+            ErrorClass.MALFORMED,
+            f"expected content-type {expected}, got {resp.content_type or 'none'}",
+        )
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    if (ms := _number(headers.get("retry-after-ms"))) is not None:
+        return max(0.0, ms / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    if (seconds := _number(value)) is not None:
+        return max(0.0, seconds)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def ratelimit(headers: Mapping[str, str], prefix: str) -> RateLimit:
+    """Rate-limit headroom from `{prefix}-{limit,remaining}-{requests,tokens}` headers."""
+    return RateLimit(
+        limit_requests=_number(headers.get(f"{prefix}-limit-requests")),
+        remaining_requests=_number(headers.get(f"{prefix}-remaining-requests")),
+        limit_tokens=_number(headers.get(f"{prefix}-limit-tokens")),
+        remaining_tokens=_number(headers.get(f"{prefix}-remaining-tokens")),
+    )
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None

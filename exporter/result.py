@@ -1,0 +1,147 @@
+"""The one currency: what a protocol measured (`Exchange`) and what a canary run produced
+(`ProbeResult`). Both are frozen; sinks read them and never change them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from exporter.errors import ErrorClass
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    CHECK_FAILED = "check_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Rate-limit headroom from response headers; None where the server said nothing."""
+
+    limit_requests: float | None = None
+    remaining_requests: float | None = None
+    limit_tokens: float | None = None
+    remaining_tokens: float | None = None
+
+    def remaining_ratio(self, kind: str) -> float | None:
+        limit, remaining = (
+            (self.limit_requests, self.remaining_requests)
+            if kind == "requests"
+            else (self.limit_tokens, self.remaining_tokens)
+        )
+        if limit is None or remaining is None or limit <= 0:
+            return None
+        return max(0.0, min(1.0, remaining / limit))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exchange:
+    """One request/response, as measured. Times are seconds from the request start.
+
+    `ttft_seconds` is stamped at the first chunk carrying content (or refusal text), never
+    at the response headers or a role-only prelude. `chunk_gaps` are the gaps between
+    content chunks after the first one.
+    """
+
+    status: int | None = None
+    headers_seconds: float | None = None
+    ttft_seconds: float | None = None
+    duration_seconds: float = 0.0
+    chunk_gaps: tuple[float, ...] = ()
+    text: str = ""
+    refusal: str = ""
+    finish_reason: str | None = None
+    response_model: str | None = None
+    system_fingerprint: str | None = None
+    request_id: str | None = None
+    response_id: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_estimated: bool = False
+    ratelimit: RateLimit = field(default_factory=RateLimit)
+    retry_after: float | None = None
+    streamed: bool = False
+    error_class: ErrorClass | None = None
+    error_detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckVerdict:
+    name: str
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeResult:
+    """A finished canary run: timings, tokens, outcome, verdicts and identity."""
+
+    run_id: str
+    target: str
+    canary: str
+    model: str
+    started_at: float  # unix time
+    outcome: Outcome
+    duration_seconds: float
+    error_class: ErrorClass | None = None
+    error_detail: str = ""
+    turns: tuple[Exchange, ...] = ()
+    checks: tuple[CheckVerdict, ...] = ()
+    expect_refusal: bool = False
+    refused: bool | None = None  # None when no answer came back to judge
+
+    @property
+    def last(self) -> Exchange:
+        return self.turns[-1] if self.turns else Exchange()
+
+    @property
+    def ttft_seconds(self) -> float | None:
+        return self.turns[0].ttft_seconds if self.turns else None
+
+    @property
+    def input_tokens(self) -> int | None:
+        return _sum(t.input_tokens for t in self.turns)
+
+    @property
+    def output_tokens(self) -> int | None:
+        return _sum(t.output_tokens for t in self.turns)
+
+    @property
+    def failed_checks(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.checks if not c.passed)
+
+    def summary(self) -> dict[str, Any]:
+        """The stable JSON shape of `chatcanary probe --json`."""
+        last = self.last
+        return {
+            "run_id": self.run_id,
+            "target": self.target,
+            "canary": self.canary,
+            "model": self.model,
+            "outcome": str(self.outcome),
+            "error_class": None if self.error_class is None else str(self.error_class),
+            "error_detail": self.error_detail or None,
+            "http_status": last.status,
+            "ttft_seconds": self.ttft_seconds,
+            "duration_seconds": self.duration_seconds,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "tokens_estimated": any(t.tokens_estimated for t in self.turns),
+            "finish_reason": last.finish_reason,
+            "response_model": last.response_model,
+            "system_fingerprint": last.system_fingerprint,
+            "refused": self.refused,
+            "expect_refusal": self.expect_refusal,
+            "failed_checks": list(self.failed_checks),
+            "checks": [
+                {"name": c.name, "passed": c.passed, "reason": c.reason} for c in self.checks
+            ],
+            "answer": last.text,
+        }
+
+
+def _sum(values: Any) -> int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None

@@ -1,0 +1,297 @@
+"""Prometheus: the metric contract of DESIGN.md, served by a custom collector.
+
+Per-canary state lives in plain accumulators keyed by (target, canary), updated by
+`record` and read by `collect` on the same event loop. `retain` drops the keys a reload
+removed, so their series vanish from the next scrape. The exporter's own health metrics
+live on the same private registry, never on the import-time global one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.process_collector import ProcessCollector
+
+from exporter import __version__
+from exporter.config import Metrics
+from exporter.result import Outcome, ProbeResult
+
+Key = tuple[str, str]
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
+LABEL_LIMIT = 64
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+class Hist:
+    """A cumulative histogram with fixed upper bounds (+Inf implied)."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append((_le(bound), running))
+        return out
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+@dataclass
+class Series:
+    """Everything collected for one (target, canary)."""
+
+    model: str
+    buckets: Metrics
+    outcomes: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    durations: dict[str, Hist] = field(default_factory=dict)
+    ttft: Hist | None = None
+    gaps: Hist | None = None
+    tokens: dict[str, int] = field(default_factory=dict)
+    responses: int = 0
+    refusals: int = 0
+    check_failures: dict[str, int] = field(default_factory=dict)
+    success: float = 0.0
+    last_run: float = 0.0
+    identity: tuple[str, str] | None = None
+    ratelimit: dict[str, float] = field(default_factory=dict)
+    expected: str = "answer"
+
+    def add(self, result: ProbeResult) -> None:
+        _inc(self.outcomes, str(result.outcome))
+        if result.error_class is not None:
+            _inc(self.errors, str(result.error_class))
+        hist = self.durations.get(str(result.outcome))
+        if hist is None:
+            hist = self.durations[str(result.outcome)] = Hist(self.buckets.duration_buckets)
+        hist.observe(result.duration_seconds)
+        if result.ttft_seconds is not None:
+            self.ttft = self.ttft or Hist(self.buckets.ttft_buckets)
+            self.ttft.observe(result.ttft_seconds)
+        for turn in result.turns:
+            if turn.chunk_gaps:
+                self.gaps = self.gaps or Hist(self.buckets.inter_token_buckets)
+                for gap in turn.chunk_gaps:
+                    self.gaps.observe(gap)
+            if turn.response_model is not None or turn.system_fingerprint is not None:
+                self.identity = (label(turn.response_model), label(turn.system_fingerprint))
+            for kind in ("requests", "tokens"):
+                ratio = turn.ratelimit.remaining_ratio(kind)
+                if ratio is not None:
+                    self.ratelimit[kind] = ratio
+        for kind, count in (("input", result.input_tokens), ("output", result.output_tokens)):
+            if count:
+                _inc(self.tokens, kind, count)
+        expected = "refuse" if result.expect_refusal else "answer"
+        if expected != self.expected:  # the canary's expectation changed on reload
+            self.expected, self.responses, self.refusals = expected, 0, 0
+        if result.refused is not None:
+            self.responses += 1
+            self.refusals += int(result.refused)
+        for name in result.failed_checks:
+            _inc(self.check_failures, name)
+        self.success = 1.0 if result.outcome is Outcome.SUCCESS else 0.0
+        self.last_run = result.started_at + result.duration_seconds
+
+
+def _inc(counts: dict[str, int], key: str, by: int = 1) -> None:
+    counts[key] = counts.get(key, 0) + by
+
+
+def label(value: str | None) -> str:
+    """A response value made safe as a label: printable, bounded."""
+    if not value:
+        return ""
+    return _UNPRINTABLE.sub("_", value.strip())[:LABEL_LIMIT]
+
+
+class PrometheusSink:
+    """The probe metrics. A `Sink` and a prometheus-client `Collector` in one."""
+
+    def __init__(self, buckets: Metrics) -> None:
+        self._buckets = buckets
+        self._series: dict[Key, Series] = {}
+
+    def record(self, result: ProbeResult) -> None:
+        key = (result.target, result.canary)
+        series = self._series.get(key)
+        if series is None or series.model != result.model:
+            series = self._series[key] = Series(model=result.model, buckets=self._buckets)
+        series.add(result)
+
+    def retain(self, keys: Iterable[Key], buckets: Metrics) -> None:
+        """Forget canaries no longer configured; new bucket bounds start fresh series."""
+        wanted = set(keys)
+        if buckets != self._buckets:
+            self._buckets = buckets
+            self._series.clear()
+        for key in set(self._series) - wanted:
+            del self._series[key]
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterator[Metric]:
+        base = ["target", "model", "canary"]
+        probes = CounterMetricFamily(
+            "chatcanary_probes", "Finished canary runs by outcome.", labels=[*base, "outcome"]
+        )
+        errors = CounterMetricFamily(
+            "chatcanary_probe_errors",
+            "Canary runs that errored, by error class.",
+            labels=[*base, "error_class"],
+        )
+        duration = HistogramMetricFamily(
+            "chatcanary_request_duration_seconds",
+            "Time from request start to the last byte of the answer.",
+            labels=[*base, "outcome"],
+        )
+        ttft = HistogramMetricFamily(
+            "chatcanary_time_to_first_token_seconds",
+            "Time from request start to the first chunk with content.",
+            labels=base,
+        )
+        gaps = HistogramMetricFamily(
+            "chatcanary_inter_token_latency_seconds",
+            "Gaps between content chunks after the first one.",
+            labels=base,
+        )
+        tokens = CounterMetricFamily(
+            "chatcanary_tokens",
+            "Tokens as reported by the server, or counted from chunks.",
+            labels=[*base, "type"],
+        )
+        refusals = CounterMetricFamily(
+            "chatcanary_refusals",
+            "Answers judged to be refusals.",
+            labels=[*base, "expected"],
+        )
+        responses = CounterMetricFamily(
+            "chatcanary_responses",
+            "Answers judged for refusal at all.",
+            labels=[*base, "expected"],
+        )
+        checks = CounterMetricFamily(
+            "chatcanary_check_failures",
+            "Failed answer checks, by check name.",
+            labels=[*base, "check"],
+        )
+        success = GaugeMetricFamily(
+            "chatcanary_probe_success",
+            "Whether the last run succeeded (1) or not (0).",
+            labels=base,
+        )
+        last_run = GaugeMetricFamily(
+            "chatcanary_last_run_timestamp_seconds",
+            "Unix time at which the last run finished.",
+            labels=base,
+        )
+        info = GaugeMetricFamily(
+            "chatcanary_model_info",
+            "Model identity the endpoint reported in its last answer.",
+            labels=[*base, "response_model", "system_fingerprint"],
+        )
+        headroom = GaugeMetricFamily(
+            "chatcanary_ratelimit_remaining_ratio",
+            "Remaining share of the rate limit, from the last response's headers.",
+            labels=[*base, "kind"],
+        )
+        feedback = CounterMetricFamily(
+            "chatcanary_feedback",
+            "User feedback received, by rating.",
+            labels=["target", "rating"],
+        )
+        for (target, canary), s in self._series.items():
+            lv = [target, s.model, canary]
+            for outcome, count in s.outcomes.items():
+                probes.add_metric([*lv, outcome], count)
+            for error_class, count in s.errors.items():
+                errors.add_metric([*lv, error_class], count)
+            for outcome, hist in s.durations.items():
+                duration.add_metric([*lv, outcome], hist.buckets(), hist.total)
+            if s.ttft is not None:
+                ttft.add_metric(lv, s.ttft.buckets(), s.ttft.total)
+            if s.gaps is not None:
+                gaps.add_metric(lv, s.gaps.buckets(), s.gaps.total)
+            for kind, count in s.tokens.items():
+                tokens.add_metric([*lv, kind], count)
+            if s.responses:
+                responses.add_metric([*lv, s.expected], s.responses)
+                refusals.add_metric([*lv, s.expected], s.refusals)
+            for name, count in s.check_failures.items():
+                checks.add_metric([*lv, name], count)
+            success.add_metric(lv, s.success)
+            last_run.add_metric(lv, s.last_run)
+            if s.identity is not None:
+                info.add_metric([*lv, *s.identity], 1)
+            for kind, ratio in s.ratelimit.items():
+                headroom.add_metric([*lv, kind], ratio)
+        yield from (probes, errors, duration, ttft, gaps, tokens, refusals, responses, checks)
+        yield from (success, last_run, info, headroom, feedback)
+
+
+class SelfMetrics:
+    """The exporter's own health, on the private registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.reload_ok = Gauge(
+            "chatcanary_config_last_reload_successful",
+            "Whether the last configuration reload succeeded.",
+            registry=registry,
+        )
+        self.reload_time = Gauge(
+            "chatcanary_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration reload.",
+            registry=registry,
+        )
+        self.lag = Histogram(
+            "chatcanary_scheduler_lag_seconds",
+            "How late canary runs start after their scheduled time.",
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "chatcanary_runs_in_flight", "Canary runs in progress.", registry=registry
+        )
+        self.canaries = Gauge(
+            "chatcanary_canaries_configured",
+            "Scheduled (target, canary) pairs.",
+            registry=registry,
+        )
+        build = Gauge(
+            "chatcanary_build_info",
+            "chatcanary's version.",
+            ["version"],
+            registry=registry,
+        )
+        build.labels(__version__).set(1)
+
+
+def make_registry(sink: PrometheusSink) -> tuple[CollectorRegistry, SelfMetrics]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(sink)
+    ProcessCollector(registry=registry)
+    return registry, SelfMetrics(registry)

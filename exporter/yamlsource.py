@@ -1,0 +1,137 @@
+"""YAML loading that remembers where every value came from.
+
+The node tree from `yaml.compose` keeps line numbers; we interpolate `${VAR}` on it,
+construct plain data, and keep the tree to turn a validation error's location
+(`("targets", 0, "protocol")`) back into a line of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class SourceError(Exception):
+    """Errors found while reading the file, each already formatted with its line."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    data: Any
+    root: yaml.Node | None
+
+    def locate(self, loc: Sequence[int | str]) -> tuple[str, int | None]:
+        """The dotted path and the 1-based line of a pydantic error location.
+
+        Elements the tree does not have (union tags, a missing key's name) are kept in
+        the path but do not move the line; a repeated tag is shown once.
+        """
+        node = self.root
+        line = None if node is None else node.start_mark.line + 1
+        parts: list[str] = []
+        for element in loc:
+            child = _child(node, element)
+            if child is not None:
+                node = child
+                line = child.start_mark.line + 1
+                parts.append(f"[{element}]" if isinstance(element, int) else f".{element}")
+            elif not parts or parts[-1] != f".{element}":
+                parts.append(f"[{element}]" if isinstance(element, int) else f".{element}")
+        return "".join(parts).lstrip("."), line
+
+    def where(self, loc: Sequence[int | str]) -> str:
+        path, line = self.locate(loc)
+        prefix = self.name if line is None else f"{self.name}:{line}"
+        return f"{prefix}: {path}" if path else prefix
+
+
+def _child(node: yaml.Node | None, element: int | str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == str(element):
+                # A scalar's error is shown on its key's line, where a reader looks for it.
+                found: yaml.Node = key if isinstance(value, yaml.ScalarNode) else value
+                return found
+    elif (
+        isinstance(node, yaml.SequenceNode)
+        and isinstance(element, int)
+        and 0 <= element < len(node.value)
+    ):
+        child: yaml.Node = node.value[element]
+        return child
+    return None
+
+
+def load(text: str, name: str, environ: Mapping[str, str] | None = None) -> Source:
+    """Parse YAML text, interpolate `${VAR}` / `${VAR:-default}` (`$$` is a literal `$`)."""
+    env = os.environ if environ is None else environ
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}" if mark else name
+        raise SourceError([f"{where}: YAML syntax error: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise SourceError([f"{name}: YAML error: {exc}"]) from None
+    if root is None:
+        return Source(name, {}, None)
+    errors: list[str] = []
+    _prepare(root, env, name, errors)
+    if errors:
+        raise SourceError(errors)
+    loader = yaml.SafeLoader("")
+    try:
+        data = loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{name}:{mark.line + 1}" if mark else name
+        raise SourceError([f"{where}: YAML error: {exc.problem}"]) from None
+    finally:
+        loader.dispose()
+    return Source(name, data, root)
+
+
+def _prepare(node: yaml.Node, env: Mapping[str, str], name: str, errors: list[str]) -> None:
+    """Interpolate environment variables and reject duplicate keys, in place."""
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == "tag:yaml.org,2002:str" and "$" in node.value:
+            node.value = _interpolate(node.value, env, f"{name}:{line}", errors)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _prepare(item, env, name, errors)
+    elif isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    errors.append(f"{name}:{key.start_mark.line + 1}: duplicate key {key.value!r}")
+                seen.add(key.value)
+            _prepare(value, env, name, errors)
+
+
+def _interpolate(value: str, env: Mapping[str, str], where: str, errors: list[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        var, default = match.group(1), match.group(2)
+        if var in env:
+            return env[var]
+        if default is not None:
+            return default
+        errors.append(f"{where}: environment variable {var} is not set")
+        return ""
+
+    return _VAR.sub(replace, value)
