@@ -1,0 +1,155 @@
+"""Real components for integration tests: the simulator on a loopback port, the exporter
+served in-process, and the Debian Prometheus and promtool binaries started by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from exporter.config import Config, parse_config
+from exporter.service import Service
+from exporter.simulator import Simulator
+from exporter.web import make_app
+
+MISSING = "{0} is not installed: run `make test` (installs it as root) or apt-get install {1}"
+
+
+def binary(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(MISSING.format(name, package))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Sim:
+    sim: Simulator
+    url: str
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Sim]:
+    sim = Simulator(scenario="healthy", seed=7)
+    url = await sim.start("127.0.0.1", 0)
+    yield Sim(sim, url)
+    await sim.stop()
+
+
+def config_for(sim_url: str, body: str) -> Config:
+    """A config (a `str.format` template) whose `{url}` points at the simulator."""
+    return parse_config(body.format(url=sim_url), "test.yaml")
+
+
+@dataclass
+class Exporter:
+    service: Service
+    url: str
+    runner: web.AppRunner
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.url + path, **kwargs) as resp,
+        ):
+            return resp.status, await resp.text()
+
+
+async def start_exporter(config: Config, path: Path | None = None) -> Exporter:
+    service = Service(config, path=path)
+    await service.start()
+    runner = web.AppRunner(make_app(service), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return Exporter(service, f"http://{host}:{port}", runner)
+
+
+async def stop_exporter(exporter: Exporter) -> None:
+    await exporter.service.stop(grace=1)
+    await exporter.runner.cleanup()
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0, every: float = 0.1) -> Any:
+    """Poll an async predicate until it returns something truthy, within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(every)
+
+
+@dataclass
+class Prometheus:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    async def query(self, promql: str) -> list[dict[str, Any]]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.url + "/api/v1/query", params={"query": promql}) as resp,
+        ):
+            body = await resp.json()
+        assert body["status"] == "success", body
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start the real Prometheus scraping the given targets every second."""
+    exe = binary("prometheus", "prometheus")
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(targets: list[str]) -> Prometheus:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: chatcanary\n"
+            f"    static_configs: [{{targets: {targets}}}]\n"
+        )
+        log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [
+                exe,
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(process)
+        return Prometheus(f"http://127.0.0.1:{port}", process)
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

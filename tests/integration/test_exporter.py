@@ -1,0 +1,205 @@
+"""The exporter served for real: /metrics content, promtool's lint, reload semantics, and a
+real Prometheus scraping it and answering queries."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.simulator import Behaviour
+from tests.integration.conftest import (
+    Sim,
+    binary,
+    config_for,
+    start_exporter,
+    stop_exporter,
+    wait_for,
+)
+
+CONFIG = """
+defaults: {{interval: 1s, jitter: 0, timeout: 3s}}
+metrics: {{duration_buckets: [0.5, 1, 5]}}
+targets:
+  - {{name: good, protocol: openai, base_url: "{url}/v1", model: healthy-model}}
+  - {{name: broken, protocol: openai, base_url: "{url}/v1", model: broken-model}}
+canaries:
+  - name: arithmetic
+    prompt: "What is 17+25? Answer with the number only."
+    checks:
+      - contains: "42"
+      - max_duration: 1.75s
+  - name: wrong
+    prompt: "What is 2+2? Answer with the number only."
+    targets: [good]
+    checks: [{{contains: "5", name: five}}]
+"""
+
+METRIC_NAMES = {
+    "chatcanary_probes",
+    "chatcanary_probe_errors",
+    "chatcanary_request_duration_seconds",
+    "chatcanary_time_to_first_token_seconds",
+    "chatcanary_inter_token_latency_seconds",
+    "chatcanary_tokens",
+    "chatcanary_refusals",
+    "chatcanary_responses",
+    "chatcanary_check_failures",
+    "chatcanary_probe_success",
+    "chatcanary_last_run_timestamp_seconds",
+    "chatcanary_model_info",
+    "chatcanary_ratelimit_remaining_ratio",
+    "chatcanary_feedback",
+    "chatcanary_config_last_reload_successful",
+    "chatcanary_scheduler_lag_seconds",
+}
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    wanted = set(labels.items())
+    for (sample, sample_labels), v in samples(text).items():
+        if sample == name and wanted <= sample_labels:
+            return v
+    return None
+
+
+async def test_metrics_follow_the_contract_and_pass_promtool(simulator: Sim) -> None:
+    simulator.sim.set_behaviour("broken-model", Behaviour(faults={"http_503": 1.0}))
+    exporter = await start_exporter(config_for(simulator.url, CONFIG))
+    try:
+
+        async def all_ran() -> str | None:
+            _, text = await exporter.get("/metrics")
+            done = all(
+                value(text, "chatcanary_probes_total", target=t, canary=c)
+                for t, c in [("good", "arithmetic"), ("good", "wrong"), ("broken", "arithmetic")]
+            )
+            return text if done else None
+
+        text = await wait_for(all_ran)
+    finally:
+        await stop_exporter(exporter)
+
+    families = {f.name for f in text_string_to_metric_families(text)}
+    assert families >= METRIC_NAMES
+    good = {"target": "good", "model": "healthy-model"}
+    assert value(text, "chatcanary_probes_total", canary="arithmetic", outcome="success", **good)
+    assert value(text, "chatcanary_probe_success", canary="arithmetic", **good) == 1
+    assert value(text, "chatcanary_probes_total", canary="wrong", outcome="check_failed", **good)
+    assert value(text, "chatcanary_check_failures_total", canary="wrong", check="five", **good)
+    broken = {"target": "broken", "model": "broken-model", "canary": "arithmetic"}
+    assert value(text, "chatcanary_probe_errors_total", error_class="http_5xx", **broken)
+    assert value(text, "chatcanary_probe_success", **broken) == 0
+    # the max_duration threshold became a bucket boundary
+    assert value(text, "chatcanary_request_duration_seconds_bucket", le="1.75", **good)
+    assert value(text, "chatcanary_model_info", response_model="healthy-model", **good) == 1
+    assert value(text, "chatcanary_tokens_total", type="output", canary="arithmetic", **good)
+    assert value(text, "chatcanary_ratelimit_remaining_ratio", kind="requests", **good)
+    assert value(text, "chatcanary_config_last_reload_successful") == 1
+
+    promtool = binary("promtool", "prometheus")
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert lint.stdout.strip() == "" and lint.stderr.strip() == "", lint.stdout + lint.stderr
+
+
+async def test_reload_applies_good_config_and_keeps_old_on_bad(
+    simulator: Sim, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(url=simulator.url))
+    exporter = await start_exporter(config_for(simulator.url, CONFIG), path=path)
+    try:
+        assert ("good", "wrong") in exporter.service.scheduler.keys
+        path.write_text("targets: [\n")
+        async with __import__("aiohttp").ClientSession() as session:
+            async with session.post(exporter.url + "/-/reload") as resp:
+                assert resp.status == 400
+                assert "config.yaml:2" in await resp.text()
+            _, text = await exporter.get("/metrics")
+            assert value(text, "chatcanary_config_last_reload_successful") == 0
+            assert ("good", "wrong") in exporter.service.scheduler.keys, "old config kept"
+
+            path.write_text(CONFIG.format(url=simulator.url).split("  - name: wrong")[0])
+            async with session.post(exporter.url + "/-/reload") as resp:
+                assert resp.status == 200
+        _, text = await exporter.get("/metrics")
+        assert value(text, "chatcanary_config_last_reload_successful") == 1
+        assert ("good", "wrong") not in exporter.service.scheduler.keys
+        assert value(text, "chatcanary_probes_total", canary="wrong") is None, "series gone"
+    finally:
+        await stop_exporter(exporter)
+
+
+async def test_health_and_readiness(simulator: Sim) -> None:
+    exporter = await start_exporter(config_for(simulator.url, CONFIG))
+    try:
+        assert (await exporter.get("/-/healthy"))[0] == 200
+        assert (await exporter.get("/-/ready"))[0] == 200
+        status, page = await exporter.get("/")
+        assert status == 200 and "/metrics" in page
+    finally:
+        await stop_exporter(exporter)
+    assert not exporter.service.ready
+
+
+async def test_openmetrics_is_served_when_asked(simulator: Sim) -> None:
+    exporter = await start_exporter(config_for(simulator.url, CONFIG))
+    try:
+        status, text = await exporter.get(
+            "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+    finally:
+        await stop_exporter(exporter)
+    assert status == 200
+    assert text.rstrip().endswith("# EOF")
+
+
+async def test_real_prometheus_scrapes_and_answers(simulator: Sim, prometheus_factory) -> None:  # type: ignore[no-untyped-def]
+    simulator.sim.set_behaviour("broken-model", Behaviour(faults={"truncate": 1.0}))
+    exporter = await start_exporter(config_for(simulator.url, CONFIG))
+    try:
+        prometheus = prometheus_factory([exporter.url.removeprefix("http://")])
+
+        async def up() -> list[object]:
+            try:
+                return await prometheus.query('up{job="chatcanary"} == 1')
+            except OSError:
+                return []
+
+        await wait_for(up, timeout=30)
+        errors = await wait_for(
+            lambda: prometheus.query(
+                'sum by (target, error_class) (chatcanary_probe_errors_total{target="broken"})'
+            ),
+            timeout=30,
+        )
+        assert errors[0]["metric"] == {"target": "broken", "error_class": "truncated"}
+        ratio = await wait_for(
+            lambda: prometheus.query(
+                'sum(chatcanary_probes_total{outcome="success"}) by (target)'
+            ),
+            timeout=30,
+        )
+        assert {r["metric"]["target"] for r in ratio} == {"good"}
+        p95 = await wait_for(
+            lambda: prometheus.query(
+                "histogram_quantile(0.95, sum by (le) "
+                '(rate(chatcanary_time_to_first_token_seconds_bucket{target="good"}[1m])))'
+            ),
+            timeout=30,
+        )
+        assert 0 < float(p95[0]["value"][1]) < 1
+    finally:
+        await stop_exporter(exporter)
