@@ -187,9 +187,7 @@ async def test_real_prometheus_scrapes_and_answers(simulator: Sim, prometheus_fa
         )
         assert errors[0]["metric"] == {"target": "broken", "error_class": "truncated"}
         ratio = await wait_for(
-            lambda: prometheus.query(
-                'sum(chatcanary_probes_total{outcome="success"}) by (target)'
-            ),
+            lambda: prometheus.query('sum(chatcanary_probes_total{outcome="success"}) by (target)'),
             timeout=30,
         )
         assert {r["metric"]["target"] for r in ratio} == {"good"}

@@ -1,0 +1,287 @@
+"""The `chatcanary` command as a user runs it: a real subprocess for every subcommand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from exporter.simulator import Behaviour
+from tests.integration.conftest import Sim, free_port, wait_for
+
+CLI = [sys.executable, "-m", "exporter"]
+
+CONFIG = """
+defaults: {{interval: 1s, timeout: 3s}}
+targets:
+  - {{name: sim, protocol: openai, base_url: "{url}/v1", model: m}}
+  - {{name: down, protocol: openai, base_url: "{url}/v1", model: down}}
+canaries:
+  - name: arithmetic
+    prompt: "What is 17+25? Answer with the number only."
+    checks: [{{contains: "42"}}]
+"""
+
+
+async def chatcanary(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else {**os.environ, **env},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+async def test_help_lists_every_subcommand() -> None:
+    code, out, _ = await chatcanary("--help")
+    assert code == 0
+    for command in ("run", "check", "probe", "demo", "simulate"):
+        assert command in out
+
+
+async def test_check_accepts_the_shipped_examples() -> None:
+    examples = sorted(Path("examples").glob("*.yaml"))
+    assert len(examples) >= 3
+    for example in examples:
+        code, out, err = await chatcanary(
+            "check", "-c", str(example), env={"OPENAI_API_KEY": "sk-example"}
+        )
+        assert code == 0, f"{example}: {err}"
+        assert "ok" in out
+
+
+async def test_check_names_an_unset_key_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "check", "-c", "examples/openai.yaml", stderr=asyncio.subprocess.PIPE, env=env
+    )
+    _, err = await process.communicate()
+    assert process.returncode == 1
+    assert err.decode().strip() == (
+        "examples/openai.yaml:14: environment variable OPENAI_API_KEY is not set"
+    )
+
+
+async def test_check_reports_one_line_per_error_and_exits_1(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        "targets:\n"
+        "  - name: t\n"
+        "    protocol: grpc\n"
+        "    base_url: http://x/v1\n"
+        "    model: m\n"
+        "canaries:\n"
+        "  - name: c\n"
+        "    prompt: hi\n"
+        "    interval: soon\n",
+    )
+    code, out, err = await chatcanary("check", "-c", bad)
+    assert code == 1
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert lines == [
+        f"{bad}:3: targets[0].protocol: Input should be 'openai'",
+        f"{bad}:9: canaries[0].interval: invalid duration 'soon': use a number with ms, s, m, "
+        "h or d",
+    ]
+
+
+async def test_probe_json_reports_every_run_and_fails_on_errors(
+    simulator: Sim, tmp_path: Path
+) -> None:
+    simulator.sim.set_behaviour("down", Behaviour(faults={"http_500": 1.0}))
+    config = write(tmp_path, CONFIG.format(url=simulator.url))
+    code, out, _ = await chatcanary("probe", "-c", config, "--json")
+    assert code == 1
+    runs = {r["target"]: r for r in json.loads(out)}
+    assert set(runs) == {"sim", "down"}
+    ok, down = runs["sim"], runs["down"]
+    for field in (
+        "target",
+        "canary",
+        "model",
+        "outcome",
+        "error_class",
+        "ttft_seconds",
+        "duration_seconds",
+        "input_tokens",
+        "output_tokens",
+        "refused",
+        "failed_checks",
+    ):
+        assert field in ok
+    assert ok["outcome"] == "success" and ok["error_class"] is None
+    assert ok["ttft_seconds"] > 0 and ok["duration_seconds"] >= ok["ttft_seconds"]
+    assert ok["failed_checks"] == [] and ok["refused"] is False
+    assert down["outcome"] == "error" and down["error_class"] == "http_5xx"
+
+
+async def test_probe_table_and_selection(simulator: Sim, tmp_path: Path) -> None:
+    config = write(tmp_path, CONFIG.format(url=simulator.url))
+    code, out, _ = await chatcanary("probe", "-c", config, "--target", "sim")
+    assert code == 0
+    header, *rows = out.strip().splitlines()
+    assert header.split()[:3] == ["TARGET", "CANARY", "OUTCOME"]
+    assert len(rows) == 1 and rows[0].split()[:3] == ["sim", "arithmetic", "success"]
+
+
+async def test_probe_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
+    code, _, err = await chatcanary("probe", "-c", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "cannot read config" in err
+    config = write(tmp_path, CONFIG.format(url="http://127.0.0.1:9"))
+    code, _, err = await chatcanary("probe", "-c", config, "--target", "nope")
+    assert code == 2 and "unknown target 'nope'" in err
+
+
+async def test_run_serves_reloads_on_sighup_and_stops_on_sigterm(
+    simulator: Sim, tmp_path: Path
+) -> None:
+    simulator.sim.set_behaviour("down", Behaviour(faults={"http_503": 1.0}))
+    config = write(tmp_path, CONFIG.format(url=simulator.url))
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "run",
+        "-c",
+        config,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--log-format",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def scraped() -> str | None:
+                try:
+                    async with session.get(url + "/metrics") as resp:
+                        text = await resp.text()
+                except aiohttp.ClientConnectionError:
+                    return None
+                return text if 'chatcanary_probes_total{canary="arithmetic"' in text else None
+
+            await wait_for(scraped, timeout=30)
+            Path(config).write_text("targets: oops\n")
+            process.send_signal(signal.SIGHUP)
+
+            async def reload_failed() -> bool:
+                async with session.get(url + "/metrics") as resp:
+                    return "chatcanary_config_last_reload_successful 0.0" in await resp.text()
+
+            await wait_for(reload_failed)
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    events = [json.loads(line) for line in err.decode().splitlines()]
+    messages = [e["msg"] for e in events]
+    assert "serving" in messages and "stopping" in messages
+    reload_error = next(e for e in events if e["msg"].startswith("config reload failed"))
+    assert "config.yaml:1" in reload_error["errors"]
+    failed = [e for e in events if e["msg"] == "canary run" and e["target"] == "down"]
+    assert failed and failed[0]["outcome"] == "error"
+
+
+async def test_run_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:
+    code, _, err = await chatcanary("run", "-c", write(tmp_path, "canaries: []\n"))
+    assert code == 2
+    assert "targets: Field required" in err
+
+
+async def test_demo_serves_live_metrics_then_stops() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "demo",
+        "--duration",
+        "12",
+        "--listen",
+        f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def canaries_reporting() -> int:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                        text = await resp.text()
+                except aiohttp.ClientConnectionError:
+                    return 0
+                return text.count("chatcanary_probe_success{")
+
+            reporting = await wait_for(lambda: _at_least(canaries_reporting, 6), timeout=11)
+        out, _ = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert reporting
+    assert process.returncode == 0
+    text = out.decode()
+    assert f"http://127.0.0.1:{port}/metrics" in text
+    assert "TARGET" in text and "arithmetic" in text, "a summary table was printed"
+
+
+async def _at_least(probe: object, n: int) -> bool:
+    return bool(await probe() >= n)  # type: ignore[operator]
+
+
+async def test_simulate_serves_the_openai_api() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "simulate",
+        "--listen",
+        f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def models() -> list[str] | None:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/v1/models") as resp:
+                        return [m["id"] for m in (await resp.json())["data"]]
+                except aiohttp.ClientConnectionError:
+                    return None
+
+            ids = await wait_for(models, timeout=20)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 10)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert "sim-fast" in ids
+    assert process.returncode == 0
+
+
+async def test_simulate_rejects_an_unknown_scenario() -> None:
+    code, _, err = await chatcanary("simulate", "--scenario", "nope")
+    assert code == 2 and "unknown scenario" in err
