@@ -36,10 +36,17 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(value: Any) -> Any:
-    """`30s`, `1m30s`, `250ms`, `2h`, or a plain number of seconds."""
-    if isinstance(value, bool) or not isinstance(value, str):
+    """`30s`, `1m30s`, `250ms`, `2h`, or a plain number of seconds (also as a string,
+    as `${VAR}` interpolation gives)."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number with ms, s, m, h or d, not a boolean")
+    if not isinstance(value, str):
         return value
     text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"invalid duration {value!r}: use a number with ms, s, m, h or d")

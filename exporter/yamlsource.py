@@ -35,20 +35,28 @@ class Source:
     def locate(self, loc: Sequence[int | str]) -> tuple[str, int | None]:
         """The dotted path and the 1-based line of a pydantic error location.
 
-        Elements the tree does not have (union tags, a missing key's name) are kept in
-        the path but do not move the line; a repeated tag is shown once.
+        A union tag (`checks.0.contains.ignorecase`, where `contains` names the variant)
+        is recognised by lookahead: the next element lives beside it, not under it.
+        Elements the tree does not have (a missing key's name) stay in the path but do
+        not move the line.
         """
         node = self.root
         line = None if node is None else node.start_mark.line + 1
         parts: list[str] = []
-        for element in loc:
+        for i, element in enumerate(loc):
             child = _child(node, element)
+            following = loc[i + 1] if i + 1 < len(loc) else None
+            if (
+                child is not None
+                and following is not None
+                and _child(child, following) is None
+                and _child(node, following) is not None
+            ):
+                continue  # a tag: the next element is a sibling key
+            parts.append(f"[{element}]" if isinstance(element, int) else f".{element}")
             if child is not None:
                 node = child
                 line = child.start_mark.line + 1
-                parts.append(f"[{element}]" if isinstance(element, int) else f".{element}")
-            elif not parts or parts[-1] != f".{element}":
-                parts.append(f"[{element}]" if isinstance(element, int) else f".{element}")
         return "".join(parts).lstrip("."), line
 
     def where(self, loc: Sequence[int | str]) -> str:
@@ -127,10 +135,11 @@ def _interpolate(value: str, env: Mapping[str, str], where: str, errors: list[st
         if match.group(0) == "$$":
             return "$"
         var, default = match.group(1), match.group(2)
-        if var in env:
-            return env[var]
-        if default is not None:
-            return default
+        value = env.get(var)
+        if default is not None and not value:
+            return default  # as in the shell, `:-` also replaces an empty value
+        if value is not None:
+            return value
         errors.append(f"{where}: environment variable {var} is not set")
         return ""
 

@@ -1,0 +1,72 @@
+"""OpenAI-style ``x-ratelimit-*`` headers from a rolling window per model.
+
+The limits are reported, never enforced: a benchmark that outruns them must measure the
+simulator's timing, not surprise 429s. Scripted 429s come from the ``http_429`` fault.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final
+
+WINDOW_SECONDS: Final = 60.0
+REQUEST_LIMIT: Final = 10_000
+TOKEN_LIMIT: Final = 1_000_000
+
+
+@dataclass
+class _Usage:
+    events: deque[tuple[float, int]] = field(default_factory=deque)
+    tokens: int = 0
+
+
+class RateWindow:
+    """Requests and tokens seen per model within the last ``window`` seconds."""
+
+    def __init__(
+        self,
+        window: float = WINDOW_SECONDS,
+        request_limit: int = REQUEST_LIMIT,
+        token_limit: int = TOKEN_LIMIT,
+    ) -> None:
+        self._window = window
+        self._request_limit = request_limit
+        self._token_limit = token_limit
+        self._models: dict[str, _Usage] = {}
+
+    def record(self, model: str, tokens: int, now: float) -> dict[str, str]:
+        """Count one request and return the headers describing the window after it."""
+        usage = self._models.setdefault(model, _Usage())
+        usage.events.append((now, tokens))
+        usage.tokens += tokens
+        while usage.events and usage.events[0][0] <= now - self._window:
+            _, old_tokens = usage.events.popleft()
+            usage.tokens -= old_tokens
+        used_requests = len(usage.events)
+        return {
+            "x-ratelimit-limit-requests": str(self._request_limit),
+            "x-ratelimit-remaining-requests": str(max(0, self._request_limit - used_requests)),
+            "x-ratelimit-reset-requests": self._reset(used_requests, self._request_limit),
+            "x-ratelimit-limit-tokens": str(self._token_limit),
+            "x-ratelimit-remaining-tokens": str(max(0, self._token_limit - usage.tokens)),
+            "x-ratelimit-reset-tokens": self._reset(usage.tokens, self._token_limit),
+        }
+
+    def clear(self) -> None:
+        self._models.clear()
+
+    def _reset(self, used: int, limit: int) -> str:
+        # OpenAI refills continuously, so "reset" is the time to earn back what was used
+        # at limit-per-window; that yields the familiar small values such as "6ms".
+        return format_duration(min(used, limit) * self._window / limit)
+
+
+def format_duration(seconds: float) -> str:
+    """Format like OpenAI's reset headers: ``12ms``, ``1s``, ``6.5s``, ``1m30s``."""
+    millis = round(seconds * 1000)
+    if millis < 1000:
+        return f"{millis}ms"
+    minutes, millis = divmod(millis, 60_000)
+    secs = f"{millis / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
