@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -68,8 +69,9 @@ def put_behaviour(url: str, model: str, behaviour: dict[str, Any]) -> None:
 
 
 def machine() -> str:
-    cpus = len(__import__("os").sched_getaffinity(0))
-    return f"{platform.system()} {platform.machine()}, {cpus} cores, Python {platform.python_version()}"
+    cpus = len(os.sched_getaffinity(0))
+    python = platform.python_version()
+    return f"{platform.system()} {platform.machine()}, {cpus} cores, Python {python}"
 
 
 def write(name: str, result: dict[str, Any]) -> None:

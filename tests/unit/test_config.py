@@ -1,0 +1,508 @@
+"""The configuration: exporter/config.py and the line-aware YAML loading in yamlsource.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from exporter.config import (
+    _DURATION_BUCKETS,
+    _TTFT_BUCKETS,
+    Config,
+    ConfigError,
+    Contains,
+    MaxDuration,
+    MaxTTFT,
+    Message,
+    Protocol,
+    Regex,
+    load_config,
+    parse_config,
+    parse_duration,
+)
+
+TESTDATA = Path(__file__).parent / "testdata"
+BAD = sorted((TESTDATA / "bad").glob("*.yaml"))
+DEMO = Path(__file__).parents[2] / "examples" / "demo.yaml"
+
+# Variables the bad configs may use; everything else is unset.
+BAD_ENV = {"CHATCANARY_TEST_HOST": "127.0.0.1"}
+
+MINIMAL = """\
+defaults:
+  interval: 60s
+  timeout: 30s
+  max_tokens: 64
+targets:
+  - name: local
+    protocol: openai
+    base_url: http://127.0.0.1:8000/v1
+    model: gpt-4o-mini
+    api_key: ${OPENAI_API_KEY}
+    stream: true
+canaries:
+  - name: arithmetic
+    interval: 30s
+    timeout: 10s
+    messages:
+      - {role: user, content: "What is 17+25? Answer with the number only."}
+    checks:
+      - contains: "42"
+"""
+
+
+def config(text: str, environ: dict[str, str] | None = None) -> Config:
+    return parse_config(
+        textwrap.dedent(text), "test.yaml", environ={} if environ is None else environ
+    )
+
+
+def errors(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        config(text, environ)
+    return info.value.messages
+
+
+def one_target(extra: str = "", canary: str = "") -> str:
+    """A valid config with room for extra target keys and extra canary keys."""
+    return (
+        "targets:\n"
+        "  - name: t\n"
+        "    protocol: openai\n"
+        "    base_url: http://127.0.0.1:8000/v1\n"
+        "    model: m\n" + textwrap.indent(textwrap.dedent(extra), "    ") + "canaries:\n"
+        "  - name: c\n"
+        "    prompt: hi\n" + textwrap.indent(textwrap.dedent(canary), "    ")
+    )
+
+
+# --- bad configs: exact messages ---------------------------------------------------------
+
+
+def test_there_are_enough_bad_cases() -> None:
+    assert len(BAD) >= 12
+    for path in BAD:
+        assert path.with_suffix(".expected").is_file(), f"{path.name} has no .expected"
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_config(path: Path) -> None:
+    name = path.relative_to(TESTDATA).as_posix()
+    expected = path.with_suffix(".expected").read_text(encoding="utf-8").splitlines()
+    with pytest.raises(ConfigError) as info:
+        parse_config(path.read_text(encoding="utf-8"), name, environ=BAD_ENV)
+    assert info.value.messages == expected
+    assert str(info.value) == "\n".join(expected)
+
+
+def test_load_config_names_the_file_it_cannot_read(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(missing)
+    assert info.value.messages == [f"{missing}: cannot read config: No such file or directory"]
+
+
+def test_load_config_uses_the_path_in_messages(tmp_path: Path) -> None:
+    path = tmp_path / "chatcanary.yaml"
+    path.write_text(one_target(extra="protocol_version: 2\n"), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.messages == [f"{path}:6: targets[0].protocol_version: unknown key"]
+
+
+# --- good configs ------------------------------------------------------------------------
+
+
+def test_minimal_config_from_the_design_doc() -> None:
+    cfg = config(MINIMAL, {"OPENAI_API_KEY": "sk-test-123"})
+    (target,) = cfg.targets
+    assert target.protocol is Protocol.OPENAI
+    assert target.base_url == "http://127.0.0.1:8000/v1"
+    assert target.api_key is not None
+    assert target.api_key.get_secret_value() == "sk-test-123"
+    (canary,) = cfg.canaries
+    assert canary.conversation() == (
+        Message(role="user", content="What is 17+25? Answer with the number only."),
+    )
+    assert canary.checks == [Contains(contains="42")]
+
+    plan = cfg.plan()
+    assert list(plan) == [("local", "arithmetic")]
+    spec = plan["local", "arithmetic"]
+    assert (spec.interval, spec.timeout, spec.connect_timeout) == (30.0, 10.0, 5.0)
+    assert (spec.first_token_timeout, spec.max_tokens, spec.stream) == (10.0, 64, True)
+
+
+def test_minimal_config_without_its_api_key_variable() -> None:
+    assert errors(MINIMAL) == ["test.yaml:10: environment variable OPENAI_API_KEY is not set"]
+
+
+@pytest.mark.parametrize(
+    ("environ", "base_url"),
+    [
+        ({}, "http://127.0.0.1:8000/v1"),
+        ({"CHATCANARY_SIMULATOR_URL": "http://127.0.0.1:49152"}, "http://127.0.0.1:49152/v1"),
+    ],
+    ids=["simulator-url-unset", "simulator-url-set"],
+)
+def test_demo_config_is_valid(environ: dict[str, str], base_url: str) -> None:
+    assert DEMO.resolve().parts[-3:] == ("exporter", "data", "demo.yaml")
+    cfg = load_config(DEMO, environ=environ)
+    assert len(cfg.targets) >= 2
+    assert {t.base_url for t in cfg.targets} == {base_url}
+    plan = cfg.plan()
+    targets = {t.name for t in cfg.targets}
+    for canary in cfg.canaries:
+        runs_on = {t for t, c in plan if c == canary.name}
+        assert runs_on == (targets if canary.targets is None else set(canary.targets))
+
+
+# --- durations ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("250ms", 0.25),
+        ("30s", 30.0),
+        ("1m30s", 90.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("1.5s", 1.5),
+        ("1h2m3s", 3723.0),
+        (" 45s ", 45.0),
+        (45, 45),
+        (2.5, 2.5),
+    ],
+    ids=str,
+)
+def test_parse_duration(value: str | float, seconds: float) -> None:
+    assert parse_duration(value) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["30x", "", "s", "30S", "1 m", "-1s", "1m-30s", "30s!", "ms30", "1e3s"],
+    ids=repr,
+)
+def test_parse_duration_rejects(value: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(value)
+
+
+@pytest.mark.parametrize(
+    ("yaml_value", "seconds"),
+    [("250ms", 0.25), ("1m30s", 90.0), ("2h", 7200.0), ("45", 45.0), ("0.5", 0.5)],
+    ids=["250ms", "1m30s", "2h", "plain-int", "plain-float"],
+)
+def test_durations_in_a_config(yaml_value: str, seconds: float) -> None:
+    cfg = config(f"defaults:\n  interval: {yaml_value}\n" + one_target())
+    assert cfg.defaults.interval == pytest.approx(seconds)
+    assert cfg.plan()["t", "c"].interval == pytest.approx(seconds)
+
+
+def test_duration_from_an_environment_variable() -> None:
+    # Interpolation makes every value a string: `30` from the environment is "30".
+    text = "defaults:\n  interval: ${INTERVAL:-30}\n  timeout: ${TIMEOUT}\n" + one_target()
+    cfg = config(text, {"TIMEOUT": "12"})
+    assert cfg.defaults.interval == 30.0
+    assert cfg.defaults.timeout == 12.0
+
+
+def test_quoted_plain_number_duration() -> None:
+    cfg = config("defaults:\n  timeout: '20'\n" + one_target())
+    assert cfg.defaults.timeout == 20.0
+
+
+def test_boolean_is_not_a_duration() -> None:
+    messages = errors("defaults:\n  interval: true\n" + one_target())
+    assert len(messages) == 1
+    assert messages[0].startswith("test.yaml:2: defaults.interval: ")
+
+
+# --- environment variables ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "environ", "expected"),
+    [
+        ("${MODEL}", {"MODEL": "gpt-4o"}, "gpt-4o"),
+        ("${MODEL:-fallback}", {}, "fallback"),
+        ("${MODEL:-fallback}", {"MODEL": "gpt-4o"}, "gpt-4o"),
+        ("prefix-${MODEL}-${SIZE:-mini}", {"MODEL": "gpt"}, "prefix-gpt-mini"),
+        ("cost$$5", {}, "cost$5"),
+        ("$${MODEL}", {"MODEL": "gpt-4o"}, "${MODEL}"),
+        ("${MODEL}", {"MODEL": "${OTHER}", "OTHER": "no"}, "${OTHER}"),
+        ("a$b", {}, "a$b"),
+    ],
+    ids=[
+        "set",
+        "default-when-unset",
+        "set-beats-default",
+        "several-in-one-value",
+        "dollar-dollar",
+        "escaped-reference",
+        "no-recursive-expansion",
+        "lone-dollar",
+    ],
+)
+def test_interpolation(model: str, environ: dict[str, str], expected: str) -> None:
+    text = one_target().replace("model: m", f'model: "{model}"')
+    assert config(text, environ).targets[0].model == expected
+
+
+def test_default_used_when_variable_is_empty() -> None:
+    # `${VAR:-default}` means "unset or empty" in POSIX shells and docker compose.
+    text = one_target().replace("model: m", "model: ${MODEL:-fallback}")
+    assert config(text, {"MODEL": ""}).targets[0].model == "fallback"
+
+
+def test_every_unset_variable_is_reported() -> None:
+    text = one_target(extra="api_key: ${KEY}\nheaders: {X-Org: '${ORG}'}\n")
+    assert errors(text) == [
+        "test.yaml:6: environment variable KEY is not set",
+        "test.yaml:7: environment variable ORG is not set",
+    ]
+
+
+def test_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATCANARY_TEST_MODEL", "from-os-environ")
+    text = one_target().replace("model: m", "model: ${CHATCANARY_TEST_MODEL}")
+    cfg = parse_config(text, "test.yaml")
+    assert cfg.targets[0].model == "from-os-environ"
+
+
+# --- api keys ----------------------------------------------------------------------------
+
+
+def test_api_key_file_is_read_and_stripped(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("  sk-from-file-987\n\n", encoding="utf-8")
+    cfg = config(one_target(extra=f"api_key_file: {key_file}\n"))
+    target = cfg.targets[0]
+    assert target.api_key is not None
+    assert target.api_key.get_secret_value() == "sk-from-file-987"
+    assert target.api_key_file == key_file
+
+
+@pytest.mark.parametrize("source", ["inline", "file"])
+def test_api_key_is_not_revealed(tmp_path: Path, source: str) -> None:
+    secret = "sk-very-secret-4f9a"
+    if source == "inline":
+        extra = "api_key: ${KEY}\n"
+    else:
+        (tmp_path / "key").write_text(secret, encoding="utf-8")
+        extra = f"api_key_file: {tmp_path / 'key'}\n"
+    cfg = config(one_target(extra=extra), {"KEY": secret})
+    target = cfg.targets[0]
+    assert target.api_key is not None
+    assert target.api_key.get_secret_value() == secret
+    spec = cfg.plan()["t", "c"]
+    for text in (repr(cfg), str(cfg), repr(target), str(target), repr(spec)):
+        assert secret not in text
+    assert secret not in cfg.model_dump_json()
+    assert "**********" in repr(target)
+
+
+# --- resolving the plan ------------------------------------------------------------------
+
+PRECEDENCE = """\
+defaults:
+  interval: 60s
+  timeout: 30s
+  max_tokens: 64
+  stream: true
+  jitter: 0.2
+  max_response_bytes: 2048
+targets:
+  - name: a
+    protocol: openai
+    base_url: http://a.example/v1
+    model: ma
+    timeout: 20s
+    max_tokens: 128
+    temperature: 0.5
+    stream: false
+  - name: b
+    protocol: openai
+    base_url: http://b.example/v1
+    model: mb
+canaries:
+  - name: c1
+    prompt: one
+    timeout: 10s
+    seed: 7
+    stream: true
+  - name: c2
+    prompt: two
+    interval: 15s
+    targets: [a]
+  - name: c3
+    prompt: three
+    stream: false
+    max_tokens: 16
+    targets: [b]
+"""
+
+
+def test_plan_resolves_canary_over_target_over_defaults() -> None:
+    plan = config(PRECEDENCE).plan()
+    assert sorted(plan) == [("a", "c1"), ("a", "c2"), ("b", "c1"), ("b", "c3")]
+    summary = {
+        key: (s.interval, s.timeout, s.max_tokens, s.temperature, s.seed, s.stream)
+        for key, s in plan.items()
+    }
+    assert summary == {
+        ("a", "c1"): (60.0, 10.0, 128, 0.5, 7, True),
+        ("a", "c2"): (15.0, 20.0, 128, 0.5, None, False),
+        ("b", "c1"): (60.0, 10.0, 64, None, 7, True),
+        ("b", "c3"): (60.0, 30.0, 16, None, None, False),
+    }
+    for (target, canary), spec in plan.items():
+        assert spec.key == (target, canary)
+        assert (spec.target.name, spec.canary.name) == (target, canary)
+        assert (spec.jitter, spec.max_response_bytes) == (0.2, 2048)
+
+
+def test_plan_honours_canary_targets() -> None:
+    cfg = config(PRECEDENCE)
+    assert {c for t, c in cfg.plan() if t == "a"} == {"c1", "c2"}
+    assert {c for t, c in cfg.plan() if t == "b"} == {"c1", "c3"}
+
+
+@pytest.mark.parametrize(
+    ("canary", "connect", "first_token"),
+    [
+        ("timeout: 10s\n", 10.0, 10.0),
+        ("timeout: 18s\n", 15.0, 18.0),
+        ("timeout: 60s\n", 15.0, 20.0),
+        ("timeout: 60s\nfirst_token_timeout: 3s\nconnect_timeout: 1s\n", 1.0, 3.0),
+    ],
+    ids=["both-capped", "first-token-capped", "neither-capped", "canary-overrides"],
+)
+def test_timeouts_are_capped_at_timeout(canary: str, connect: float, first_token: float) -> None:
+    extra = "first_token_timeout: 20s\nconnect_timeout: 15s\n"
+    spec = config(one_target(extra=extra, canary=canary)).plan()["t", "c"]
+    assert (spec.connect_timeout, spec.first_token_timeout) == (connect, first_token)
+
+
+def test_first_token_timeout_defaults_to_timeout() -> None:
+    spec = config("defaults:\n  timeout: 7s\n" + one_target()).plan()["t", "c"]
+    assert spec.first_token_timeout == 7.0
+    assert spec.connect_timeout == 5.0
+
+
+def test_default_connect_timeout_is_capped_by_a_short_timeout() -> None:
+    spec = config(one_target(canary="timeout: 2s\n")).plan()["t", "c"]
+    assert (spec.timeout, spec.connect_timeout, spec.first_token_timeout) == (2.0, 2.0, 2.0)
+
+
+# --- buckets -----------------------------------------------------------------------------
+
+BUCKETS = """\
+metrics:
+  duration_buckets: [5, 1, 0.5, 1]
+targets:
+  - name: t
+    protocol: openai
+    base_url: http://127.0.0.1:8000/v1
+    model: m
+canaries:
+  - name: c1
+    prompt: hi
+    checks:
+      - max_duration: 1500ms
+      - max_ttft: 300ms
+  - name: c2
+    prompt: hi
+    checks:
+      - max_duration: 750ms
+      - name: also
+        max_duration: 1s
+      - max_ttft: 1s
+      - contains: "x"
+"""
+
+
+def test_configured_buckets_are_sorted_and_unique() -> None:
+    assert config(BUCKETS).metrics.duration_buckets == (0.5, 1.0, 5.0)
+
+
+def test_buckets_include_every_latency_threshold() -> None:
+    cfg = config(BUCKETS)
+    buckets = cfg.buckets()
+    assert buckets.duration_buckets == (0.5, 0.75, 1.0, 1.5, 5.0)
+    assert buckets.ttft_buckets == tuple(sorted({*_TTFT_BUCKETS, 0.3}))
+    assert buckets.ttft_buckets.count(1.0) == 1
+    assert buckets.inter_token_buckets == cfg.metrics.inter_token_buckets
+
+
+def test_buckets_without_latency_checks_are_the_defaults() -> None:
+    buckets = config(one_target(canary="checks:\n  - contains: x\n")).buckets()
+    assert buckets.duration_buckets == _DURATION_BUCKETS
+    assert buckets.ttft_buckets == _TTFT_BUCKETS
+
+
+def test_non_positive_bucket_is_rejected() -> None:
+    text = "metrics:\n  ttft_buckets: [0.1, 0]\n" + one_target()
+    assert errors(text) == ["test.yaml:2: metrics.ttft_buckets: bucket bounds must be positive"]
+
+
+# --- checks and conversations ------------------------------------------------------------
+
+
+def test_checks_parse_to_their_types() -> None:
+    canary = """\
+    checks:
+      - contains: "42"
+      - regex: "^4"
+        ignore_case: true
+        name: starts
+      - max_duration: 2s
+      - max_ttft: 500ms
+    """
+    checks = config(one_target(canary=canary)).canaries[0].checks
+    assert checks == [
+        Contains(contains="42"),
+        Regex(regex="^4", ignore_case=True, name="starts"),
+        MaxDuration(max_duration=2.0),
+        MaxTTFT(max_ttft=0.5),
+    ]
+    assert [c.label for c in checks] == ["contains", "starts", "max_duration", "max_ttft"]
+
+
+def test_prompt_with_system_makes_a_conversation() -> None:
+    canary = config(one_target(canary="system: be brief\n")).canaries[0]
+    assert canary.conversation() == (
+        Message(role="system", content="be brief"),
+        Message(role="user", content="hi"),
+    )
+
+
+# --- frozen ------------------------------------------------------------------------------
+
+
+def test_config_models_are_frozen() -> None:
+    cfg = config(PRECEDENCE)
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.defaults = cfg.defaults  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.defaults.interval = 1.0  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.targets[0].model = "other"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.canaries[0].prompt = "other"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.metrics.duration_buckets = (1.0,)  # type: ignore[misc]
+    check = config(BUCKETS).canaries[0].checks[0]
+    with pytest.raises(ValidationError, match="frozen"):
+        check.name = "renamed"  # type: ignore[misc]
+    spec = cfg.plan()["a", "c1"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.timeout = 1.0  # type: ignore[misc]
+    assert cfg.targets[0].model == "ma"
+    assert spec.timeout == 10.0
