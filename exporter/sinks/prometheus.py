@@ -12,6 +12,7 @@ import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import (
@@ -155,102 +156,128 @@ class PrometheusSink:
         return ()
 
     def collect(self) -> Iterator[Metric]:
-        base = ["target", "model", "canary"]
-        probes = CounterMetricFamily(
-            "chatcanary_probes", "Finished canary runs by outcome.", labels=[*base, "outcome"]
-        )
-        errors = CounterMetricFamily(
-            "chatcanary_probe_errors",
-            "Canary runs that errored, by error class.",
-            labels=[*base, "error_class"],
-        )
-        duration = HistogramMetricFamily(
-            "chatcanary_request_duration_seconds",
-            "Time from request start to the last byte of the answer.",
-            labels=[*base, "outcome"],
-        )
-        ttft = HistogramMetricFamily(
-            "chatcanary_time_to_first_token_seconds",
-            "Time from request start to the first chunk with content.",
-            labels=base,
-        )
-        gaps = HistogramMetricFamily(
-            "chatcanary_inter_token_latency_seconds",
-            "Gaps between content chunks after the first one.",
-            labels=base,
-        )
-        tokens = CounterMetricFamily(
-            "chatcanary_tokens",
-            "Tokens as reported by the server, or counted from chunks.",
-            labels=[*base, "type"],
-        )
-        refusals = CounterMetricFamily(
-            "chatcanary_refusals",
-            "Answers judged to be refusals.",
-            labels=[*base, "expected"],
-        )
-        responses = CounterMetricFamily(
-            "chatcanary_responses",
-            "Answers judged for refusal at all.",
-            labels=[*base, "expected"],
-        )
-        checks = CounterMetricFamily(
-            "chatcanary_check_failures",
-            "Failed answer checks, by check name.",
-            labels=[*base, "check"],
-        )
-        success = GaugeMetricFamily(
-            "chatcanary_probe_success",
-            "Whether the last run succeeded (1) or not (0).",
-            labels=base,
-        )
-        last_run = GaugeMetricFamily(
-            "chatcanary_last_run_timestamp_seconds",
-            "Unix time at which the last run finished.",
-            labels=base,
-        )
-        info = GaugeMetricFamily(
-            "chatcanary_model_info",
-            "Model identity the endpoint reported in its last answer.",
-            labels=[*base, "response_model", "system_fingerprint"],
-        )
-        headroom = GaugeMetricFamily(
-            "chatcanary_ratelimit_remaining_ratio",
-            "Remaining share of the rate limit, from the last response's headers.",
-            labels=[*base, "kind"],
-        )
-        feedback = CounterMetricFamily(
-            "chatcanary_feedback",
-            "User feedback received, by rating.",
-            labels=["target", "rating"],
-        )
+        # Any: the table mixes family types; each key is used as its own type wants
+        f: dict[str, Any] = {
+            key: cls(name, doc, labels=labels) for key, (cls, name, doc, labels) in FAMILIES.items()
+        }
         for (target, canary), s in self._series.items():
             lv = [target, s.model, canary]
             for outcome, count in s.outcomes.items():
-                probes.add_metric([*lv, outcome], count)
+                f["probes"].add_metric([*lv, outcome], count)
             for error_class, count in s.errors.items():
-                errors.add_metric([*lv, error_class], count)
+                f["errors"].add_metric([*lv, error_class], count)
             for outcome, hist in s.durations.items():
-                duration.add_metric([*lv, outcome], hist.buckets(), hist.total)
+                f["duration"].add_metric([*lv, outcome], hist.buckets(), hist.total)
             if s.ttft is not None:
-                ttft.add_metric(lv, s.ttft.buckets(), s.ttft.total)
+                f["ttft"].add_metric(lv, s.ttft.buckets(), s.ttft.total)
             if s.gaps is not None:
-                gaps.add_metric(lv, s.gaps.buckets(), s.gaps.total)
+                f["gaps"].add_metric(lv, s.gaps.buckets(), s.gaps.total)
             for kind, count in s.tokens.items():
-                tokens.add_metric([*lv, kind], count)
+                f["tokens"].add_metric([*lv, kind], count)
             if s.responses:
-                responses.add_metric([*lv, s.expected], s.responses)
-                refusals.add_metric([*lv, s.expected], s.refusals)
+                f["responses"].add_metric([*lv, s.expected], s.responses)
+                f["refusals"].add_metric([*lv, s.expected], s.refusals)
             for name, count in s.check_failures.items():
-                checks.add_metric([*lv, name], count)
-            success.add_metric(lv, s.success)
-            last_run.add_metric(lv, s.last_run)
+                f["checks"].add_metric([*lv, name], count)
+            f["success"].add_metric(lv, s.success)
+            f["last_run"].add_metric(lv, s.last_run)
             if s.identity is not None:
-                info.add_metric([*lv, *s.identity], 1)
+                f["info"].add_metric([*lv, *s.identity], 1)
             for kind, ratio in s.ratelimit.items():
-                headroom.add_metric([*lv, kind], ratio)
-        yield from (probes, errors, duration, ttft, gaps, tokens, refusals, responses, checks)
-        yield from (success, last_run, info, headroom, feedback)
+                f["headroom"].add_metric([*lv, kind], ratio)
+        yield from f.values()
+
+
+_BASE = ("target", "model", "canary")
+Family = type[CounterMetricFamily] | type[GaugeMetricFamily] | type[HistogramMetricFamily]
+
+# The metric contract of DESIGN.md: key -> (type, name, help, labels).
+FAMILIES: dict[str, tuple[Family, str, str, tuple[str, ...]]] = {
+    "probes": (
+        CounterMetricFamily,
+        "chatcanary_probes",
+        "Finished canary runs by outcome.",
+        (*_BASE, "outcome"),
+    ),
+    "errors": (
+        CounterMetricFamily,
+        "chatcanary_probe_errors",
+        "Canary runs that errored, by error class.",
+        (*_BASE, "error_class"),
+    ),
+    "duration": (
+        HistogramMetricFamily,
+        "chatcanary_request_duration_seconds",
+        "Time from request start to the last byte of the answer.",
+        (*_BASE, "outcome"),
+    ),
+    "ttft": (
+        HistogramMetricFamily,
+        "chatcanary_time_to_first_token_seconds",
+        "Time from request start to the first chunk with content.",
+        _BASE,
+    ),
+    "gaps": (
+        HistogramMetricFamily,
+        "chatcanary_inter_token_latency_seconds",
+        "Gaps between content chunks after the first one.",
+        _BASE,
+    ),
+    "tokens": (
+        CounterMetricFamily,
+        "chatcanary_tokens",
+        "Tokens as reported by the server, or counted from chunks.",
+        (*_BASE, "type"),
+    ),
+    "refusals": (
+        CounterMetricFamily,
+        "chatcanary_refusals",
+        "Answers judged to be refusals.",
+        (*_BASE, "expected"),
+    ),
+    "responses": (
+        CounterMetricFamily,
+        "chatcanary_responses",
+        "Answers judged for refusal at all.",
+        (*_BASE, "expected"),
+    ),
+    "checks": (
+        CounterMetricFamily,
+        "chatcanary_check_failures",
+        "Failed answer checks, by check name.",
+        (*_BASE, "check"),
+    ),
+    "success": (
+        GaugeMetricFamily,
+        "chatcanary_probe_success",
+        "Whether the last run succeeded (1) or not (0).",
+        _BASE,
+    ),
+    "last_run": (
+        GaugeMetricFamily,
+        "chatcanary_last_run_timestamp_seconds",
+        "Unix time at which the last run finished.",
+        _BASE,
+    ),
+    "info": (
+        GaugeMetricFamily,
+        "chatcanary_model_info",
+        "Model identity the endpoint reported in its last answer.",
+        (*_BASE, "response_model", "system_fingerprint"),
+    ),
+    "headroom": (
+        GaugeMetricFamily,
+        "chatcanary_ratelimit_remaining_ratio",
+        "Remaining share of the rate limit, from the last response's headers.",
+        (*_BASE, "kind"),
+    ),
+    "feedback": (
+        CounterMetricFamily,
+        "chatcanary_feedback",
+        "User feedback received, by rating.",
+        ("target", "rating"),
+    ),
+}
 
 
 class SelfMetrics:

@@ -43,6 +43,18 @@ async def chatcanary(
     return process.returncode, out.decode(), err.decode()
 
 
+async def spawn(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+
+
+async def reap(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
 def write(tmp_path: Path, text: str, name: str = "config.yaml") -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -156,17 +168,8 @@ async def test_run_serves_reloads_on_sighup_and_stops_on_sigterm(
     simulator.sim.set_behaviour("down", Behaviour(faults={"http_503": 1.0}))
     config = write(tmp_path, CONFIG.format(url=simulator.url))
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        *CLI,
-        "run",
-        "-c",
-        config,
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--log-format",
-        "json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    process = await spawn(
+        "run", "-c", config, "--listen", f"127.0.0.1:{port}", "--log-format", "json"
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -192,9 +195,7 @@ async def test_run_serves_reloads_on_sighup_and_stops_on_sigterm(
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 30)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await reap(process)
     assert process.returncode == 0
     events = [json.loads(line) for line in err.decode().splitlines()]
     messages = [e["msg"] for e in events]
@@ -213,16 +214,7 @@ async def test_run_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:
 
 async def test_demo_serves_live_metrics_then_stops() -> None:
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        *CLI,
-        "demo",
-        "--duration",
-        "12",
-        "--listen",
-        f"127.0.0.1:{port}",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn("demo", "--duration", "12", "--listen", f"127.0.0.1:{port}")
     try:
         async with aiohttp.ClientSession() as session:
 
@@ -237,9 +229,7 @@ async def test_demo_serves_live_metrics_then_stops() -> None:
             reporting = await wait_for(lambda: _at_least(canaries_reporting, 6), timeout=11)
         out, _ = await asyncio.wait_for(process.communicate(), 30)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await reap(process)
     assert reporting
     assert process.returncode == 0
     text = out.decode()
@@ -253,14 +243,7 @@ async def _at_least(probe: object, n: int) -> bool:
 
 async def test_simulate_serves_the_openai_api() -> None:
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        *CLI,
-        "simulate",
-        "--listen",
-        f"127.0.0.1:{port}",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn("simulate", "--listen", f"127.0.0.1:{port}")
     try:
         async with aiohttp.ClientSession() as session:
 
@@ -275,9 +258,7 @@ async def test_simulate_serves_the_openai_api() -> None:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 10)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await reap(process)
     assert "sim-fast" in ids
     assert process.returncode == 0
 
