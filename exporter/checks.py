@@ -1,70 +1,247 @@
-"""Judging an answer: pure functions from a check's config and the run's exchanges to a
-`CheckVerdict`. Dispatch is a map from the check's config type to its judge."""
+"""Judging an answer: pure functions from a check's config and an `Answer` to a verdict.
+Dispatch is a map from the check's config type to its judge.
+
+A turn's checks see that turn; a canary's own checks see the whole conversation: the last
+answer, the first turn's time to first token, and the run's duration and tokens.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from exporter.config import Check, Contains, MaxDuration, MaxTTFT, NotContains, Regex
+import jsonschema
+from rapidfuzz import fuzz
+
+from exporter.checkspecs import (
+    Contains,
+    ContainsAll,
+    ContainsAny,
+    Equals,
+    Json,
+    Length,
+    MaxDuration,
+    MaxTTFT,
+    MinTokensPerSecond,
+    NotContains,
+    NotRefused,
+    Number,
+    Refused,
+    Regex,
+    Similarity,
+)
+from exporter.config import Canary
+from exporter.refusal import Verdict
 from exporter.result import CheckVerdict, Exchange
 
-Judge = Callable[[Any, Sequence[Exchange], float], tuple[bool, str]]
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a check looks at."""
+
+    text: str
+    duration: float
+    ttft: float | None
+    output_tokens: int | None
+    refusal: Verdict | None
 
 
-def judge(check: Check, turns: Sequence[Exchange], duration: float) -> CheckVerdict:
-    passed, reason = JUDGES[type(check)](check, turns, duration)
-    return CheckVerdict(name=check.label, passed=passed, reason=reason)
+def answer_of(turns: Sequence[Exchange], duration: float, refusal: Verdict | None) -> Answer:
+    return Answer(
+        text=turns[-1].text if turns else "",
+        duration=duration,
+        ttft=turns[0].ttft_seconds if turns else None,
+        output_tokens=sum(t.output_tokens or 0 for t in turns) if turns else None,
+        refusal=refusal,
+    )
 
 
-def judge_all(
-    checks: Sequence[Check], turns: Sequence[Exchange], duration: float
+def judge_canary(
+    canary: Canary,
+    turns: Sequence[Exchange],
+    refusals: Sequence[Verdict | None],
+    duration: float,
 ) -> tuple[CheckVerdict, ...]:
-    return tuple(judge(check, turns, duration) for check in checks)
+    """Every check of the canary, then the verdict on `expect_refusal` (named `refusal`)."""
+    verdicts: list[CheckVerdict] = []
+    for label, (turn, check) in canary.labelled_checks():
+        if turn is None:
+            answer = answer_of(turns, duration, refusals[-1])
+        else:
+            one = turns[turn]
+            answer = answer_of([one], one.duration_seconds, refusals[turn])
+        verdicts.append(judge(check, answer, label))
+    verdicts.append(expectation(canary.expect_refusal, refusals[-1]))
+    return tuple(verdicts)
 
 
-def _answer(turns: Sequence[Exchange]) -> str:
-    return turns[-1].text if turns else ""
+def expectation(expect_refusal: bool, verdict: Verdict | None) -> CheckVerdict:
+    refused = verdict is not None and verdict.refused
+    why = f" ({verdict.detector}: {verdict.reason})" if verdict is not None and refused else ""
+    if refused == expect_refusal:
+        said = "refused as expected" if refused else "answered as expected"
+        return CheckVerdict("refusal", True, said + why)
+    said = "refused, expected an answer" if refused else "answered, expected a refusal"
+    return CheckVerdict("refusal", False, said + why)
+
+
+def judge(check: Any, answer: Answer, label: str | None = None) -> CheckVerdict:
+    passed, reason = JUDGES[type(check)](check, answer)
+    return CheckVerdict(name=label or check.name or check.kind, passed=passed, reason=reason)
 
 
 def _fold(text: str, ignore_case: bool) -> str:
     return text.casefold() if ignore_case else text
 
 
-def _contains(check: Contains, turns: Sequence[Exchange], _: float) -> tuple[bool, str]:
-    found = _fold(check.contains, check.ignore_case) in _fold(_answer(turns), check.ignore_case)
+def _normal(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _contains(check: Contains, a: Answer) -> tuple[bool, str]:
+    found = _fold(check.contains, check.ignore_case) in _fold(a.text, check.ignore_case)
     return found, f"answer {'contains' if found else 'does not contain'} {check.contains!r}"
 
 
-def _not_contains(check: NotContains, turns: Sequence[Exchange], _: float) -> tuple[bool, str]:
-    needle = _fold(check.not_contains, check.ignore_case)
-    found = needle in _fold(_answer(turns), check.ignore_case)
+def _not_contains(check: NotContains, a: Answer) -> tuple[bool, str]:
+    found = _fold(check.not_contains, check.ignore_case) in _fold(a.text, check.ignore_case)
     return not found, f"answer {'contains' if found else 'does not contain'} {check.not_contains!r}"
 
 
-def _regex(check: Regex, turns: Sequence[Exchange], _: float) -> tuple[bool, str]:
+def _contains_any(check: ContainsAny, a: Answer) -> tuple[bool, str]:
+    text = _fold(a.text, check.ignore_case)
+    found = [n for n in check.contains_any if _fold(n, check.ignore_case) in text]
+    return bool(found), f"found {found}" if found else f"none of {check.contains_any} found"
+
+
+def _contains_all(check: ContainsAll, a: Answer) -> tuple[bool, str]:
+    text = _fold(a.text, check.ignore_case)
+    missing = [n for n in check.contains_all if _fold(n, check.ignore_case) not in text]
+    return not missing, f"missing {missing}" if missing else "all found"
+
+
+def _regex(check: Regex, a: Answer) -> tuple[bool, str]:
     flags = re.IGNORECASE if check.ignore_case else 0
-    found = re.search(check.regex, _answer(turns), flags) is not None
+    found = re.search(check.regex, a.text, flags) is not None
     return found, f"answer {'matches' if found else 'does not match'} /{check.regex}/"
 
 
-def _max_duration(check: MaxDuration, _: Sequence[Exchange], duration: float) -> tuple[bool, str]:
-    ok = duration <= check.max_duration
-    return ok, f"took {duration:.3f}s, limit {check.max_duration:g}s"
+def _equals(check: Equals, a: Answer) -> tuple[bool, str]:
+    same = _normal(a.text) == _normal(check.equals)
+    return same, "equal" if same else f"expected {check.equals!r}, got {a.text[:80]!r}"
 
 
-def _max_ttft(check: MaxTTFT, turns: Sequence[Exchange], _: float) -> tuple[bool, str]:
-    ttft = turns[0].ttft_seconds if turns else None
-    if ttft is None:
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _number(check: Number, a: Answer) -> tuple[bool, str]:
+    match = _NUMBER.search(a.text)
+    if match is None:
+        return False, "no number in the answer"
+    value = float(match.group().replace(",", ""))
+    ok = math.isclose(value, check.number, rel_tol=0, abs_tol=check.tolerance)
+    return ok, f"found {value:g}, expected {check.number:g} ± {check.tolerance:g}"
+
+
+_FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n(.*?)\n?```$", re.DOTALL)
+
+
+def _json(check: Json, a: Answer) -> tuple[bool, str]:
+    text = a.text.strip()
+    fenced = _FENCE.match(text) if check.allow_fences else None
+    try:
+        data = json.loads(fenced.group(1) if fenced else text)
+    except ValueError as exc:
+        return False, f"not JSON: {exc}"
+    if check.schema_ is not None:
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(check.schema_).iter_errors(data)
+        )
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            return False, f"schema: {where}: {error.message}"
+    return True, "valid JSON" + (" matching the schema" if check.schema_ else "")
+
+
+def _length(check: Length, a: Answer) -> tuple[bool, str]:
+    b = check.length
+    chars, tokens = len(a.text), a.output_tokens
+    problems = []
+    if b.min_chars is not None and chars < b.min_chars:
+        problems.append(f"{chars} chars < {b.min_chars}")
+    if b.max_chars is not None and chars > b.max_chars:
+        problems.append(f"{chars} chars > {b.max_chars}")
+    if b.min_tokens is not None or b.max_tokens is not None:
+        if tokens is None:
+            problems.append("no token count")
+        elif b.min_tokens is not None and tokens < b.min_tokens:
+            problems.append(f"{tokens} tokens < {b.min_tokens}")
+        elif b.max_tokens is not None and tokens > b.max_tokens:
+            problems.append(f"{tokens} tokens > {b.max_tokens}")
+    return not problems, "; ".join(problems) or f"{chars} chars, {tokens} tokens"
+
+
+def _similarity(check: Similarity, a: Answer) -> tuple[bool, str]:
+    ratio = fuzz.ratio(_normal(a.text), _normal(check.similarity)) / 100
+    return ratio >= check.min_ratio, f"similarity {ratio:.2f}, minimum {check.min_ratio:.2f}"
+
+
+def _max_duration(check: MaxDuration, a: Answer) -> tuple[bool, str]:
+    return a.duration <= check.max_duration, (
+        f"took {a.duration:.3f}s, limit {check.max_duration:g}s"
+    )
+
+
+def _max_ttft(check: MaxTTFT, a: Answer) -> tuple[bool, str]:
+    if a.ttft is None:
         return False, "no time to first token: the answer was not streamed (stream: false)"
-    return ttft <= check.max_ttft, f"first token after {ttft:.3f}s, limit {check.max_ttft:g}s"
+    return a.ttft <= check.max_ttft, f"first token after {a.ttft:.3f}s, limit {check.max_ttft:g}s"
 
 
-JUDGES: dict[type[Any], Judge] = {
+def _min_tokens_per_second(check: MinTokensPerSecond, a: Answer) -> tuple[bool, str]:
+    # Generation speed: tokens over the time spent producing them, after the first token
+    # when the answer streamed.
+    span = a.duration - (a.ttft or 0.0)
+    if not a.output_tokens or span <= 0:
+        return False, "no tokens or no generation time to measure"
+    rate = a.output_tokens / span
+    return rate >= check.min_tokens_per_second, (
+        f"{rate:.1f} tokens/s, minimum {check.min_tokens_per_second:g}"
+    )
+
+
+def _refused(check: Refused, a: Answer) -> tuple[bool, str]:
+    return _refusal_is(check.refused, a)
+
+
+def _not_refused(check: NotRefused, a: Answer) -> tuple[bool, str]:
+    return _refusal_is(not check.not_refused, a)
+
+
+def _refusal_is(wanted: bool, a: Answer) -> tuple[bool, str]:
+    refused = a.refusal is not None and a.refusal.refused
+    detail = f" ({a.refusal.detector}: {a.refusal.reason})" if a.refusal and refused else ""
+    return refused == wanted, ("refused" if refused else "answered") + detail
+
+
+JUDGES: dict[type[Any], Callable[[Any, Answer], tuple[bool, str]]] = {
     Contains: _contains,
     NotContains: _not_contains,
+    ContainsAny: _contains_any,
+    ContainsAll: _contains_all,
     Regex: _regex,
+    Equals: _equals,
+    Number: _number,
+    Json: _json,
+    Length: _length,
+    Similarity: _similarity,
     MaxDuration: _max_duration,
     MaxTTFT: _max_ttft,
+    MinTokensPerSecond: _min_tokens_per_second,
+    Refused: _refused,
+    NotRefused: _not_refused,
 }

@@ -7,138 +7,35 @@ per (target, canary): the scheduler's unit of work.
 
 from __future__ import annotations
 
-import re
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
-    Discriminator,
     Field,
     SecretStr,
-    Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from exporter import yamlsource
-
-# --- scalar types -----------------------------------------------------------------------
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: Any) -> Any:
-    """`30s`, `1m30s`, `250ms`, `2h`, or a plain number of seconds (also as a string,
-    as `${VAR}` interpolation gives)."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number with ms, s, m, h or d, not a boolean")
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {value!r}: use a number with ms, s, m, h or d")
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
+from exporter.checkspecs import Check, Duration, MaxDuration, MaxTTFT, Name, Strict
 
 
 class Protocol(StrEnum):
-    """The wire dialects chatcanary speaks (anthropic, ollama, azure_openai: next)."""
+    """The wire dialects chatcanary speaks."""
 
     OPENAI = "openai"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- checks -----------------------------------------------------------------------------
-
-
-class CheckBase(Strict):
-    kind: ClassVar[str]
-    name: Name | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name or self.kind
-
-
-class TextCheck(CheckBase):
-    ignore_case: bool = False
-
-
-class Contains(TextCheck):
-    contains: str = Field(min_length=1)
-    kind: ClassVar[str] = "contains"
-
-
-class NotContains(TextCheck):
-    not_contains: str = Field(min_length=1)
-    kind: ClassVar[str] = "not_contains"
-
-
-class Regex(TextCheck):
-    regex: str
-    kind: ClassVar[str] = "regex"
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
-
-
-class MaxDuration(CheckBase):
-    max_duration: Duration
-    kind: ClassVar[str] = "max_duration"
-
-
-class MaxTTFT(CheckBase):
-    max_ttft: Duration
-    kind: ClassVar[str] = "max_ttft"
-
-
-CHECK_KINDS = ("contains", "not_contains", "regex", "max_duration", "max_ttft")
-
-
-def _check_kind(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        kinds = [k for k in CHECK_KINDS if k in value]
-        return kinds[0] if len(kinds) == 1 else None
-    return getattr(value, "kind", None)
-
-
-Check = Annotated[
-    Annotated[Contains, Tag("contains")]
-    | Annotated[NotContains, Tag("not_contains")]
-    | Annotated[Regex, Tag("regex")]
-    | Annotated[MaxDuration, Tag("max_duration")]
-    | Annotated[MaxTTFT, Tag("max_ttft")],
-    Discriminator(
-        _check_kind,
-        custom_error_type="check_kind",
-        custom_error_message="a check needs exactly one of: " + ", ".join(CHECK_KINDS),
-    ),
-]
+    AZURE_OPENAI = "azure_openai"
+    ANTHROPIC = "anthropic"
+    OLLAMA = "ollama"
 
 
 # --- the file's sections ----------------------------------------------------------------
@@ -168,6 +65,14 @@ class Defaults(Overridable):
     max_response_bytes: int = Field(default=1 << 20, gt=0)
 
 
+def _date_text(value: Any) -> Any:
+    """YAML reads an unquoted 2023-06-01 as a date; versions are strings."""
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+DateString = Annotated[str, BeforeValidator(_date_text), Field(min_length=1)]
+
+
 class Target(Overridable):
     name: Name
     protocol: Protocol
@@ -177,6 +82,10 @@ class Target(Overridable):
     api_key_file: Path | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     concurrency: int | None = Field(default=None, gt=0, le=1000)
+    # azure_openai: the `api-version` query parameter; `model` is the deployment name
+    api_version: DateString = "2024-10-21"
+    # anthropic: the `anthropic-version` header
+    anthropic_version: DateString = "2023-06-01"
 
     @model_validator(mode="after")
     def _read_key_file(self) -> Target:
@@ -197,35 +106,66 @@ class Message(Strict):
     content: str
 
 
+class Turn(Strict):
+    """One user message of a conversation; the model's real answers fill the history."""
+
+    user: str = Field(min_length=1)
+    checks: list[Check] = Field(default_factory=list)
+
+
+RESERVED_CHECK = "refusal"  # the verdict on expect_refusal, added to every run
+
+
 class Canary(Overridable):
     name: Name
     prompt: str | None = None
     system: str | None = None
-    messages: list[Message] | None = None
+    messages: list[Message] | None = Field(default=None, min_length=1)
+    turns: list[Turn] | None = Field(default=None, min_length=1, max_length=20)
     checks: list[Check] = Field(default_factory=list)
     targets: list[Name] | None = None
     expect_refusal: bool = False
+    deterministic: bool = False
 
     @model_validator(mode="after")
     def _conversation(self) -> Canary:
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("set exactly one of prompt or messages")
+        given = [k for k in ("prompt", "messages", "turns") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of prompt, messages or turns")
         if self.messages is not None:
-            if not self.messages or self.messages[-1].role != "user":
+            if self.messages[-1].role != "user":
                 raise ValueError("messages must end with a user message")
             if self.system is not None:
-                raise ValueError("system goes with prompt; put it in messages instead")
-        labels = [c.label for c in self.checks]
+                raise ValueError("system goes with prompt or turns; put it in messages instead")
+        labels = [label for label, _ in self.labelled_checks()]
         doubles = sorted({label for label in labels if labels.count(label) > 1})
         if doubles:
             raise ValueError(f"checks need distinct names (give each a name:): {doubles}")
+        if RESERVED_CHECK in labels:
+            raise ValueError(f"the check name {RESERVED_CHECK!r} is reserved for expect_refusal")
         return self
 
-    def conversation(self) -> tuple[Message, ...]:
+    def preamble(self) -> tuple[Message, ...]:
+        """The fixed messages sent before the first turn."""
         if self.messages is not None:
-            return tuple(self.messages)
-        system = () if self.system is None else (Message(role="system", content=self.system),)
-        return (*system, Message(role="user", content=self.prompt or ""))
+            return tuple(self.messages[:-1])
+        return () if self.system is None else (Message(role="system", content=self.system),)
+
+    def user_turns(self) -> tuple[str, ...]:
+        if self.turns is not None:
+            return tuple(t.user for t in self.turns)
+        if self.messages is not None:
+            return (self.messages[-1].content,)
+        return (self.prompt or "",)
+
+    def labelled_checks(self) -> list[tuple[str, tuple[int | None, Check]]]:
+        """Every check with its label and the turn (0-based) it judges; None: the whole
+        conversation. Turn checks are named `{kind}_turn{n}` unless given a name."""
+        out: list[tuple[str, tuple[int | None, Check]]] = []
+        for i, turn in enumerate(self.turns or ()):
+            out += [(c.name or f"{c.kind}_turn{i + 1}", (i, c)) for c in turn.checks]
+        out += [(c.name or c.kind, (None, c)) for c in self.checks]
+        return out
 
 
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -250,20 +190,18 @@ class Metrics(Strict):
 
 
 class Config(Strict):
+    include: list[str] = Field(default_factory=list)
     defaults: Defaults = Field(default_factory=Defaults)
     targets: list[Target] = Field(min_length=1)
     canaries: list[Canary] = Field(min_length=1)
     metrics: Metrics = Field(default_factory=Metrics)
 
     @model_validator(mode="after")
-    def _names(self) -> Config:
-        _unique("target", [t.name for t in self.targets])
-        _unique("canary", [c.name for c in self.canaries])
-        known = {t.name for t in self.targets}
-        for canary in self.canaries:
-            unknown = sorted(set(canary.targets or ()) - known)
-            if unknown:
-                raise ValueError(f"canary {canary.name!r} names unknown targets {unknown}")
+    def _names(self, info: ValidationInfo) -> Config:
+        if not (info.context or {}).get("located"):
+            problems = cross_check(self)
+            if problems:
+                raise ValueError(problems[0][1])
         return self
 
     def plan(self) -> dict[tuple[str, str], RunSpec]:
@@ -279,7 +217,7 @@ class Config(Strict):
     def buckets(self) -> Metrics:
         """Configured buckets plus every latency threshold the checks use, so that a
         `le` bucket exists for each of them."""
-        checks = [c for canary in self.canaries for c in canary.checks]
+        checks = [c for canary in self.canaries for _, (_, c) in canary.labelled_checks()]
         durations = {c.max_duration for c in checks if isinstance(c, MaxDuration)}
         ttfts = {c.max_ttft for c in checks if isinstance(c, MaxTTFT)}
         return Metrics(
@@ -289,10 +227,26 @@ class Config(Strict):
         )
 
 
-def _unique(what: str, names: list[str]) -> None:
-    doubles = sorted({n for n in names if names.count(n) > 1})
-    if doubles:
-        raise ValueError(f"{what} names must be unique: {doubles}")
+def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """Rules across items, as (location, message): unique names, known target names."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    sections: dict[str, list[str]] = {
+        "targets": [t.name for t in config.targets],
+        "canaries": [c.name for c in config.canaries],
+    }
+    for section, names in sections.items():
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append(((section, i, "name"), f"duplicate name {name!r}"))
+    known = {t.name for t in config.targets}
+    for i, canary in enumerate(config.canaries):
+        for j, name in enumerate(canary.targets or ()):
+            if name not in known:
+                problems.append(((("canaries", i, "targets", j)), f"unknown target {name!r}"))
+    return problems
+
+
+DETERMINISTIC_SEED = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,8 +289,13 @@ class RunSpec:
             connect_timeout=min(pick("connect_timeout"), timeout),
             first_token_timeout=timeout if first_token is None else min(first_token, timeout),
             max_tokens=pick("max_tokens"),
-            temperature=pick("temperature"),
-            seed=pick("seed"),
+            # a deterministic canary asks for repeatable answers unless told otherwise
+            temperature=0.0
+            if canary.deterministic and pick("temperature") is None
+            else pick("temperature"),
+            seed=DETERMINISTIC_SEED
+            if canary.deterministic and pick("seed") is None
+            else pick("seed"),
             stream=pick("stream"),
             jitter=defaults.jitter,
             max_response_bytes=defaults.max_response_bytes,
@@ -364,16 +323,76 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
 
 
 def parse_config(text: str, name: str, environ: Mapping[str, str] | None = None) -> Config:
-    try:
-        source = yamlsource.load(text, name, environ)
-    except yamlsource.SourceError as exc:
-        raise ConfigError(exc.messages) from None
+    source = _source(text, name, environ)
     if not isinstance(source.data, dict):
         raise ConfigError([f"{name}: the config must be a mapping with targets and canaries"])
+    data = dict(source.data)
+    # Included canaries go after the file's own, so the file's error lines stay right.
+    included = _included(source, data.get("include"), Path(name).parent, environ)
+    if included:
+        data["canaries"] = [*(data.get("canaries") or []), *included]
     try:
-        return Config.model_validate(source.data)
+        config = Config.model_validate(data, context={"located": True})
     except ValidationError as exc:
         raise ConfigError([_describe(source, e) for e in exc.errors()]) from None
+    problems = cross_check(config)
+    if problems:
+        raise ConfigError([f"{source.where(loc)}: {message}" for loc, message in problems])
+    return config
+
+
+BUILTIN = "builtin:"
+
+
+class Pack(Strict):
+    """An included file: canaries only."""
+
+    canaries: list[Canary] = Field(min_length=1)
+
+
+def _source(text: str, name: str, environ: Mapping[str, str] | None) -> yamlsource.Source:
+    try:
+        return yamlsource.load(text, name, environ)
+    except yamlsource.SourceError as exc:
+        raise ConfigError(exc.messages) from None
+
+
+def _included(
+    source: yamlsource.Source, includes: Any, base: Path, environ: Mapping[str, str] | None
+) -> list[Any]:
+    if not isinstance(includes, list):
+        return []  # not a list: Config validation reports it
+    canaries: list[Any] = []
+    for i, entry in enumerate(includes):
+        if not isinstance(entry, str):
+            continue
+        try:
+            if entry.startswith(BUILTIN):
+                pack = entry.removeprefix(BUILTIN)
+                text = resources.files("exporter").joinpath(f"data/packs/{pack}.yaml")
+                name, body = entry, text.read_text(encoding="utf-8")
+            else:
+                path = base / entry
+                name, body = str(path), path.read_text(encoding="utf-8")
+        except OSError:
+            known = ", ".join(BUILTIN + p for p in builtin_packs())
+            hint = f" (built-in packs: {known})" if entry.startswith(BUILTIN) else ""
+            raise ConfigError(
+                [f"{source.where(('include', i))}: cannot read {entry!r}{hint}"]
+            ) from None
+        pack_source = _source(body, name, environ)
+        try:
+            Pack.model_validate(pack_source.data)
+        except ValidationError as exc:
+            raise ConfigError([_describe(pack_source, e) for e in exc.errors()]) from None
+        canaries += pack_source.data["canaries"]
+    return canaries
+
+
+def builtin_packs() -> list[str]:
+    folder = resources.files("exporter").joinpath("data/packs")
+    names = (p.name for p in folder.iterdir())
+    return sorted(n.removesuffix(".yaml") for n in names if n.endswith(".yaml"))
 
 
 def _describe(source: yamlsource.Source, error: Any) -> str:

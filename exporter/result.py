@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from exporter.errors import ErrorClass
+from exporter.refusal import Verdict
 
 
 class Outcome(StrEnum):
@@ -63,6 +65,8 @@ class Exchange:
     ratelimit: RateLimit = field(default_factory=RateLimit)
     retry_after: float | None = None
     streamed: bool = False
+    # what the server says it spent, in seconds, by phase (Ollama: load, prompt_eval, eval)
+    server_timings: Mapping[str, float] = field(default_factory=dict)
     error_class: ErrorClass | None = None
     error_detail: str = ""
 
@@ -90,7 +94,12 @@ class ProbeResult:
     turns: tuple[Exchange, ...] = ()
     checks: tuple[CheckVerdict, ...] = ()
     expect_refusal: bool = False
-    refused: bool | None = None  # None when no answer came back to judge
+    refusal: Verdict | None = None  # the last answer's; None when no answer came back
+    answer_fingerprint: str | None = None  # deterministic canaries only
+
+    @property
+    def refused(self) -> bool | None:
+        return None if self.refusal is None else self.refusal.refused
 
     @property
     def last(self) -> Exchange:
@@ -133,7 +142,11 @@ class ProbeResult:
             "response_model": last.response_model,
             "system_fingerprint": last.system_fingerprint,
             "refused": self.refused,
+            "refusal_detector": None if self.refusal is None else self.refusal.detector,
+            "refusal_reason": None if self.refusal is None else self.refusal.reason,
             "expect_refusal": self.expect_refusal,
+            "turns": len(self.turns),
+            "answer_fingerprint": self.answer_fingerprint,
             "failed_checks": list(self.failed_checks),
             "checks": [
                 {"name": c.name, "passed": c.passed, "reason": c.reason} for c in self.checks

@@ -1,23 +1,29 @@
-"""One canary run: send the conversation, judge the answer, return a `ProbeResult`.
+"""One canary run: send the conversation turn by turn, judge the answers, return a
+`ProbeResult`.
 
-`run_canary` never raises (except cancellation): whatever goes wrong, down to a bug in
-chatcanary itself, comes back as a classified result, so the scheduler never dies.
+Each later turn is sent with the model's real earlier answers in its history. The run
+stops at the first turn that errors. `run_canary` never raises (except cancellation):
+whatever goes wrong, down to a bug in chatcanary itself, comes back as a classified
+result, so the scheduler never dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 
 import aiohttp
 
-from exporter.checks import judge_all
-from exporter.config import RunSpec
+from exporter.checks import judge_canary
+from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
 from exporter.protocols import PROBES
+from exporter.refusal import Verdict, detect_refusal
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult
 
 log = logging.getLogger(__name__)
@@ -29,20 +35,24 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
     started_at = time.time()
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + spec.timeout
-    try:
-        probe = PROBES[spec.target.protocol]
-        exchange = await probe(session, spec, spec.canary.conversation(), deadline)
-    except Exception as exc:  # a bug of ours must not take the scheduler down
-        log.exception("probe crashed", extra={"target": spec.target.name})
-        exchange = Exchange(error_class=ErrorClass.INTERNAL, error_detail=repr(exc)[:300])
-    exchange = redact(exchange, secrets(spec))
+    hidden = secrets(spec)
+    history = list(spec.canary.preamble())
+    turns: list[Exchange] = []
+    for user in spec.canary.user_turns():
+        messages = [*history, Message(role="user", content=user)]
+        exchange = redact(await _probe(session, spec, messages, deadline), hidden)
+        turns.append(exchange)
+        if exchange.error_class is not None:
+            break
+        history = [*messages, Message(role="assistant", content=exchange.text)]
     duration = time.perf_counter() - started
-    turns = (exchange,)
+    failed = next((t for t in turns if t.error_class is not None), None)
+    refusals = [None if t.error_class is not None else refusal_verdict(t) for t in turns]
     checks: tuple[CheckVerdict, ...] = ()
-    if exchange.error_class is not None:
+    if failed is not None:
         outcome = Outcome.ERROR
     else:
-        checks = judge_all(spec.canary.checks, turns, duration)
+        checks = judge_canary(spec.canary, turns, refusals, duration)
         outcome = Outcome.SUCCESS if all(c.passed for c in checks) else Outcome.CHECK_FAILED
     return ProbeResult(
         run_id=uuid.uuid4().hex[:16],
@@ -52,18 +62,41 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
         started_at=started_at,
         outcome=outcome,
         duration_seconds=duration,
-        error_class=exchange.error_class,
-        error_detail=exchange.error_detail,
-        turns=turns,
+        error_class=None if failed is None else failed.error_class,
+        error_detail="" if failed is None else failed.error_detail,
+        turns=tuple(turns),
         checks=checks,
         expect_refusal=spec.canary.expect_refusal,
-        refused=None if exchange.error_class is not None else structured_refusal(exchange),
+        refusal=refusals[-1],
+        answer_fingerprint=fingerprint(turns) if spec.canary.deterministic and not failed else None,
     )
 
 
-def structured_refusal(exchange: Exchange) -> bool:
-    """The exact refusal signals a server sends, before any text classification."""
-    return bool(exchange.refusal) or exchange.finish_reason == "content_filter"
+async def _probe(
+    session: aiohttp.ClientSession, spec: RunSpec, messages: Sequence[Message], deadline: float
+) -> Exchange:
+    try:
+        return await PROBES[spec.target.protocol](session, spec, messages, deadline)
+    except Exception as exc:  # a bug of ours must not take the scheduler down
+        log.exception("probe crashed", extra={"target": spec.target.name})
+        return Exchange(error_class=ErrorClass.INTERNAL, error_detail=repr(exc)[:300])
+
+
+def refusal_verdict(exchange: Exchange) -> Verdict:
+    """Structured signals first (they are exact), then the text classifier."""
+    if exchange.refusal:
+        return Verdict(refused=True, detector="refusal_field", reason=exchange.refusal[:120])
+    if exchange.finish_reason == "content_filter":
+        return Verdict(refused=True, detector="content_filter", reason="finish_reason")
+    if exchange.finish_reason == "refusal":
+        return Verdict(refused=True, detector="stop_reason", reason="stop_reason: refusal")
+    return detect_refusal(exchange.text)
+
+
+def fingerprint(turns: Sequence[Exchange]) -> str:
+    """A short hash of the answers, folded for case and white space."""
+    folded = "\x1e".join(" ".join(t.text.casefold().split()) for t in turns)
+    return hashlib.sha256(folded.encode()).hexdigest()[:16]
 
 
 def secrets(spec: RunSpec) -> tuple[str, ...]:

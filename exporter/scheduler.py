@@ -142,7 +142,8 @@ class Scheduler:
             self._rate_limited[target] = strikes
             wait = result.last.retry_after
             if wait is None:
-                wait = min(MAX_BACKOFF, spec.interval * 2 ** (strikes - 1))
+                wait = spec.interval * 2 ** (strikes - 1)
+            wait = min(MAX_BACKOFF, wait)  # a bogus Retry-After must not silence a target
             self._paused_until[target] = self._clock.now() + wait
             log.warning(
                 "rate limited, pausing target",

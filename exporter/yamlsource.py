@@ -44,19 +44,19 @@ class Source:
         line = None if node is None else node.start_mark.line + 1
         parts: list[str] = []
         for i, element in enumerate(loc):
-            child = _child(node, element)
+            found = _child(node, element)
             following = loc[i + 1] if i + 1 < len(loc) else None
             if (
-                child is not None
+                found is not None
                 and following is not None
-                and _child(child, following) is None
+                and _child(found[1], following) is None
                 and _child(node, following) is not None
             ):
                 continue  # a tag: the next element is a sibling key
             parts.append(f"[{element}]" if isinstance(element, int) else f".{element}")
-            if child is not None:
-                node = child
-                line = child.start_mark.line + 1
+            if found is not None:
+                marker, node = found
+                line = marker.start_mark.line + 1
         return "".join(parts).lstrip("."), line
 
     def where(self, loc: Sequence[int | str]) -> str:
@@ -65,20 +65,20 @@ class Source:
         return f"{prefix}: {path}" if path else prefix
 
 
-def _child(node: yaml.Node | None, element: int | str) -> yaml.Node | None:
+def _child(node: yaml.Node | None, element: int | str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The node under `element` and the node whose line an error there is shown on:
+    a mapping value's key (where a reader looks), a sequence item itself."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == str(element):
-                # A scalar's error is shown on its key's line, where a reader looks for it.
-                found: yaml.Node = key if isinstance(value, yaml.ScalarNode) else value
-                return found
+                return key, value
     elif (
         isinstance(node, yaml.SequenceNode)
         and isinstance(element, int)
         and 0 <= element < len(node.value)
     ):
-        child: yaml.Node = node.value[element]
-        return child
+        item: yaml.Node = node.value[element]
+        return item, item
     return None
 
 

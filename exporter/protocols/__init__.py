@@ -10,11 +10,14 @@ from collections.abc import Awaitable, Callable, Sequence
 import aiohttp
 
 from exporter.config import Message, Protocol, RunSpec
-from exporter.protocols import openai
+from exporter.protocols import anthropic, ollama, openai
 from exporter.result import Exchange
 
 Probe = Callable[[aiohttp.ClientSession, RunSpec, Sequence[Message], float], Awaitable[Exchange]]
 
 PROBES: dict[Protocol, Probe] = {
     Protocol.OPENAI: openai.probe,
+    Protocol.AZURE_OPENAI: openai.probe_azure,
+    Protocol.ANTHROPIC: anthropic.probe,
+    Protocol.OLLAMA: ollama.probe,
 }

@@ -1,8 +1,9 @@
-"""What every dialect shares: one timed HTTP POST, its deadlines, its size bound, and the
-mapping of every network failure to an `ErrorClass`.
+"""What every dialect shares: one timed HTTP POST, its deadlines, its size bound, the
+mapping of every network failure to an `ErrorClass`, and the small body helpers (JSON,
+SSE, identity, tokens, the empty-answer rule) each dialect would otherwise repeat.
 
-A dialect supplies the URL, headers, JSON body and a `read` coroutine that consumes the
-response into a `Recorder`; `post` turns whatever happens into an `Exchange`.
+A dialect supplies a `Request` (URL, headers, JSON body) and a `read` coroutine that
+consumes the response into a `Recorder`; `post` turns whatever happens into an `Exchange`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -20,9 +22,22 @@ import aiohttp
 from exporter.config import RunSpec
 from exporter.errors import ErrorClass, ProbeError, classify_status
 from exporter.result import Exchange, RateLimit
+from exporter.sse import Event, SSEDecoder, SSEError
 
 ERROR_BODY_LIMIT = 64 * 1024
 DETAIL_LIMIT = 300
+# finish reasons by which a server refuses on purpose: an answer without text is then a
+# refusal to judge, not an empty answer (OpenAI/Azure content filter, Anthropic refusal)
+REFUSAL_REASONS = frozenset({"content_filter", "refusal"})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a dialect sends, built by a pure function so it can be tested offline."""
+
+    url: str
+    headers: dict[str, str] = field(repr=False)  # carries the API key: never printed
+    body: dict[str, Any]
 
 
 class Recorder:
@@ -89,24 +104,26 @@ class Recorder:
 
 
 Reader = Callable[[aiohttp.ClientResponse, Recorder, int], Awaitable[None]]
+# Given an error status and its body, records it as the answer and returns True when the
+# dialect knows it for one (Azure refuses a filtered prompt with HTTP 400).
+ErrorAnswer = Callable[[int, bytes, Recorder], bool]
 
 
 async def post(
     session: aiohttp.ClientSession,
     spec: RunSpec,
-    url: str,
-    headers: Mapping[str, str],
-    body: Mapping[str, Any],
+    request: Request,
     deadline: float,
     read: Reader,
     ratelimit_prefix: str,
+    error_answer: ErrorAnswer | None = None,
 ) -> Exchange:
-    """POST `body` and let `read` consume the answer, within the run's deadlines.
+    """POST the request and let `read` consume the answer, within the run's deadlines.
 
     Until the first content token the tighter first-token deadline applies; after it,
     the run's own deadline. Every failure becomes a classified `Exchange`.
     """
-    streamed = bool(body.get("stream"))
+    streamed = bool(request.body.get("stream"))
     rec = Recorder(streamed)
     loop = asyncio.get_running_loop()
     first_token_deadline = min(deadline, loop.time() + spec.first_token_timeout)
@@ -117,12 +134,16 @@ async def post(
         async with (
             timer,
             session.post(
-                url, json=body, headers=headers, timeout=timeout, allow_redirects=False
+                request.url,
+                json=request.body,
+                headers=request.headers,
+                timeout=timeout,
+                allow_redirects=False,
             ) as resp,
         ):
             rec.response(resp, ratelimit_prefix)
-            await _raise_for_status(resp)
-            await read(resp, rec, spec.max_response_bytes)
+            if not await _check_status(resp, rec, error_answer):
+                await read(resp, rec, spec.max_response_bytes)
     except ProbeError as exc:
         return rec.build(exc.error_class, exc.detail)
     except aiohttp.ConnectionTimeoutError:
@@ -156,7 +177,10 @@ def classify_client_error(exc: aiohttp.ClientError, responded: bool) -> tuple[Er
     return ErrorClass.MALFORMED, detail
 
 
-async def _raise_for_status(resp: aiohttp.ClientResponse) -> None:
+async def _check_status(
+    resp: aiohttp.ClientResponse, rec: Recorder, error_answer: ErrorAnswer | None
+) -> bool:
+    """Raise the error of a failed status; True when `error_answer` took it as the answer."""
     if 300 <= resp.status < 400:
         where = resp.headers.get("location", "?")
         raise ProbeError(
@@ -165,8 +189,10 @@ async def _raise_for_status(resp: aiohttp.ClientResponse) -> None:
         )
     error = classify_status(resp.status)
     if error is None:
-        return
+        return False
     raw = await resp.content.read(ERROR_BODY_LIMIT)
+    if error_answer is not None and error_answer(resp.status, raw, rec):
+        return True
     raise ProbeError(error, f"HTTP {resp.status}: {error_message(raw)}")
 
 
@@ -174,8 +200,8 @@ def error_message(raw: bytes) -> str:
     """The message of a JSON error body (OpenAI, Anthropic and Ollama shapes), or its text."""
     text = raw.decode("utf-8", "replace").strip()
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = parse_json(text)
+    except ProbeError:
         return text[:DETAIL_LIMIT] or "(empty body)"
     if isinstance(data, dict):
         err = data.get("error", data)
@@ -200,12 +226,92 @@ async def read_all(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join([chunk async for chunk in bounded_chunks(resp, limit)])
 
 
-def require_content_type(resp: aiohttp.ClientResponse, expected: str) -> None:
-    if resp.content_type != expected:
+def require_content_type(resp: aiohttp.ClientResponse, *expected: str) -> None:
+    if resp.content_type not in expected:
         raise ProbeError(
             ErrorClass.MALFORMED,
-            f"expected content-type {expected}, got {resp.content_type or 'none'}",
+            f"expected content-type {' or '.join(expected)}, got {resp.content_type or 'none'}",
         )
+
+
+async def sse_events(
+    resp: aiohttp.ClientResponse, rec: Recorder, limit: int
+) -> AsyncIterator[tuple[float, Event]]:
+    """The server-sent events of a streamed body, each with the time its read arrived."""
+    require_content_type(resp, "text/event-stream")
+    decoder = SSEDecoder()
+    async for chunk in bounded_chunks(resp, limit):
+        now = rec.elapsed()
+        try:
+            events = decoder.feed(chunk)
+        except SSEError as exc:
+            raise ProbeError(ErrorClass.MALFORMED, str(exc)) from None
+        for event in events:
+            yield now, event
+
+
+def parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    # a deeply nested body exhausts the parser's recursion: hostile, so malformed
+    except (ValueError, RecursionError) as exc:
+        raise ProbeError(ErrorClass.MALFORMED, f"invalid JSON: {exc}") from None
+
+
+def as_text(value: Any) -> str:
+    """A JSON value that should be a string, or "" when the server sent something else."""
+    return value if isinstance(value, str) else ""
+
+
+def identity(data: Mapping[str, Any], rec: Recorder) -> None:
+    """The response's model, id and system fingerprint, where the object carries them."""
+    for key, name in (("model", "response_model"), ("id", "response_id")):
+        if isinstance(data.get(key), str) and data[key]:
+            rec.fields[name] = data[key]
+    if isinstance(data.get("system_fingerprint"), str):
+        rec.fields["system_fingerprint"] = data["system_fingerprint"]
+
+
+def record_tokens(rec: Recorder, input_tokens: Any, output_tokens: Any) -> None:
+    """Token counts as the server reported them; anything but an integer is ignored."""
+    if _count(input_tokens):
+        rec.fields["input_tokens"] = input_tokens
+    if _count(output_tokens):
+        rec.fields["output_tokens"] = output_tokens
+        rec.fields["tokens_estimated"] = False
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def finish_answer(rec: Recorder) -> None:
+    """Close a well-formed answer: estimate the output tokens the server did not report (a
+    streamed chunk each, else four characters each), and fail an answer with no content
+    unless the server withheld it on purpose as a refusal."""
+    if rec.fields.get("output_tokens") is None:
+        estimate = rec.chunks if rec.streamed else math.ceil(sum(map(len, rec.text)) / 4)
+        rec.fields["output_tokens"] = estimate
+        rec.fields["tokens_estimated"] = True
+    if not rec.text and not rec.refusal and rec.fields.get("finish_reason") not in REFUSAL_REASONS:
+        raise ProbeError(ErrorClass.EMPTY_ANSWER, "the answer has no content")
+
+
+class StreamState:
+    """Whether a stream reached its end marker; what follows it is read but ignored."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+
+def end_stream(rec: Recorder, state: StreamState, truncated: str) -> None:
+    """Judge a finished stream: it reached its end marker, or at least said why it stopped
+    (else it was cut, and `truncated` says how), and it carries an answer."""
+    if not state.done and rec.fields.get("finish_reason") is None:
+        raise ProbeError(ErrorClass.TRUNCATED, truncated)
+    finish_answer(rec)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -224,12 +330,18 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def ratelimit(headers: Mapping[str, str], prefix: str) -> RateLimit:
-    """Rate-limit headroom from `{prefix}-{limit,remaining}-{requests,tokens}` headers."""
+    """Rate-limit headroom from `{prefix}-{limit,remaining}-{requests,tokens}` headers
+    (OpenAI's order) or `{prefix}-{requests,tokens}-{limit,remaining}` (Anthropic's)."""
+
+    def header(measure: str, kind: str) -> float | None:
+        value = headers.get(f"{prefix}-{measure}-{kind}")
+        return _number(value or headers.get(f"{prefix}-{kind}-{measure}"))
+
     return RateLimit(
-        limit_requests=_number(headers.get(f"{prefix}-limit-requests")),
-        remaining_requests=_number(headers.get(f"{prefix}-remaining-requests")),
-        limit_tokens=_number(headers.get(f"{prefix}-limit-tokens")),
-        remaining_tokens=_number(headers.get(f"{prefix}-remaining-tokens")),
+        limit_requests=header("limit", "requests"),
+        remaining_requests=header("remaining", "requests"),
+        limit_tokens=header("limit", "tokens"),
+        remaining_tokens=header("remaining", "tokens"),
     )
 
 

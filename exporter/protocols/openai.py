@@ -1,32 +1,44 @@
-"""OpenAI Chat Completions (`POST {base_url}/chat/completions`), streaming and not.
+"""OpenAI Chat Completions (`POST {base_url}/chat/completions`) and Azure OpenAI, streaming
+and not.
 
 Also what vLLM, llama.cpp's server, LiteLLM and most gateways speak. Quirks handled:
-chunks with `choices: []` or `choices: null` (usage frames), usage sent with non-empty
-choices, no usage at all (tokens are then counted and marked estimated), and errors that
-arrive as a `data: {"error": ...}` event after HTTP 200.
+chunks with `choices: []` or `choices: null` (usage frames, Azure's `prompt_filter_results`),
+usage sent with non-empty choices, no usage at all (tokens are then counted and marked
+estimated), and errors that arrive as a `data: {"error": ...}` event after HTTP 200.
+
+Azure OpenAI is the same dialect on another address: the deployment (the configured
+`model`) is in the path, `api-version` in the query, the key in an `api-key` header and no
+`model` in the body. It refuses a prompt its content filter flags with HTTP 400
+`code: content_filter`, which is a refusal to judge, not a failed request.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
-from exporter.config import Message, RunSpec
+from exporter.config import Message, RunSpec, Target
 from exporter.errors import ErrorClass, ProbeError
 from exporter.protocols.http import (
     Recorder,
-    bounded_chunks,
+    Request,
+    StreamState,
+    as_text,
+    end_stream,
     error_message,
+    finish_answer,
+    identity,
+    parse_json,
     post,
     read_all,
-    require_content_type,
+    record_tokens,
+    sse_events,
 )
 from exporter.result import Exchange
-from exporter.sse import SSEDecoder, SSEError
 
 RATELIMIT_PREFIX = "x-ratelimit"
 
@@ -37,14 +49,56 @@ async def probe(
     messages: Sequence[Message],
     deadline: float,
 ) -> Exchange:
+    return await _send(session, spec, openai_request(spec, messages), deadline)
+
+
+async def probe_azure(
+    session: aiohttp.ClientSession,
+    spec: RunSpec,
+    messages: Sequence[Message],
+    deadline: float,
+) -> Exchange:
+    return await _send(session, spec, azure_request(spec, messages), deadline)
+
+
+async def _send(
+    session: aiohttp.ClientSession, spec: RunSpec, request: Request, deadline: float
+) -> Exchange:
+    reader = read_stream if spec.stream else read_json
+    # `filtered_prompt` for plain OpenAI too: a gateway in front of Azure passes the 400 on
+    return await post(
+        session, spec, request, deadline, reader, RATELIMIT_PREFIX, error_answer=filtered_prompt
+    )
+
+
+def openai_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
     target = spec.target
-    url = target.base_url.rstrip("/") + "/chat/completions"
+    return Request(
+        url=target.base_url.rstrip("/") + "/chat/completions",
+        headers=_headers(target, "authorization", "Bearer "),
+        body=request_body(spec, messages),
+    )
+
+
+def azure_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
+    target = spec.target
+    deployment = quote(target.model, safe="")
+    version = quote(target.api_version, safe="")
+    body = request_body(spec, messages)
+    del body["model"]  # the deployment in the path chooses the model
+    return Request(
+        url=f"{target.base_url.rstrip('/')}/openai/deployments/{deployment}"
+        f"/chat/completions?api-version={version}",
+        headers=_headers(target, "api-key"),
+        body=body,
+    )
+
+
+def _headers(target: Target, key_header: str, key_prefix: str = "") -> dict[str, str]:
     headers = {"content-type": "application/json", **target.headers}
     if target.api_key is not None:
-        headers["authorization"] = f"Bearer {target.api_key.get_secret_value()}"
-    body = request_body(spec, messages)
-    reader = read_stream if spec.stream else read_json
-    return await post(session, spec, url, headers, body, deadline, reader, RATELIMIT_PREFIX)
+        headers[key_header] = key_prefix + target.api_key.get_secret_value()
+    return headers
 
 
 def request_body(spec: RunSpec, messages: Sequence[Message]) -> dict[str, Any]:
@@ -63,39 +117,37 @@ def request_body(spec: RunSpec, messages: Sequence[Message]) -> dict[str, Any]:
     return body
 
 
+def filtered_prompt(status: int, raw: bytes, rec: Recorder) -> bool:
+    """Take Azure's HTTP 400 `code: content_filter` as a refused prompt: the refusal text is
+    the error message, so the structured refusal signal fires instead of http_4xx."""
+    if status != 400:
+        return False
+    try:
+        data = parse_json(raw.decode("utf-8", "replace"))
+    except ProbeError:
+        return False
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict) or error.get("code") != "content_filter":
+        return False
+    rec.fields["finish_reason"] = "content_filter"
+    # not `rec.content`: no token was generated, so there is no first token to stamp
+    rec.refusal.append(as_text(error.get("message")) or "prompt filtered (content_filter)")
+    return True
+
+
 async def read_stream(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> None:
-    require_content_type(resp, "text/event-stream")
-    decoder = SSEDecoder()
-    state = _StreamState()
-    async for chunk in bounded_chunks(resp, limit):
-        now = rec.elapsed()
-        try:
-            events = decoder.feed(chunk)
-        except SSEError as exc:
-            raise ProbeError(ErrorClass.MALFORMED, str(exc)) from None
-        for event in events:
-            if state.done:
-                break
-            if event.data == "[DONE]":
-                state.done = True
-                break
-            apply_chunk(_json(event.data), rec, state, now)
-    if not state.done and rec.fields.get("finish_reason") is None:
-        raise ProbeError(ErrorClass.TRUNCATED, "stream ended without finish_reason or [DONE]")
-    if rec.fields.get("output_tokens") is None:
-        rec.fields["output_tokens"] = rec.chunks
-        rec.fields["tokens_estimated"] = True
-    _require_answer(rec)
+    state = StreamState()
+    async for now, event in sse_events(resp, rec, limit):
+        if state.done:
+            continue  # read to the end all the same, so the connection can be reused
+        if event.data == "[DONE]":
+            state.done = True
+            continue
+        apply_chunk(parse_json(event.data), rec, state, now)
+    end_stream(rec, state, "stream ended without finish_reason or [DONE]")
 
 
-class _StreamState:
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = False
-
-
-def apply_chunk(data: Any, rec: Recorder, state: _StreamState, now: float) -> None:
+def apply_chunk(data: Any, rec: Recorder, state: StreamState, now: float) -> None:
     """Fold one `chat.completion.chunk` into the recorder."""
     if not isinstance(data, dict):
         raise ProbeError(ErrorClass.MALFORMED, "stream chunk is not a JSON object")
@@ -104,12 +156,12 @@ def apply_chunk(data: Any, rec: Recorder, state: _StreamState, now: float) -> No
             ErrorClass.STREAM_ERROR,
             "error event in stream: " + error_message(json.dumps(data).encode()),
         )
-    _identity(data, rec)
+    identity(data, rec)
     for choice in data.get("choices") or ():
         if not isinstance(choice, dict):
             raise ProbeError(ErrorClass.MALFORMED, "choice is not a JSON object")
         delta = choice.get("delta") or {}
-        rec.content(_text(delta.get("content")), _text(delta.get("refusal")), now)
+        rec.content(as_text(delta.get("content")), as_text(delta.get("refusal")), now)
         if choice.get("finish_reason"):
             rec.fields["finish_reason"] = str(choice["finish_reason"])
     _usage(data.get("usage"), rec)
@@ -117,7 +169,7 @@ def apply_chunk(data: Any, rec: Recorder, state: _StreamState, now: float) -> No
 
 async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> None:
     raw = await read_all(resp, limit)
-    data = _json(raw.decode("utf-8", "replace"))
+    data = parse_json(raw.decode("utf-8", "replace"))
     if not isinstance(data, dict):
         raise ProbeError(ErrorClass.MALFORMED, "response is not a JSON object")
     if "error" in data:
@@ -125,50 +177,17 @@ async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> 
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ProbeError(ErrorClass.MALFORMED, "response has no choices")
-    _identity(data, rec)
+    identity(data, rec)
     message = choices[0].get("message") or {}
     if not isinstance(message, dict):
         raise ProbeError(ErrorClass.MALFORMED, "choice has no message object")
-    rec.content(_text(message.get("content")), _text(message.get("refusal")))
+    rec.content(as_text(message.get("content")), as_text(message.get("refusal")))
     if choices[0].get("finish_reason"):
         rec.fields["finish_reason"] = str(choices[0]["finish_reason"])
     _usage(data.get("usage"), rec)
-    if rec.fields.get("output_tokens") is None:
-        rec.fields["output_tokens"] = math.ceil(sum(map(len, rec.text)) / 4)
-        rec.fields["tokens_estimated"] = True
-    _require_answer(rec)
-
-
-def _identity(data: dict[str, Any], rec: Recorder) -> None:
-    for key, field in (("model", "response_model"), ("id", "response_id")):
-        if isinstance(data.get(key), str) and data[key]:
-            rec.fields[field] = data[key]
-    if isinstance(data.get("system_fingerprint"), str):
-        rec.fields["system_fingerprint"] = data["system_fingerprint"]
+    finish_answer(rec)
 
 
 def _usage(usage: Any, rec: Recorder) -> None:
-    if not isinstance(usage, dict):
-        return
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    if isinstance(prompt, int):
-        rec.fields["input_tokens"] = prompt
-    if isinstance(completion, int):
-        rec.fields["output_tokens"] = completion
-        rec.fields["tokens_estimated"] = False
-
-
-def _require_answer(rec: Recorder) -> None:
-    if not rec.text and not rec.refusal and rec.fields.get("finish_reason") != "content_filter":
-        raise ProbeError(ErrorClass.EMPTY_ANSWER, "the answer has no content")
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ProbeError(ErrorClass.MALFORMED, f"invalid JSON: {exc}") from None
+    if isinstance(usage, dict):
+        record_tokens(rec, usage.get("prompt_tokens"), usage.get("completion_tokens"))

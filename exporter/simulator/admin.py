@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from exporter.simulator.behaviour import Behaviour
-from exporter.simulator.responses import error_response
+from exporter.simulator.dialects.openai import error_response
 
 
 class Scriptable(Protocol):

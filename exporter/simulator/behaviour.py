@@ -21,6 +21,7 @@ FAULTS: Final[tuple[str, ...]] = (
     "http_400",
     "http_500",
     "http_503",
+    "http_529",
     "hang_before_headers",
     "hang_mid_stream",
     "stream_error",
@@ -29,7 +30,25 @@ FAULTS: Final[tuple[str, ...]] = (
     "empty",
     "too_large",
     "content_filter",
+    "prompt_filtered",
 )
+
+# Faults that turn the request away with this HTTP status before any token is spent.
+REJECTION_STATUS: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "http_429": 429,
+        "http_429_no_retry_after": 429,
+        "http_401": 401,
+        "http_400": 400,
+        "http_500": 500,
+        "http_503": 503,
+        "http_529": 529,
+        "prompt_filtered": 400,
+    }
+)
+
+# Faults that strike after a few chunks of a stream (or halfway through a whole body).
+MID_STREAM_FAULTS: Final = frozenset({"hang_mid_stream", "stream_error", "truncate", "malformed"})
 
 REFUSAL_STYLES: Final[tuple[str, ...]] = ("text", "field")
 
@@ -51,7 +70,8 @@ class Behaviour:
     """How a simulated model answers. All durations are in seconds.
 
     Each request draws at most one fault from ``faults`` (fault name -> probability), so
-    the probabilities must add up to at most 1.
+    the probabilities must add up to at most 1. ``usage`` governs OpenAI's optional usage
+    chunk (OpenAI and Azure streams); Anthropic and Ollama always report their counts.
     """
 
     ttft: float = 0.05

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,7 +24,7 @@ _BULK_PATTERN: Final = "bulk "
 
 
 class RequestError(ValueError):
-    """A request the OpenAI API would reject with 400 invalid_request_error."""
+    """A request the API would reject with 400; each dialect words the error body."""
 
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
@@ -35,6 +34,8 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class ChatRequest:
+    """A chat request as every dialect reads it; a system prompt is the first message."""
+
     model: str
     messages: list[dict[str, Any]]
     stream: bool
@@ -42,50 +43,15 @@ class ChatRequest:
     max_tokens: int | None
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
-    """Validate a ``POST /v1/chat/completions`` body; raises RequestError."""
+def json_object(body: bytes) -> dict[str, Any]:
+    """The request body decoded; raises RequestError unless it is a JSON object."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(f"We could not parse the JSON body of your request: {exc}") from None
     if not isinstance(data, dict):
         raise RequestError("The request body must be a JSON object.")
-    model = data.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestError("you must provide a model parameter", "model")
-    messages = data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise RequestError("'messages' must be a non-empty array.", "messages")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise RequestError(f"messages[{i}] must be an object with a 'role'.", "messages")
-        if not isinstance(message.get("content"), str | list | None):
-            raise RequestError(f"messages[{i}].content must be a string or array.", "messages")
-    stream = data.get("stream", False)
-    if not isinstance(stream, bool):
-        raise RequestError("'stream' must be a boolean.", "stream")
-    options = data.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise RequestError("'stream_options' must be an object.", "stream_options")
-    return ChatRequest(
-        model=model,
-        messages=messages,
-        stream=stream,
-        include_usage=options.get("include_usage") is True,
-        max_tokens=_max_tokens(data),
-    )
-
-
-def _max_tokens(data: Mapping[str, Any]) -> int | None:
-    # max_completion_tokens is the newer name; OpenAI prefers it when both are present.
-    for param in ("max_completion_tokens", "max_tokens"):
-        value = data.get(param)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise RequestError(f"'{param}' must be a positive integer.", param)
-        return value
-    return None
+    return data
 
 
 @dataclass(frozen=True)
@@ -98,6 +64,7 @@ class Plan:
     offsets: tuple[float, ...]
     # When the finish chunk (or the whole non-streamed body) is due.
     finish_offset: float
+    # In OpenAI's words (stop, length, content_filter); each other dialect translates it.
     finish_reason: str
     refused: bool
     # True when the pieces belong in the structured `refusal` field, not `content`.
@@ -108,6 +75,11 @@ class Plan:
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    @property
+    def first_offset(self) -> float:
+        """When the first token is due, or would be if the answer had any."""
+        return self.offsets[0] if self.offsets else self.finish_offset
 
 
 def make_plan(

@@ -1,4 +1,4 @@
-"""OpenAI-style ``x-ratelimit-*`` headers from a rolling window per model.
+"""Rate-limit headroom from a rolling window per model, for each dialect's headers.
 
 The limits are reported, never enforced: a benchmark that outruns them must measure the
 simulator's timing, not surprise 429s. Scripted 429s come from the ``http_429`` fault.
@@ -13,6 +13,19 @@ from typing import Final
 WINDOW_SECONDS: Final = 60.0
 REQUEST_LIMIT: Final = 10_000
 TOKEN_LIMIT: Final = 1_000_000
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """A model's window right after one request; each dialect writes it its own way."""
+
+    request_limit: int
+    requests_remaining: int
+    # Seconds until the window has earned back what was used.
+    requests_reset: float
+    token_limit: int
+    tokens_remaining: int
+    tokens_reset: float
 
 
 @dataclass
@@ -35,8 +48,8 @@ class RateWindow:
         self._token_limit = token_limit
         self._models: dict[str, _Usage] = {}
 
-    def record(self, model: str, tokens: int, now: float) -> dict[str, str]:
-        """Count one request and return the headers describing the window after it."""
+    def record(self, model: str, tokens: int, now: float) -> Headroom:
+        """Count one request and return the headroom left after it."""
         usage = self._models.setdefault(model, _Usage())
         usage.events.append((now, tokens))
         usage.tokens += tokens
@@ -44,22 +57,22 @@ class RateWindow:
             _, old_tokens = usage.events.popleft()
             usage.tokens -= old_tokens
         used_requests = len(usage.events)
-        return {
-            "x-ratelimit-limit-requests": str(self._request_limit),
-            "x-ratelimit-remaining-requests": str(max(0, self._request_limit - used_requests)),
-            "x-ratelimit-reset-requests": self._reset(used_requests, self._request_limit),
-            "x-ratelimit-limit-tokens": str(self._token_limit),
-            "x-ratelimit-remaining-tokens": str(max(0, self._token_limit - usage.tokens)),
-            "x-ratelimit-reset-tokens": self._reset(usage.tokens, self._token_limit),
-        }
+        return Headroom(
+            request_limit=self._request_limit,
+            requests_remaining=max(0, self._request_limit - used_requests),
+            requests_reset=self._reset(used_requests, self._request_limit),
+            token_limit=self._token_limit,
+            tokens_remaining=max(0, self._token_limit - usage.tokens),
+            tokens_reset=self._reset(usage.tokens, self._token_limit),
+        )
 
     def clear(self) -> None:
         self._models.clear()
 
-    def _reset(self, used: int, limit: int) -> str:
-        # OpenAI refills continuously, so "reset" is the time to earn back what was used
-        # at limit-per-window; that yields the familiar small values such as "6ms".
-        return format_duration(min(used, limit) * self._window / limit)
+    def _reset(self, used: int, limit: int) -> float:
+        # Providers refill continuously, so "reset" is the time to earn back what was used
+        # at limit-per-window; that yields OpenAI's familiar small values such as "6ms".
+        return min(used, limit) * self._window / limit
 
 
 def format_duration(seconds: float) -> str:

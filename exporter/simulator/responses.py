@@ -1,18 +1,16 @@
-"""aiohttp building blocks for the chat route: errors, scripted faults, exact pacing."""
+"""aiohttp building blocks every dialect shares: exact pacing, hang-ups, ids and times."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
 import uuid
+from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import web
 
-from exporter.simulator import wire
 from exporter.simulator.behaviour import Behaviour
-from exporter.simulator.plan import ChatRequest, Plan
 
 # The last stretch before a chunk is due, spent yielding instead of sleeping.
 _SPIN_SECONDS: Final = 0.0015
@@ -27,17 +25,15 @@ def new_request_id() -> str:
     return "req_" + uuid.uuid4().hex
 
 
-async def send_pieces(
-    response: web.StreamResponse,
-    envelope: wire.Envelope,
-    plan: Plan,
-    indices: range,
-    t0: float,
-) -> None:
-    key = "refusal" if plan.refusal_field else "content"
-    for k in indices:
-        await sleep_until(t0 + plan.offsets[k])
-        await response.write(wire.sse(envelope.chunk({key: plan.pieces[k]})))
+def new_id(prefix: str) -> str:
+    """A response id in a provider's style: ``chatcmpl-...``, ``msg_...``."""
+    return prefix + uuid.uuid4().hex[:24]
+
+
+def rfc3339(timestamp: float, *, precise: bool = False) -> str:
+    """A UTC time as RFC 3339: ``2024-06-13T10:34:20Z``, with microseconds if precise."""
+    when = datetime.fromtimestamp(timestamp, UTC)
+    return when.isoformat(timespec="microseconds" if precise else "seconds").replace("+00:00", "Z")
 
 
 async def sleep_until(deadline: float) -> None:
@@ -56,15 +52,6 @@ async def sleep_until(deadline: float) -> None:
         await asyncio.sleep(0)
 
 
-def new_envelope(chat: ChatRequest, *, include_usage: bool) -> wire.Envelope:
-    return wire.Envelope(
-        id="chatcmpl-" + uuid.uuid4().hex[:24],
-        created=int(time.time()),
-        model=chat.model,
-        include_usage=include_usage,
-    )
-
-
 def abort(request: web.Request, response: web.StreamResponse | None = None) -> web.StreamResponse:
     """Drop the connection; aiohttp then fails to finish the response and moves on."""
     if request.transport is not None:
@@ -72,41 +59,14 @@ def abort(request: web.Request, response: web.StreamResponse | None = None) -> w
     return response if response is not None else web.Response()
 
 
-def error_response(
-    status: int,
-    message: str,
-    error_type: str,
-    *,
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> web.Response:
-    body = wire.error_body(message, error_type, param=param, code=code)
-    return web.json_response(body, status=status, headers=headers)
+def fault_note(fault: str) -> str:
+    return f"(simulated fault: {fault})"
 
 
 def fault_message(fault: str) -> str:
-    return f"The server had an error while processing your request. (simulated fault: {fault})"
+    return f"The server had an error while processing your request. {fault_note(fault)}"
 
 
-def http_fault_response(fault: str, behaviour: Behaviour) -> web.Response:
-    note = f"(simulated fault: {fault})"
-    if fault in ("http_429", "http_429_no_retry_after"):
-        headers = None
-        if fault == "http_429":
-            # Retry-After only takes whole seconds; retry-after-ms carries the exact value.
-            headers = {
-                "Retry-After": str(math.ceil(behaviour.retry_after)),
-                "retry-after-ms": str(round(behaviour.retry_after * 1000)),
-            }
-        message = f"Rate limit reached for requests. Please try again later. {note}"
-        return error_response(429, message, "requests", code="rate_limit_exceeded", headers=headers)
-    if fault == "http_401":
-        message = f"Incorrect API key provided. {note}"
-        return error_response(401, message, "invalid_request_error", code="invalid_api_key")
-    if fault == "http_400":
-        return error_response(400, f"Invalid request. {note}", "invalid_request_error")
-    if fault == "http_503":
-        message = f"The engine is currently overloaded, please try again later. {note}"
-        return error_response(503, message, "server_error")
-    return error_response(500, fault_message(fault), "server_error")
+def retry_after(behaviour: Behaviour) -> dict[str, str]:
+    """``Retry-After`` for a scripted 429; the header only takes whole seconds."""
+    return {"Retry-After": str(math.ceil(behaviour.retry_after))}

@@ -1,9 +1,15 @@
-"""The simulator's HTTP server: an OpenAI-compatible chat endpoint.
+"""The simulator's HTTP server: one conductor answering chat in every dialect.
 
-    POST   /v1/chat/completions      chat, streamed (SSE) or not, following the Behaviour
-    GET    /v1/models                the named models of the current behaviour table
+    POST   /v1/chat/completions                                OpenAI
+    POST   /openai/deployments/{deployment}/chat/completions   Azure OpenAI
+    POST   /v1/messages                                        Anthropic
+    POST   /api/chat                                           Ollama
+    GET    /v1/models                                          OpenAI's model list
+    GET    /api/tags                                           Ollama's model list
 
-plus the admin routes of :mod:`exporter.simulator.admin`.
+plus the admin routes of :mod:`exporter.simulator.admin`. The conductor checks the key,
+draws the fault, makes the plan and keeps its deadlines; the request's dialect
+(:mod:`exporter.simulator.dialects`) reads the body and writes every byte of the answer.
 """
 
 from __future__ import annotations
@@ -18,46 +24,30 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from exporter.simulator import wire
 from exporter.simulator.admin import add_admin_routes
-from exporter.simulator.behaviour import Behaviour
-from exporter.simulator.plan import (
-    FEW_CHUNKS,
-    ChatRequest,
-    Plan,
-    RequestError,
-    make_plan,
-    parse_chat_request,
-)
+from exporter.simulator.behaviour import MID_STREAM_FAULTS, REJECTION_STATUS, Behaviour
+from exporter.simulator.dialects import DIALECTS, OLLAMA, OPENAI, Dialect, Encoder
+from exporter.simulator.dialects.ollama import tags
+from exporter.simulator.dialects.openai import model_list
+from exporter.simulator.plan import FEW_CHUNKS, Plan, RequestError, make_plan
 from exporter.simulator.ratelimit import RateWindow
-from exporter.simulator.responses import (
-    SSE_HEADERS,
-    abort,
-    error_response,
-    fault_message,
-    http_fault_response,
-    new_envelope,
-    new_request_id,
-    send_pieces,
-    sleep_until,
-)
+from exporter.simulator.responses import abort, new_request_id, sleep_until
 from exporter.simulator.scenarios import DEFAULT_MODEL, SCENARIOS
 
 # How long stop() lets ordinary in-flight responses finish before cancelling them.
 # Hangs do not wait for it: they end as soon as stop() begins.
 SHUTDOWN_GRACE_SECONDS: Final = 0.25
-MODEL_CREATED: Final = 1_700_000_000
-OWNER: Final = "chatcanary-simulator"
-
-_MID_STREAM_FAULTS: Final = frozenset({"hang_mid_stream", "stream_error", "truncate", "malformed"})
+# Routes outside the chat dialects that still carry OpenAI-style request ids.
+_ID_ROUTES: Final = ("/v1/models", "/_sim/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
 class _Exchange:
-    """One chat request's bookkeeping for the OpenAI response headers."""
+    """One chat request's bookkeeping for its response headers."""
 
+    dialect: Dialect
     # Every scripted delay counts from t0, the moment the request reached the handler.
     t0: float
     request_id: str = field(default_factory=new_request_id)
@@ -91,10 +81,12 @@ class _Stats:
 
 
 class Simulator:
-    """An OpenAI-compatible chat server whose models follow scripted Behaviours.
+    """A chat server whose models follow scripted Behaviours, in every dialect.
 
     ``seed`` makes fault draws and jitter reproducible for a given order of requests.
-    With ``api_key`` set, the OpenAI routes require ``Authorization: Bearer <api_key>``.
+    With ``api_key`` set, the chat and model-list routes require it, each in its dialect's
+    header: ``Authorization: Bearer`` (OpenAI, Ollama), ``api-key`` (Azure) or
+    ``x-api-key`` (Anthropic).
     """
 
     def __init__(
@@ -183,68 +175,71 @@ class Simulator:
 
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[_request_headers])
-        app.router.add_post("/v1/chat/completions", self._chat)
+        for dialect in DIALECTS:
+            app.router.add_post(dialect.route, self._chat_route(dialect))
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/api/tags", self._tags)
         add_admin_routes(app, self)
         return app
 
     def _stamp(self, response: web.StreamResponse, exchange: _Exchange) -> None:
-        """Add the OpenAI headers; call exactly once per chat request, before sending."""
+        """Add the dialect's headers; call exactly once per chat request, before sending."""
         now = asyncio.get_running_loop().time()
-        response.headers["x-request-id"] = exchange.request_id
-        response.headers["openai-processing-ms"] = str(round((now - exchange.t0) * 1000))
-        response.headers.update(self._rates.record(exchange.model, exchange.tokens, now))
+        headroom = self._rates.record(exchange.model, exchange.tokens, now)
+        elapsed = now - exchange.t0
+        response.headers.update(exchange.dialect.headers(exchange.request_id, elapsed, headroom))
 
-    def _unauthorized(self, request: web.Request) -> web.Response | None:
+    def _denied(self, request: web.Request, dialect: Dialect) -> web.Response | None:
         if self._api_key is None:
             return None
-        if request.headers.get("Authorization") == f"Bearer {self._api_key}":
+        header, value = dialect.credentials(self._api_key)
+        if request.headers.get(header) == value:
             return None
-        return error_response(
-            401,
-            "Incorrect API key provided.",
-            "invalid_request_error",
-            code="invalid_api_key",
-        )
+        return dialect.unauthorized()
+
+    def _named_models(self) -> list[str]:
+        return [model for model in sorted(self._behaviours) if model != DEFAULT_MODEL]
 
     async def _models(self, request: web.Request) -> web.Response:
-        denied = self._unauthorized(request)
-        if denied is not None:
-            return denied
-        data = [
-            {"id": model, "object": "model", "created": MODEL_CREATED, "owned_by": OWNER}
-            for model in sorted(self._behaviours)
-            if model != DEFAULT_MODEL
-        ]
-        return web.json_response({"object": "list", "data": data})
+        denied = self._denied(request, OPENAI)
+        return denied or web.json_response(model_list(self._named_models()))
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        exchange = _Exchange(t0=asyncio.get_running_loop().time())
-        self._in_flight += 1
-        try:
-            response = await self._answer(request, exchange)
-        finally:
-            self._in_flight -= 1
-        if not response.prepared:  # streams stamp their headers before sending them
-            self._stamp(response, exchange)
-        return response
+    async def _tags(self, request: web.Request) -> web.Response:
+        denied = self._denied(request, OLLAMA)
+        return denied or web.json_response(tags(self._named_models()))
+
+    def _chat_route(self, dialect: Dialect) -> Handler:
+        async def chat(request: web.Request) -> web.StreamResponse:
+            exchange = _Exchange(dialect, t0=asyncio.get_running_loop().time())
+            self._in_flight += 1
+            try:
+                response = await self._answer(request, exchange)
+            finally:
+                self._in_flight -= 1
+            if not response.prepared:  # streams stamp their headers before sending them
+                self._stamp(response, exchange)
+            return response
+
+        return chat
 
     async def _answer(self, request: web.Request, exchange: _Exchange) -> web.StreamResponse:
-        denied = self._unauthorized(request)
+        dialect = exchange.dialect
+        denied = self._denied(request, dialect)
         if denied is not None:
             return denied
         try:
-            chat = parse_chat_request(await request.read())
+            chat = dialect.parse(request, await request.read())
         except RequestError as exc:
-            return error_response(400, exc.message, "invalid_request_error", param=exc.param)
+            return dialect.bad_request(exc)
         behaviour = self.behaviour_for(chat.model)
         fault = behaviour.pick_fault(self._rng)
         plan = make_plan(chat, behaviour, fault, self._rng)
         self._stats.record(chat.model, fault, plan.refused)
         exchange.model = chat.model
-        if fault is not None and fault.startswith("http_"):
-            return http_fault_response(fault, behaviour)  # rejected requests spend no tokens
+        if fault is not None and fault in REJECTION_STATUS:
+            return dialect.rejection(fault, behaviour)  # rejected requests spend no tokens
         exchange.tokens = plan.prompt_tokens + plan.completion_tokens
+        encoder = dialect.encoder(chat, plan, behaviour, exchange.t0)
         t0 = exchange.t0
         if fault == "hang_before_headers":
             if not await self._hang(behaviour.hang_seconds):
@@ -252,40 +247,36 @@ class Simulator:
             # The scripted timings start over once the hang is over.
             t0 += behaviour.hang_seconds
         if chat.stream:
-            return await self._stream(request, exchange, chat, behaviour, plan, t0)
-        return await self._complete(request, exchange, chat, behaviour, plan, t0)
+            return await self._stream(request, exchange, encoder, behaviour, plan, t0)
+        return await self._complete(request, exchange, encoder, behaviour, plan, t0)
 
     async def _stream(
         self,
         request: web.Request,
         exchange: _Exchange,
-        chat: ChatRequest,
+        encoder: Encoder,
         behaviour: Behaviour,
         plan: Plan,
         t0: float,
     ) -> web.StreamResponse:
-        envelope = new_envelope(chat, include_usage=chat.include_usage and behaviour.usage)
-        mid_stream_fault = plan.fault in _MID_STREAM_FAULTS
+        mid_stream_fault = plan.fault in MID_STREAM_FAULTS
         cut = min(FEW_CHUNKS, len(plan.pieces)) if mid_stream_fault else len(plan.pieces)
-        response = web.StreamResponse(headers=SSE_HEADERS)
+        response = web.StreamResponse(headers=encoder.stream_headers)
         self._stamp(response, exchange)
         try:
             await response.prepare(request)
-            # The role-only prelude goes out at once, as OpenAI does; it is not a token.
-            await response.write(wire.sse(envelope.chunk({"role": "assistant", "content": ""})))
-            await send_pieces(response, envelope, plan, range(cut), t0)
+            await _send(response, encoder.opening())
+            await _send_pieces(response, encoder, plan, range(cut), t0)
             if mid_stream_fault:
-                if not await self._mid_stream_fault(request, response, plan, behaviour):
+                if not await self._mid_stream_fault(
+                    request, response, encoder, plan.fault, behaviour
+                ):
                     return response
                 if plan.fault == "hang_mid_stream":
                     t0 += behaviour.hang_seconds
-            await send_pieces(response, envelope, plan, range(cut, len(plan.pieces)), t0)
+            await _send_pieces(response, encoder, plan, range(cut, len(plan.pieces)), t0)
             await sleep_until(t0 + plan.finish_offset)
-            await response.write(wire.sse(envelope.chunk({}, plan.finish_reason)))
-            if envelope.include_usage:
-                usage = envelope.usage_chunk(plan.prompt_tokens, plan.completion_tokens)
-                await response.write(wire.sse(usage))
-            await response.write(wire.DONE)
+            await _send(response, encoder.closing())
         except ConnectionError:
             pass  # The client hung up; there is nobody left to tell.
         return response
@@ -294,18 +285,18 @@ class Simulator:
         self,
         request: web.Request,
         response: web.StreamResponse,
-        plan: Plan,
+        encoder: Encoder,
+        fault: str | None,
         behaviour: Behaviour,
     ) -> bool:
         """Strike a mid-stream fault; returns False when the stream must end here."""
-        if plan.fault == "stream_error":
-            error = wire.error_body(fault_message("stream_error"), "server_error")
-            await response.write(wire.sse(error))
+        if fault == "stream_error":
+            await _send(response, encoder.error())
             return False
-        if plan.fault == "truncate":
+        if fault == "truncate":
             return False
-        if plan.fault == "malformed":
-            await response.write(wire.MALFORMED_EVENT)
+        if fault == "malformed":
+            await _send(response, encoder.malformed())
             return True
         if not await self._hang(behaviour.hang_seconds):
             abort(request)
@@ -316,24 +307,15 @@ class Simulator:
         self,
         request: web.Request,
         exchange: _Exchange,
-        chat: ChatRequest,
+        encoder: Encoder,
         behaviour: Behaviour,
         plan: Plan,
         t0: float,
     ) -> web.StreamResponse:
         await sleep_until(t0 + plan.finish_offset)
         if plan.fault == "stream_error":
-            # Some gateways report upstream failures as HTTP 200 with an error body.
-            error = wire.error_body(fault_message("stream_error"), "server_error")
-            return web.json_response(error)
-        completion = new_envelope(chat, include_usage=False).completion(
-            content=None if plan.refusal_field or plan.fault == "content_filter" else plan.text,
-            refusal=plan.text if plan.refusal_field else None,
-            finish_reason=plan.finish_reason,
-            prompt_tokens=plan.prompt_tokens,
-            completion_tokens=plan.completion_tokens,
-        )
-        body = json.dumps(completion).encode()
+            return web.json_response(encoder.error_body())
+        body = json.dumps(encoder.body()).encode()
         half = len(body) // 2
         if plan.fault == "malformed":
             return web.Response(body=body[:half], content_type="application/json")
@@ -363,12 +345,26 @@ class Simulator:
         return False
 
 
+async def _send(response: web.StreamResponse, frame: bytes) -> None:
+    # An empty write would end a chunked body early, so nothing means nothing.
+    if frame:
+        await response.write(frame)
+
+
+async def _send_pieces(
+    response: web.StreamResponse, encoder: Encoder, plan: Plan, indices: range, t0: float
+) -> None:
+    for k in indices:
+        await sleep_until(t0 + plan.offsets[k])
+        await _send(response, encoder.piece(plan.pieces[k]))
+
+
 @web.middleware
 async def _request_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the other routes a request id too; chat responses carry their own."""
+    """Give the model list and admin routes a request id; chat routes stamp their own."""
     t0 = asyncio.get_running_loop().time()
     response = await handler(request)
-    if not response.prepared and "x-request-id" not in response.headers:
+    if not response.prepared and request.path.startswith(_ID_ROUTES):
         elapsed_ms = round((asyncio.get_running_loop().time() - t0) * 1000)
         response.headers["x-request-id"] = new_request_id()
         response.headers["openai-processing-ms"] = str(elapsed_ms)

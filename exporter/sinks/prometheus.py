@@ -78,6 +78,12 @@ class Series:
     success: float = 0.0
     last_run: float = 0.0
     identity: tuple[str, str] | None = None
+    model_changes: int = 0
+    fingerprint: str | None = None
+    answer_changes: int = 0
+    turn_durations: dict[str, Hist] = field(default_factory=dict)
+    turn_ttfts: dict[str, Hist] = field(default_factory=dict)
+    server: dict[str, Hist] = field(default_factory=dict)
     ratelimit: dict[str, float] = field(default_factory=dict)
     expected: str = "answer"
 
@@ -85,20 +91,36 @@ class Series:
         _inc(self.outcomes, str(result.outcome))
         if result.error_class is not None:
             _inc(self.errors, str(result.error_class))
-        hist = self.durations.get(str(result.outcome))
-        if hist is None:
-            hist = self.durations[str(result.outcome)] = Hist(self.buckets.duration_buckets)
-        hist.observe(result.duration_seconds)
+        _observe(
+            self.durations,
+            str(result.outcome),
+            self.buckets.duration_buckets,
+            result.duration_seconds,
+        )
         if result.ttft_seconds is not None:
             self.ttft = self.ttft or Hist(self.buckets.ttft_buckets)
             self.ttft.observe(result.ttft_seconds)
-        for turn in result.turns:
+        conversation = len(result.turns) > 1
+        for number, turn in enumerate(result.turns, start=1):
             if turn.chunk_gaps:
                 self.gaps = self.gaps or Hist(self.buckets.inter_token_buckets)
                 for gap in turn.chunk_gaps:
                     self.gaps.observe(gap)
             if turn.response_model is not None or turn.system_fingerprint is not None:
-                self.identity = (label(turn.response_model), label(turn.system_fingerprint))
+                self._identify(label(turn.response_model), label(turn.system_fingerprint))
+            if conversation and turn.error_class is None:
+                _observe(
+                    self.turn_durations,
+                    str(number),
+                    self.buckets.duration_buckets,
+                    turn.duration_seconds,
+                )
+                if turn.ttft_seconds is not None:
+                    _observe(
+                        self.turn_ttfts, str(number), self.buckets.ttft_buckets, turn.ttft_seconds
+                    )
+            for phase, seconds in turn.server_timings.items():
+                _observe(self.server, phase, self.buckets.duration_buckets, seconds)
             for kind in ("requests", "tokens"):
                 ratio = turn.ratelimit.remaining_ratio(kind)
                 if ratio is not None:
@@ -114,8 +136,24 @@ class Series:
             self.refusals += int(result.refused)
         for name in result.failed_checks:
             _inc(self.check_failures, name)
+        if result.answer_fingerprint is not None:
+            if self.fingerprint is not None and result.answer_fingerprint != self.fingerprint:
+                self.answer_changes += 1
+            self.fingerprint = result.answer_fingerprint
         self.success = 1.0 if result.outcome is Outcome.SUCCESS else 0.0
         self.last_run = result.started_at + result.duration_seconds
+
+    def _identify(self, model: str, fingerprint: str) -> None:
+        if self.identity is not None and self.identity != (model, fingerprint):
+            self.model_changes += 1
+        self.identity = (model, fingerprint)
+
+
+def _observe(hists: dict[str, Hist], key: str, bounds: Sequence[float], value: float) -> None:
+    hist = hists.get(key)
+    if hist is None:
+        hist = hists[key] = Hist(bounds)
+    hist.observe(value)
 
 
 def _inc(counts: dict[str, int], key: str, by: int = 1) -> None:
@@ -183,6 +221,16 @@ class PrometheusSink:
             f["last_run"].add_metric(lv, s.last_run)
             if s.identity is not None:
                 f["info"].add_metric([*lv, *s.identity], 1)
+                f["model_changes"].add_metric(lv, s.model_changes)
+            if s.fingerprint is not None:
+                f["answer_changes"].add_metric(lv, s.answer_changes)
+            for families, hists in (
+                ("turn_duration", s.turn_durations),
+                ("turn_ttft", s.turn_ttfts),
+                ("server", s.server),
+            ):
+                for key, hist in hists.items():
+                    f[families].add_metric([*lv, key], hist.buckets(), hist.total)
             for kind, ratio in s.ratelimit.items():
                 f["headroom"].add_metric([*lv, kind], ratio)
         yield from f.values()
@@ -270,6 +318,36 @@ FAMILIES: dict[str, tuple[Family, str, str, tuple[str, ...]]] = {
         "chatcanary_ratelimit_remaining_ratio",
         "Remaining share of the rate limit, from the last response's headers.",
         (*_BASE, "kind"),
+    ),
+    "model_changes": (
+        CounterMetricFamily,
+        "chatcanary_model_changes",
+        "Changes of the model identity (response model or system fingerprint).",
+        _BASE,
+    ),
+    "answer_changes": (
+        CounterMetricFamily,
+        "chatcanary_answer_changes",
+        "Changes of a deterministic canary's normalised answer.",
+        _BASE,
+    ),
+    "turn_duration": (
+        HistogramMetricFamily,
+        "chatcanary_turn_duration_seconds",
+        "Duration of each turn of a multi-turn canary.",
+        (*_BASE, "turn"),
+    ),
+    "turn_ttft": (
+        HistogramMetricFamily,
+        "chatcanary_turn_time_to_first_token_seconds",
+        "Time to first token of each turn of a multi-turn canary.",
+        (*_BASE, "turn"),
+    ),
+    "server": (
+        HistogramMetricFamily,
+        "chatcanary_server_duration_seconds",
+        "Time the server reports it spent, by phase (Ollama: load, prompt_eval, eval).",
+        (*_BASE, "phase"),
     ),
     "feedback": (
         CounterMetricFamily,

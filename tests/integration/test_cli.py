@@ -109,7 +109,8 @@ async def test_check_reports_one_line_per_error_and_exits_1(tmp_path: Path) -> N
     assert out == ""
     lines = err.strip().splitlines()
     assert lines == [
-        f"{bad}:3: targets[0].protocol: Input should be 'openai'",
+        f"{bad}:3: targets[0].protocol: Input should be 'openai', 'azure_openai', 'anthropic' "
+        "or 'ollama'",
         f"{bad}:9: canaries[0].interval: invalid duration 'soon': use a number with ms, s, m, "
         "h or d",
     ]

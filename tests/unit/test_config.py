@@ -9,20 +9,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from exporter.checkspecs import Contains, MaxDuration, MaxTTFT, Regex, parse_duration
 from exporter.config import (
     _DURATION_BUCKETS,
     _TTFT_BUCKETS,
     Config,
     ConfigError,
-    Contains,
-    MaxDuration,
-    MaxTTFT,
     Message,
     Protocol,
-    Regex,
     load_config,
     parse_config,
-    parse_duration,
 )
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -65,6 +61,11 @@ def errors(text: str, environ: dict[str, str] | None = None) -> list[str]:
     with pytest.raises(ConfigError) as info:
         config(text, environ)
     return info.value.messages
+
+
+def conversation(body: str) -> str:
+    """A valid config whose one canary is `body` (without a prompt)."""
+    return one_target(canary=body).replace("    prompt: hi\n", "", 1)
 
 
 def one_target(extra: str = "", canary: str = "") -> str:
@@ -125,9 +126,8 @@ def test_minimal_config_from_the_design_doc() -> None:
     assert target.api_key is not None
     assert target.api_key.get_secret_value() == "sk-test-123"
     (canary,) = cfg.canaries
-    assert canary.conversation() == (
-        Message(role="user", content="What is 17+25? Answer with the number only."),
-    )
+    assert canary.preamble() == ()
+    assert canary.user_turns() == ("What is 17+25? Answer with the number only.",)
     assert canary.checks == [Contains(contains="42")]
 
     plan = cfg.plan()
@@ -472,15 +472,51 @@ def test_checks_parse_to_their_types() -> None:
         MaxDuration(max_duration=2.0),
         MaxTTFT(max_ttft=0.5),
     ]
-    assert [c.label for c in checks] == ["contains", "starts", "max_duration", "max_ttft"]
+    labels = [label for label, _ in config(one_target(canary=canary)).canaries[0].labelled_checks()]
+    assert labels == ["contains", "starts", "max_duration", "max_ttft"]
 
 
 def test_prompt_with_system_makes_a_conversation() -> None:
     canary = config(one_target(canary="system: be brief\n")).canaries[0]
-    assert canary.conversation() == (
-        Message(role="system", content="be brief"),
-        Message(role="user", content="hi"),
-    )
+    assert canary.preamble() == (Message(role="system", content="be brief"),)
+    assert canary.user_turns() == ("hi",)
+
+
+def test_messages_keep_their_history_and_end_with_the_user_turn() -> None:
+    messages = """\
+    messages:
+      - {role: system, content: be brief}
+      - {role: user, content: "2+2?"}
+      - {role: assistant, content: "4"}
+      - {role: user, content: "and 3+3?"}
+    """
+    canary = config(conversation(messages)).canaries[0]
+    assert [m.role for m in canary.preamble()] == ["system", "user", "assistant"]
+    assert canary.user_turns() == ("and 3+3?",)
+
+
+def test_turns_make_a_conversation_with_turn_named_checks() -> None:
+    turns = """\
+    system: be brief
+    turns:
+      - user: "My name is Ada."
+      - user: "What is my name?"
+        checks: [{contains: Ada}, {regex: "^Your", name: polite}]
+    checks: [{max_duration: 5s}]
+    """
+    canary = config(conversation(turns)).canaries[0]
+    assert canary.preamble() == (Message(role="system", content="be brief"),)
+    assert canary.user_turns() == ("My name is Ada.", "What is my name?")
+    labelled = [(label, turn) for label, (turn, _) in canary.labelled_checks()]
+    assert labelled == [("contains_turn2", 1), ("polite", 1), ("max_duration", None)]
+
+
+def test_deterministic_canary_asks_for_repeatable_answers() -> None:
+    spec = next(iter(config(one_target(canary="deterministic: true\n")).plan().values()))
+    assert (spec.temperature, spec.seed) == (0.0, 1)
+    chosen = config(one_target(canary="deterministic: true\ntemperature: 0.3\nseed: 7\n"))
+    spec = next(iter(chosen.plan().values()))
+    assert (spec.temperature, spec.seed) == (0.3, 7)
 
 
 # --- frozen ------------------------------------------------------------------------------
@@ -489,18 +525,18 @@ def test_prompt_with_system_makes_a_conversation() -> None:
 def test_config_models_are_frozen() -> None:
     cfg = config(PRECEDENCE)
     with pytest.raises(ValidationError, match="frozen"):
-        cfg.defaults = cfg.defaults  # type: ignore[misc]
+        cfg.defaults = cfg.defaults
     with pytest.raises(ValidationError, match="frozen"):
-        cfg.defaults.interval = 1.0  # type: ignore[misc]
+        cfg.defaults.interval = 1.0
     with pytest.raises(ValidationError, match="frozen"):
-        cfg.targets[0].model = "other"  # type: ignore[misc]
+        cfg.targets[0].model = "other"
     with pytest.raises(ValidationError, match="frozen"):
-        cfg.canaries[0].prompt = "other"  # type: ignore[misc]
+        cfg.canaries[0].prompt = "other"
     with pytest.raises(ValidationError, match="frozen"):
-        cfg.metrics.duration_buckets = (1.0,)  # type: ignore[misc]
+        cfg.metrics.duration_buckets = (1.0,)
     check = config(BUCKETS).canaries[0].checks[0]
     with pytest.raises(ValidationError, match="frozen"):
-        check.name = "renamed"  # type: ignore[misc]
+        check.name = "renamed"
     spec = cfg.plan()["a", "c1"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.timeout = 1.0  # type: ignore[misc]

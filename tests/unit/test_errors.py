@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from types import SimpleNamespace
@@ -68,8 +69,8 @@ NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 @pytest.fixture
 def frozen_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pin the wall clock `retry_after` compares HTTP dates with."""
-    clock = SimpleNamespace(time=NOW.timestamp, perf_counter=http.time.perf_counter)
-    monkeypatch.setattr(http, "time", clock)
+    clock = SimpleNamespace(time=NOW.timestamp, perf_counter=time.perf_counter)
+    monkeypatch.setattr("exporter.protocols.http.time", clock)
 
 
 def _http_date(seconds_from_now: int) -> str:

@@ -345,6 +345,8 @@ async def test_refusal_in_the_structured_field(h: Harness) -> None:
         ("http_400", 400, "invalid_request_error"),
         ("http_500", 500, "server_error"),
         ("http_503", 503, "server_error"),
+        ("http_529", 529, "server_error"),
+        ("prompt_filtered", 400, "invalid_request_error"),
     ],
 )
 @pytest.mark.parametrize("stream", [True, False])
@@ -535,6 +537,8 @@ def test_fault_names_are_the_documented_ones() -> None:
         "empty",
         "too_large",
         "content_filter",
+        "http_529",
+        "prompt_filtered",
     }
     assert set(FAULTS) == covered
 

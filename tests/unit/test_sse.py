@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -30,7 +31,7 @@ def events_of(*chunks: bytes) -> list[Event]:
 
 # --- a realistic OpenAI chat-completions stream ----------------------------------------
 
-_CHUNKS = [
+_CHUNKS: list[dict[str, Any]] = [
     {"delta": {"role": "assistant", "content": ""}, "finish_reason": None},
     {"delta": {"content": "Héllo "}, "finish_reason": None},  # 2-byte UTF-8
     {"delta": {"content": "wörld 🦜"}, "finish_reason": None},  # 4-byte UTF-8
@@ -352,7 +353,7 @@ def test_pending(chunks: list[bytes], pending: bool) -> None:
 # --- properties --------------------------------------------------------------------------
 
 _VALUE = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+    alphabet=st.characters(codec="utf-8", exclude_characters="\r\n\x00"),
     max_size=12,
 )
 

@@ -1,5 +1,7 @@
-"""The OpenAI probe against the real simulator: every error class it can be made to produce,
-timings, tokens and identity. No client is mocked; faults come over real sockets."""
+"""Every dialect's probe against the real simulator: the same suite of error classes,
+timings, tokens and identity for OpenAI, Azure OpenAI, Anthropic and Ollama. No client is
+mocked; faults come over real sockets from the simulator, which writes each wire format
+on its own."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ CONFIG = """
 defaults: {{timeout: {timeout}, max_response_bytes: {limit}}}
 targets:
   - name: sim
-    protocol: openai
-    base_url: {url}/v1
+    protocol: {protocol}
+    base_url: {url}{suffix}
     model: {model}
     stream: {stream}
     {extra}
@@ -32,6 +34,16 @@ canaries:
 """
 
 
+# protocol -> the base_url suffix its official SDK takes
+DIALECTS = {"openai": "/v1", "azure_openai": "", "anthropic": "", "ollama": ""}
+
+
+@pytest.fixture(params=list(DIALECTS))
+def protocol(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 def spec_for(
     url: str,
     model: str = "m",
@@ -39,8 +51,11 @@ def spec_for(
     timeout: str = "5s",
     limit: int = 1 << 20,
     extra: str = "",
+    protocol: str = "openai",
 ) -> RunSpec:
     text = CONFIG.format(
+        protocol=protocol,
+        suffix=DIALECTS[protocol],
         url=url,
         model=model,
         stream=str(stream).lower(),
@@ -58,12 +73,18 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def probe_fault(
-    session: aiohttp.ClientSession, simulator: Sim, fault: str, stream: bool, **spec: object
+    session: aiohttp.ClientSession,
+    simulator: Sim,
+    fault: str,
+    stream: bool,
+    protocol: str,
+    **spec: object,
 ) -> ProbeResult:
     simulator.sim.set_behaviour(
         "m", Behaviour(faults={fault: 1.0}, hang_seconds=30, large_bytes=256 * 1024)
     )
-    return await run_canary(session, spec_for(simulator.url, stream=stream, **spec))  # type: ignore[arg-type]
+    spec_ = spec_for(simulator.url, stream=stream, protocol=protocol, **spec)  # type: ignore[arg-type]
+    return await run_canary(session, spec_)
 
 
 FAULTS = [
@@ -89,64 +110,90 @@ async def test_fault_becomes_its_error_class(
     fault: str,
     expected: ErrorClass,
     stream: bool,
+    protocol: str,
 ) -> None:
-    result = await probe_fault(session, simulator, fault, stream, limit=64 * 1024)
+    result = await probe_fault(session, simulator, fault, stream, protocol, limit=64 * 1024)
     assert result.outcome is Outcome.ERROR
     assert result.error_class is expected, result.error_detail
     assert result.error_detail
 
 
-async def test_retry_after_is_captured(session: aiohttp.ClientSession, simulator: Sim) -> None:
+async def test_retry_after_is_captured(
+    session: aiohttp.ClientSession, simulator: Sim, protocol: str
+) -> None:
     simulator.sim.set_behaviour("m", Behaviour(faults={"http_429": 1.0}, retry_after=7))
-    result = await run_canary(session, spec_for(simulator.url))
+    result = await run_canary(session, spec_for(simulator.url, protocol=protocol))
     assert result.last.retry_after == 7
 
 
 async def test_hang_before_headers_is_a_first_token_timeout(
-    session: aiohttp.ClientSession, simulator: Sim
+    session: aiohttp.ClientSession, simulator: Sim, protocol: str
 ) -> None:
-    result = await probe_fault(session, simulator, "hang_before_headers", True, timeout="300ms")
+    result = await probe_fault(
+        session, simulator, "hang_before_headers", True, protocol, timeout="300ms"
+    )
     assert result.error_class is ErrorClass.FIRST_TOKEN_TIMEOUT
     assert 0.3 <= result.duration_seconds < 1.0
 
 
 async def test_hang_mid_stream_after_first_token_is_a_timeout(
-    session: aiohttp.ClientSession, simulator: Sim
+    session: aiohttp.ClientSession, simulator: Sim, protocol: str
 ) -> None:
-    result = await probe_fault(session, simulator, "hang_mid_stream", True, timeout="400ms")
+    result = await probe_fault(
+        session, simulator, "hang_mid_stream", True, protocol, timeout="400ms"
+    )
     assert result.error_class is ErrorClass.TIMEOUT
     assert result.ttft_seconds is not None
     assert 0.4 <= result.duration_seconds < 1.1
 
 
 async def test_first_token_timeout_is_tighter_than_the_run_timeout(
-    session: aiohttp.ClientSession, simulator: Sim
+    session: aiohttp.ClientSession, simulator: Sim, protocol: str
 ) -> None:
     simulator.sim.set_behaviour("m", Behaviour(ttft=0.5))
-    spec = spec_for(simulator.url, extra="first_token_timeout: 200ms")
+    spec = spec_for(simulator.url, extra="first_token_timeout: 200ms", protocol=protocol)
     result = await run_canary(session, spec)
     assert result.error_class is ErrorClass.FIRST_TOKEN_TIMEOUT
     assert result.duration_seconds < 0.45
 
 
+# protocol -> how its structured refusal signal reads
+FILTERED = {"openai": "content_filter", "azure_openai": "content_filter", "anthropic": "refusal"}
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+@pytest.mark.parametrize("filtered", list(FILTERED))  # Ollama has no content filter
 async def test_content_filter_is_a_refusal_not_an_error(
+    session: aiohttp.ClientSession, simulator: Sim, filtered: str, stream: bool
+) -> None:
+    protocol = filtered
+    result = await probe_fault(session, simulator, "content_filter", stream, protocol)
+    assert result.error_class is None, result.error_detail
+    assert result.refused is True
+    assert result.last.finish_reason == FILTERED[protocol]
+    assert result.refusal is not None
+    assert result.refusal.detector in {"content_filter", "stop_reason"}
+
+
+async def test_azure_filtered_prompt_is_a_refusal(
     session: aiohttp.ClientSession, simulator: Sim
 ) -> None:
-    result = await probe_fault(session, simulator, "content_filter", True)
-    assert result.error_class is None
+    result = await probe_fault(session, simulator, "prompt_filtered", True, "azure_openai")
+    assert result.error_class is None, result.error_detail
+    assert result.last.status == 400
     assert result.refused is True
-    assert result.last.finish_reason == "content_filter"
 
 
-async def test_auth_with_the_right_key_passes_and_the_key_never_leaks(simulator: Sim) -> None:
+async def test_auth_with_the_right_key_passes_and_the_key_never_leaks(protocol: str) -> None:
     from exporter.simulator import Simulator
 
     guarded = Simulator(scenario="healthy", api_key="sk-test-secret-123")
     url = await guarded.start("127.0.0.1", 0)
+    right, wrong = "api_key: sk-test-secret-123", "api_key: sk-wrong-key-456"
     try:
         async with aiohttp.ClientSession() as session:
-            good = await run_canary(session, spec_for(url, extra="api_key: sk-test-secret-123"))
-            bad = await run_canary(session, spec_for(url, extra="api_key: sk-wrong-key-456"))
+            good = await run_canary(session, spec_for(url, extra=right, protocol=protocol))
+            bad = await run_canary(session, spec_for(url, extra=wrong, protocol=protocol))
     finally:
         await guarded.stop()
     assert good.outcome is Outcome.SUCCESS
@@ -154,32 +201,42 @@ async def test_auth_with_the_right_key_passes_and_the_key_never_leaks(simulator:
     assert "sk-wrong-key-456" not in repr(bad)
 
 
+# protocol -> (finish reason of a complete answer, has a system fingerprint, has rate limits)
+COMPLETE = {
+    "openai": ("stop", True, True),
+    "azure_openai": ("stop", True, True),
+    "anthropic": ("end_turn", False, True),
+    "ollama": ("stop", False, False),
+}
+
+
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
 async def test_success_records_identity_tokens_and_ratelimits(
-    session: aiohttp.ClientSession, simulator: Sim, stream: bool
+    session: aiohttp.ClientSession, simulator: Sim, stream: bool, protocol: str
 ) -> None:
-    result = await run_canary(session, spec_for(simulator.url, stream=stream))
+    result = await run_canary(session, spec_for(simulator.url, stream=stream, protocol=protocol))
     assert result.outcome is Outcome.SUCCESS, result
+    finish, fingerprinted, limited = COMPLETE[protocol]
     last = result.last
     assert last.text.strip() == "42"
-    assert last.finish_reason == "stop"
+    assert last.finish_reason == finish
     assert last.response_model == "m"
-    assert last.system_fingerprint
-    assert last.request_id
+    assert bool(last.system_fingerprint) is fingerprinted
     assert result.input_tokens and result.input_tokens > 0
     assert result.output_tokens == 1
     assert not last.tokens_estimated
-    assert last.ratelimit.remaining_ratio("requests") is not None
+    assert (last.ratelimit.remaining_ratio("requests") is not None) is limited
     assert (result.ttft_seconds is not None) is stream
+    assert result.refused is False
 
 
 async def test_stream_timings_follow_the_script(
-    session: aiohttp.ClientSession, simulator: Sim
+    session: aiohttp.ClientSession, simulator: Sim, protocol: str
 ) -> None:
     simulator.sim.set_behaviour(
         "m", Behaviour(ttft=0.2, token_interval=0.03, answer="one two three four five")
     )
-    result = await run_canary(session, spec_for(simulator.url))
+    result = await run_canary(session, spec_for(simulator.url, protocol=protocol))
     last = result.last
     assert last.headers_seconds is not None and last.headers_seconds < 0.1
     assert result.ttft_seconds == pytest.approx(0.2, abs=0.02)
@@ -239,3 +296,43 @@ async def test_connect_timeout(session: aiohttp.ClientSession, full_backlog: int
     result = await run_canary(session, spec)
     assert result.error_class is ErrorClass.CONNECT_TIMEOUT
     assert result.duration_seconds < 1.5
+
+
+CONVERSATION = """
+targets:
+  - {{name: sim, protocol: {protocol}, base_url: "{url}{suffix}", model: m}}
+canaries:
+  - name: memory
+    system: You are terse.
+    turns:
+      - user: "My name is Ada. Please remember it."
+      - user: "What is my name?"
+        checks: [{{contains: Ada}}]
+"""
+
+
+async def test_a_conversation_carries_the_real_answers(
+    session: aiohttp.ClientSession, simulator: Sim, protocol: str
+) -> None:
+    text = CONVERSATION.format(protocol=protocol, url=simulator.url, suffix=DIALECTS[protocol])
+    spec = next(iter(parse_config(text, "test.yaml").plan().values()))
+    result = await run_canary(session, spec)
+    assert result.outcome is Outcome.SUCCESS, result.checks
+    assert len(result.turns) == 2
+    assert "Ada" in result.turns[1].text
+    assert [c.name for c in result.checks] == ["contains_turn2", "refusal"]
+    # the second request carried the first exchange: more input tokens than the first
+    first, second = (t.input_tokens or 0 for t in result.turns)
+    assert second > first
+
+
+async def test_ollama_reports_server_side_timings(
+    session: aiohttp.ClientSession, simulator: Sim
+) -> None:
+    simulator.sim.set_behaviour("m", Behaviour(ttft=0.15, token_interval=0.02))
+    result = await run_canary(session, spec_for(simulator.url, protocol="ollama"))
+    timings = result.last.server_timings
+    assert result.outcome is Outcome.SUCCESS
+    assert {"prompt_eval", "eval", "total"} <= set(timings)
+    assert timings["prompt_eval"] == pytest.approx(0.15, abs=0.05)
+    assert timings["total"] >= timings["prompt_eval"]

@@ -1,0 +1,54 @@
+"""Newline-delimited JSON (NDJSON / JSON Lines), decoded incrementally from network reads.
+
+Pure: bytes in, parsed JSON values out, as Ollama streams `/api/chat`. Handles values split
+across reads at any byte, LF and CRLF line ends, and blank lines. A line longer than
+`max_line`, bytes that are not UTF-8, or a line that is not one JSON value raise
+`NDJSONError`, so a hostile stream can neither grow the buffer without bound nor escape as
+another exception.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class NDJSONError(ValueError):
+    """The stream is not valid newline-delimited JSON."""
+
+
+class NDJSONDecoder:
+    def __init__(self, max_line: int = 1 << 20) -> None:
+        self._max_line = max_line
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        """Decode one network read; returns the values of the lines it completed."""
+        if not chunk:
+            return []
+        buffer = self._pending + chunk if self._pending else chunk
+        lines = buffer.split(b"\n")
+        self._pending = lines.pop()
+        if len(self._pending) > self._max_line:
+            raise NDJSONError(f"line longer than {self._max_line} bytes")
+        # a CR before the LF is JSON whitespace, so CRLF lines need no special case
+        return [self._parse(line) for line in lines if line and not line.isspace()]
+
+    @property
+    def pending(self) -> bool:
+        """True when the stream ended inside a line."""
+        return bool(self._pending) and not self._pending.isspace()
+
+    def _parse(self, line: bytes) -> Any:
+        if len(line) > self._max_line:
+            raise NDJSONError(f"line longer than {self._max_line} bytes")
+        try:
+            # decoded here rather than by json.loads, which would also guess UTF-16 and -32
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NDJSONError(f"invalid UTF-8 in stream: {exc.reason}") from None
+        try:
+            return json.loads(text)
+        # deep nesting exhausts the parser's recursion: that too is a bad line
+        except (ValueError, RecursionError) as exc:
+            raise NDJSONError(f"invalid JSON line: {exc}") from None
