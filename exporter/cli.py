@@ -15,8 +15,10 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -27,6 +29,9 @@ from exporter.result import Outcome, ProbeResult
 from exporter.runner import run_canary
 from exporter.service import Service
 from exporter.web import make_app
+
+if TYPE_CHECKING:  # the simulator is imported only by the commands that run it
+    from exporter.simulator import Simulator
 
 log = logging.getLogger("exporter")
 
@@ -257,12 +262,13 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     service = Service(config)
     summary = asyncio.create_task(_print_summaries(service))
+    drift = asyncio.create_task(_drift_later(simulator))
 
     def announce(url: str) -> None:
         print(
             f"\nchatcanary demo: {len(service.scheduler.keys)} canary runs scheduled\n"
             f"  metrics    {url}/metrics\n"
-            f"  simulator  {sim_url}/v1 (scenario: demo)\n"
+            f"  simulator  {sim_url}/v1 (scenario: demo; /_sim/behaviours to script it)\n"
             "Ctrl-C stops. The latest runs are summarised every 10 s.\n",
             flush=True,
         )
@@ -273,7 +279,24 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         )
     finally:
         summary.cancel()
+        drift.cancel()
         await simulator.stop()
+
+
+DRIFT_AFTER = 45.0
+
+
+async def _drift_later(simulator: Simulator) -> None:
+    """Rehearse a silent model update: sim-fast starts wording its answers differently,
+    which the deterministic `describe` canary counts in chatcanary_answer_changes_total."""
+    await asyncio.sleep(DRIFT_AFTER)
+    before = simulator.behaviour_for("sim-fast")
+    simulator.set_behaviour("sim-fast", replace(before, answer_tokens=before.answer_tokens - 3))
+    print(
+        "chatcanary demo: sim-fast was silently updated; watch "
+        'chatcanary_answer_changes_total{canary="describe"}\n',
+        flush=True,
+    )
 
 
 async def _print_summaries(service: Service, every: float = 10.0) -> None:
@@ -301,7 +324,14 @@ async def cmd_simulate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"chatcanary: cannot listen on {args.listen}: {exc}", file=sys.stderr)
         return 2
-    print(f"simulator ({args.scenario}) at {url}/v1", flush=True)
+    print(
+        f"simulator ({args.scenario}) — base_url per protocol:\n"
+        f"  openai        {url}/v1\n"
+        f"  azure_openai  {url}\n"
+        f"  anthropic     {url}\n"
+        f"  ollama        {url}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
