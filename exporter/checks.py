@@ -55,9 +55,15 @@ def answer_of(turns: Sequence[Exchange], duration: float, refusal: Verdict | Non
         text=turns[-1].text if turns else "",
         duration=duration,
         ttft=turns[0].ttft_seconds if turns else None,
-        output_tokens=sum(t.output_tokens or 0 for t in turns) if turns else None,
+        output_tokens=_tokens(turns),
         refusal=refusal,
     )
+
+
+def _tokens(turns: Sequence[Exchange]) -> int | None:
+    """The output tokens the server counted; None when it counted none of the turns."""
+    counts = [t.output_tokens for t in turns if t.output_tokens is not None]
+    return sum(counts) if counts else None
 
 
 def judge_canary(
@@ -143,7 +149,9 @@ def _number(check: Number, a: Answer) -> tuple[bool, str]:
     if match is None:
         return False, "no number in the answer"
     value = float(match.group().replace(",", ""))
-    ok = math.isclose(value, check.number, rel_tol=0, abs_tol=check.tolerance)
+    # inclusive bound, forgiving binary rounding: 0.4 is within 0.1 of 0.3
+    off = abs(value - check.number)
+    ok = off <= check.tolerance or math.isclose(off, check.tolerance, rel_tol=1e-9)
     return ok, f"found {value:g}, expected {check.number:g} ± {check.tolerance:g}"
 
 

@@ -80,12 +80,16 @@ class Target(Overridable):
     model: str = Field(min_length=1, max_length=200)
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    # secret-typed: an Authorization header must not show when the config is printed
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
     concurrency: int | None = Field(default=None, gt=0, le=1000)
     # azure_openai: the `api-version` query parameter; `model` is the deployment name
     api_version: DateString = "2024-10-21"
     # anthropic: the `anthropic-version` header
     anthropic_version: DateString = "2023-06-01"
+
+    def header_values(self) -> dict[str, str]:
+        return {name: value.get_secret_value() for name, value in self.headers.items()}
 
     @model_validator(mode="after")
     def _read_key_file(self) -> Target:

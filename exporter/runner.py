@@ -103,9 +103,13 @@ def secrets(spec: RunSpec) -> tuple[str, ...]:
     """Values that must never leave the process: the API key and every header value
     that looks like a credential."""
     found = [] if spec.target.api_key is None else [spec.target.api_key.get_secret_value()]
-    for name, value in spec.target.headers.items():
+    for name, value in spec.target.header_values().items():
         if is_secret_header(name):
             found.append(value)
+            # `Bearer <token>`, `Basic <creds>`: a server may echo the credential alone
+            _scheme, _, credential = value.strip().partition(" ")
+            if credential.strip():
+                found.append(credential.strip())
     return tuple(s for s in found if len(s) >= 4)
 
 
@@ -119,6 +123,6 @@ def redact(exchange: Exchange, values: tuple[str, ...]) -> Exchange:
     detail, text = exchange.error_detail, exchange.text
     if not values or not any(v in detail or v in text for v in values):
         return exchange
-    for value in values:
+    for value in sorted(values, key=len, reverse=True):  # longest first: no tail left over
         detail, text = detail.replace(value, REDACTED), text.replace(value, REDACTED)
     return replace(exchange, error_detail=detail, text=text)

@@ -53,7 +53,7 @@ def build_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
     headers = {
         "content-type": "application/json",
         "anthropic-version": target.anthropic_version,
-        **target.headers,
+        **target.header_values(),
     }
     if target.api_key is not None:
         headers["x-api-key"] = target.api_key.get_secret_value()

@@ -60,7 +60,7 @@ async def probe(
 
 def build_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
     target = spec.target
-    headers = {"content-type": "application/json", **target.headers}
+    headers = {"content-type": "application/json", **target.header_values()}
     # Ollama itself has no auth; the key is for a proxy in front of it (Open WebUI, ...)
     if target.api_key is not None:
         headers["authorization"] = "Bearer " + target.api_key.get_secret_value()

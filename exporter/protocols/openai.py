@@ -95,7 +95,7 @@ def azure_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
 
 
 def _headers(target: Target, key_header: str, key_prefix: str = "") -> dict[str, str]:
-    headers = {"content-type": "application/json", **target.headers}
+    headers = {"content-type": "application/json", **target.header_values()}
     if target.api_key is not None:
         headers[key_header] = key_prefix + target.api_key.get_secret_value()
     return headers

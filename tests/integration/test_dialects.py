@@ -336,3 +336,16 @@ async def test_ollama_reports_server_side_timings(
     assert {"prompt_eval", "eval", "total"} <= set(timings)
     assert timings["prompt_eval"] == pytest.approx(0.15, abs=0.05)
     assert timings["total"] >= timings["prompt_eval"]
+
+
+async def test_configured_headers_are_sent(session: aiohttp.ClientSession) -> None:
+    from exporter.simulator import Simulator
+
+    guarded = Simulator(scenario="healthy", api_key="sk-header-123")
+    url = await guarded.start("127.0.0.1", 0)
+    try:
+        header = "headers: {Authorization: Bearer sk-header-123}"
+        result = await run_canary(session, spec_for(url, extra=header))
+    finally:
+        await guarded.stop()
+    assert result.outcome is Outcome.SUCCESS, result.error_detail

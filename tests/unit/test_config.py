@@ -542,3 +542,10 @@ def test_config_models_are_frozen() -> None:
         spec.timeout = 1.0  # type: ignore[misc]
     assert cfg.targets[0].model == "ma"
     assert spec.timeout == 10.0
+
+
+def test_header_values_are_secret_when_the_config_is_printed() -> None:
+    cfg = config(one_target(extra="headers: {Authorization: Bearer sk-hidden-42}\n"))
+    (target,) = cfg.targets
+    assert "sk-hidden-42" not in repr(cfg) and "sk-hidden-42" not in str(cfg)
+    assert target.header_values() == {"Authorization": "Bearer sk-hidden-42"}

@@ -1,0 +1,572 @@
+"""The Prometheus sink: exporter/sinks/prometheus.py, fed `ProbeResult`s built by hand."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.config import Metrics
+from exporter.errors import ErrorClass
+from exporter.refusal import Verdict
+from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, RateLimit
+from exporter.sinks.prometheus import LABEL_LIMIT, PrometheusSink, label, make_registry
+
+REFUSED = Verdict(refused=True, detector="decline", reason="i can't")
+ANSWERED = Verdict(refused=False, detector="none", reason="")
+BASE = {"target": "t", "model": "m", "canary": "c"}
+
+
+def result(**fields: Any) -> ProbeResult:
+    values: dict[str, Any] = {
+        "run_id": "r1",
+        "target": "t",
+        "canary": "c",
+        "model": "m",
+        "started_at": 1000.0,
+        "outcome": Outcome.SUCCESS,
+        "duration_seconds": 1.0,
+    }
+    values.update(fields)
+    return ProbeResult(**values)
+
+
+def sink_of(*results: ProbeResult, buckets: Metrics | None = None) -> PrometheusSink:
+    sink = PrometheusSink(Metrics() if buckets is None else buckets)
+    for r in results:
+        sink.record(r)
+    return sink
+
+
+def samples(sink: PrometheusSink, name: str) -> list[tuple[dict[str, str], float]]:
+    """Every sample called `name` (with its suffix: `_total`, `_bucket`, ...)."""
+    return [(s.labels, s.value) for m in sink.collect() for s in m.samples if s.name == name]
+
+
+def value(sink: PrometheusSink, name: str, **labels: str) -> float | None:
+    """The one sample `name` whose labels include `labels`; None when there is none."""
+    found = [v for ls, v in samples(sink, name) if labels.items() <= ls.items()]
+    assert len(found) <= 1, f"{name}{labels} matches {len(found)} samples"
+    return found[0] if found else None
+
+
+def buckets(sink: PrometheusSink, family: str, **labels: str) -> list[tuple[str, float]]:
+    return [
+        (ls["le"], v) for ls, v in samples(sink, f"{family}_bucket") if labels.items() <= ls.items()
+    ]
+
+
+def turn(**fields: Any) -> Exchange:
+    return Exchange(status=200, text="ok", **fields)
+
+
+# --- counters ----------------------------------------------------------------------------
+
+
+def test_probes_by_outcome_and_errors_by_class() -> None:
+    sink = sink_of(
+        result(outcome=Outcome.SUCCESS),
+        result(outcome=Outcome.SUCCESS),
+        result(outcome=Outcome.CHECK_FAILED),
+        result(outcome=Outcome.ERROR, error_class=ErrorClass.TIMEOUT),
+        result(outcome=Outcome.ERROR, error_class=ErrorClass.TIMEOUT),
+        result(outcome=Outcome.ERROR, error_class=ErrorClass.HTTP_5XX),
+    )
+    assert {ls["outcome"]: v for ls, v in samples(sink, "chatcanary_probes_total")} == {
+        "success": 2,
+        "check_failed": 1,
+        "error": 3,
+    }
+    assert {ls["error_class"]: v for ls, v in samples(sink, "chatcanary_probe_errors_total")} == {
+        "timeout": 2,
+        "http_5xx": 1,
+    }
+    for ls, _ in samples(sink, "chatcanary_probes_total"):
+        assert {k: ls[k] for k in BASE} == BASE
+
+
+def test_no_error_series_without_errors() -> None:
+    sink = sink_of(result(), result(outcome=Outcome.CHECK_FAILED))
+    assert samples(sink, "chatcanary_probe_errors_total") == []
+
+
+def test_keys_are_kept_apart() -> None:
+    sink = sink_of(result(canary="a"), result(canary="b"), result(canary="b", target="u"))
+    assert value(sink, "chatcanary_probes_total", target="t", canary="a") == 1
+    assert value(sink, "chatcanary_probes_total", target="t", canary="b") == 1
+    assert value(sink, "chatcanary_probes_total", target="u", canary="b") == 1
+
+
+# --- histograms --------------------------------------------------------------------------
+
+
+def test_duration_histogram_is_cumulative_with_inclusive_bounds() -> None:
+    durations = (0.5, 1.0, 1.5, 7.0)
+    sink = sink_of(
+        *(result(duration_seconds=d) for d in durations),
+        buckets=Metrics(duration_buckets=(1, 2, 5)),
+    )
+    family = "chatcanary_request_duration_seconds"
+    assert buckets(sink, family, outcome="success") == [
+        ("1.0", 2),  # 0.5 and 1.0: a value on a bound falls in that bucket
+        ("2.0", 3),
+        ("5.0", 3),
+        ("+Inf", 4),
+    ]
+    assert value(sink, f"{family}_count", outcome="success") == 4
+    assert value(sink, f"{family}_sum", outcome="success") == pytest.approx(10.0)
+
+
+def test_duration_histogram_per_outcome() -> None:
+    sink = sink_of(
+        result(duration_seconds=0.2),
+        result(outcome=Outcome.ERROR, error_class=ErrorClass.DNS, duration_seconds=0.01),
+    )
+    family = "chatcanary_request_duration_seconds"
+    assert value(sink, f"{family}_count", outcome="success") == 1
+    assert value(sink, f"{family}_count", outcome="error") == 1
+    assert value(sink, f"{family}_sum", outcome="error") == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(
+    ("configured", "le"),
+    [
+        ((0.25, 1, 10), ["0.25", "1.0", "10.0", "+Inf"]),
+        ((10, 1, 0.25, 1), ["0.25", "1.0", "10.0", "+Inf"]),
+        ((3,), ["3.0", "+Inf"]),
+    ],
+    ids=["sorted", "unsorted-with-duplicate", "single"],
+)
+def test_custom_bucket_bounds(configured: tuple[float, ...], le: list[str]) -> None:
+    sink = sink_of(result(duration_seconds=0.5), buckets=Metrics(duration_buckets=configured))
+    assert [b for b, _ in buckets(sink, "chatcanary_request_duration_seconds")] == le
+
+
+def test_default_duration_bounds() -> None:
+    sink = sink_of(result())
+    assert [b for b, _ in buckets(sink, "chatcanary_request_duration_seconds")] == [
+        *(repr(float(b)) for b in Metrics().duration_buckets),
+        "+Inf",
+    ]
+
+
+def test_ttft_only_when_present() -> None:
+    family = "chatcanary_time_to_first_token_seconds"
+    sink = sink_of(result(turns=(turn(ttft_seconds=None),)))
+    sink.record(result(outcome=Outcome.ERROR, error_class=ErrorClass.DNS))
+    assert samples(sink, f"{family}_count") == []
+    sink.record(result(turns=(turn(ttft_seconds=0.3),)))
+    assert value(sink, f"{family}_count") == 1
+    assert value(sink, f"{family}_sum") == pytest.approx(0.3)
+    assert dict(buckets(sink, family))["0.25"] == 0
+    assert dict(buckets(sink, family))["0.5"] == 1
+
+
+def test_ttft_is_the_first_turns() -> None:
+    sink = sink_of(result(turns=(turn(ttft_seconds=0.1), turn(ttft_seconds=4.0))))
+    assert value(sink, "chatcanary_time_to_first_token_seconds_sum") == pytest.approx(0.1)
+
+
+def test_inter_token_gaps_from_every_turn() -> None:
+    sink = sink_of(
+        result(turns=(turn(chunk_gaps=(0.01, 0.02)), turn(chunk_gaps=(0.3,)))),
+        buckets=Metrics(inter_token_buckets=(0.01, 0.025, 0.5)),
+    )
+    family = "chatcanary_inter_token_latency_seconds"
+    assert buckets(sink, family) == [("0.01", 1), ("0.025", 2), ("0.5", 3), ("+Inf", 3)]
+    assert value(sink, f"{family}_count") == 3
+    assert value(sink, f"{family}_sum") == pytest.approx(0.33)
+
+
+def test_no_gap_series_without_gaps() -> None:
+    sink = sink_of(result(turns=(turn(),)))
+    assert samples(sink, "chatcanary_inter_token_latency_seconds_count") == []
+
+
+# --- tokens, refusals, checks ------------------------------------------------------------
+
+
+def test_tokens_by_type() -> None:
+    sink = sink_of(
+        result(turns=(turn(input_tokens=10, output_tokens=5), turn(input_tokens=20))),
+        result(turns=(turn(input_tokens=7, output_tokens=3),)),
+    )
+    assert {ls["type"]: v for ls, v in samples(sink, "chatcanary_tokens_total")} == {
+        "input": 37,
+        "output": 8,
+    }
+
+
+def test_no_token_series_without_counts() -> None:
+    sink = sink_of(result(turns=(turn(),)), result(turns=(turn(output_tokens=0),)))
+    assert samples(sink, "chatcanary_tokens_total") == []
+
+
+def test_responses_and_refusals_by_expectation() -> None:
+    sink = sink_of(
+        result(refusal=ANSWERED),
+        result(refusal=REFUSED),
+        result(refusal=ANSWERED),
+        result(outcome=Outcome.ERROR, error_class=ErrorClass.DNS, refusal=None),
+    )
+    assert samples(sink, "chatcanary_responses_total") == [({**BASE, "expected": "answer"}, 3)]
+    assert samples(sink, "chatcanary_refusals_total") == [({**BASE, "expected": "answer"}, 1)]
+
+
+def test_refusals_are_exported_as_zero_once_there_are_responses() -> None:
+    sink = sink_of(result(refusal=ANSWERED))
+    assert value(sink, "chatcanary_refusals_total", expected="answer") == 0
+    assert samples(sink_of(result()), "chatcanary_responses_total") == []
+
+
+def test_responses_and_refusals_reset_when_the_expectation_flips() -> None:
+    sink = sink_of(result(refusal=ANSWERED), result(refusal=REFUSED))
+    sink.record(result(expect_refusal=True, refusal=REFUSED))
+    assert samples(sink, "chatcanary_responses_total") == [({**BASE, "expected": "refuse"}, 1)]
+    assert samples(sink, "chatcanary_refusals_total") == [({**BASE, "expected": "refuse"}, 1)]
+    sink.record(result(expect_refusal=False, refusal=ANSWERED))
+    assert samples(sink, "chatcanary_responses_total") == [({**BASE, "expected": "answer"}, 1)]
+    assert samples(sink, "chatcanary_refusals_total") == [({**BASE, "expected": "answer"}, 0)]
+
+
+def test_check_failures_by_name() -> None:
+    sink = sink_of(
+        result(
+            outcome=Outcome.CHECK_FAILED,
+            checks=(
+                CheckVerdict("contains", False, "x"),
+                CheckVerdict("max_ttft", True, "x"),
+                CheckVerdict("refusal", False, "x"),
+            ),
+        ),
+        result(outcome=Outcome.CHECK_FAILED, checks=(CheckVerdict("contains", False, "x"),)),
+        result(checks=(CheckVerdict("contains", True, "x"),)),
+    )
+    assert {ls["check"]: v for ls, v in samples(sink, "chatcanary_check_failures_total")} == {
+        "contains": 2,
+        "refusal": 1,
+    }
+
+
+# --- gauges ------------------------------------------------------------------------------
+
+
+def test_probe_success_and_last_run() -> None:
+    sink = sink_of(result(started_at=1000.0, duration_seconds=2.5))
+    assert value(sink, "chatcanary_probe_success") == 1
+    assert value(sink, "chatcanary_last_run_timestamp_seconds") == 1002.5
+    sink.record(result(outcome=Outcome.CHECK_FAILED, started_at=1060.0, duration_seconds=1.0))
+    assert value(sink, "chatcanary_probe_success") == 0
+    assert value(sink, "chatcanary_last_run_timestamp_seconds") == 1061.0
+    sink.record(result(outcome=Outcome.ERROR, error_class=ErrorClass.DNS, started_at=1120.0))
+    assert value(sink, "chatcanary_probe_success") == 0
+    sink.record(result(started_at=1180.0))
+    assert value(sink, "chatcanary_probe_success") == 1
+
+
+def test_ratelimit_remaining_ratio() -> None:
+    limits = RateLimit(
+        limit_requests=100, remaining_requests=25, limit_tokens=1000, remaining_tokens=1000
+    )
+    sink = sink_of(result(turns=(turn(ratelimit=limits),)))
+    assert {ls["kind"]: v for ls, v in samples(sink, "chatcanary_ratelimit_remaining_ratio")} == {
+        "requests": 0.25,
+        "tokens": 1.0,
+    }
+    sink.record(
+        result(turns=(turn(ratelimit=RateLimit(limit_requests=100, remaining_requests=5)),))
+    )
+    assert value(sink, "chatcanary_ratelimit_remaining_ratio", kind="requests") == 0.05
+
+
+def test_no_ratelimit_series_without_headers() -> None:
+    sink = sink_of(result(turns=(turn(ratelimit=RateLimit(limit_requests=100)),)))
+    assert samples(sink, "chatcanary_ratelimit_remaining_ratio") == []
+
+
+# --- identity and answer changes ---------------------------------------------------------
+
+
+def identity(sink: PrometheusSink) -> list[tuple[str, str]]:
+    """Every model_info series (all of them, to see that old ones are gone)."""
+    found = samples(sink, "chatcanary_model_info")
+    assert all(v == 1 for _, v in found)
+    return [(ls["response_model"], ls["system_fingerprint"]) for ls, _ in found]
+
+
+def test_model_info_is_replaced_and_changes_are_counted() -> None:
+    def seen(model: str | None, fp: str | None) -> ProbeResult:
+        return result(turns=(turn(response_model=model, system_fingerprint=fp),))
+
+    sink = sink_of()
+    assert samples(sink, "chatcanary_model_info") == []
+    assert samples(sink, "chatcanary_model_changes_total") == []
+
+    sink.record(seen("gpt-4o-2024-08-06", "fp_1"))
+    assert identity(sink) == [("gpt-4o-2024-08-06", "fp_1")]
+    assert value(sink, "chatcanary_model_changes_total") == 0  # first sight is no change
+
+    sink.record(seen("gpt-4o-2024-08-06", "fp_1"))
+    assert value(sink, "chatcanary_model_changes_total") == 0
+
+    sink.record(seen("gpt-4o-2024-08-06", "fp_2"))
+    assert identity(sink) == [("gpt-4o-2024-08-06", "fp_2")]
+    assert value(sink, "chatcanary_model_changes_total") == 1
+
+    sink.record(seen("gpt-4o-2024-11-20", "fp_2"))
+    assert identity(sink) == [("gpt-4o-2024-11-20", "fp_2")]
+    assert value(sink, "chatcanary_model_changes_total") == 2
+
+    sink.record(seen("gpt-4o-2024-11-20", None))
+    assert identity(sink) == [("gpt-4o-2024-11-20", "")]
+    assert value(sink, "chatcanary_model_changes_total") == 3
+
+
+def test_a_result_without_identity_keeps_the_last_one() -> None:
+    sink = sink_of(result(turns=(turn(response_model="llama3", system_fingerprint="fp"),)))
+    sink.record(result(outcome=Outcome.ERROR, error_class=ErrorClass.DNS))
+    sink.record(result(turns=(turn(),)))
+    assert identity(sink) == [("llama3", "fp")]
+    assert value(sink, "chatcanary_model_changes_total") == 0
+
+
+def test_answer_changes() -> None:
+    sink = sink_of(result())
+    assert samples(sink, "chatcanary_answer_changes_total") == []
+    for fp in ("aaaa", "aaaa", "bbbb", None, "bbbb", "aaaa"):
+        sink.record(result(answer_fingerprint=fp))
+    assert value(sink, "chatcanary_answer_changes_total") == 2
+
+
+def test_answer_changes_first_fingerprint_is_zero() -> None:
+    sink = sink_of(result(answer_fingerprint="aaaa"))
+    assert value(sink, "chatcanary_answer_changes_total") == 0
+
+
+def test_a_new_model_for_the_same_key_starts_fresh_series() -> None:
+    sink = sink_of(
+        result(model="old", refusal=ANSWERED, answer_fingerprint="a"),
+        result(model="old", refusal=ANSWERED, answer_fingerprint="b"),
+    )
+    sink.record(result(model="new", refusal=ANSWERED, answer_fingerprint="c"))
+    for name in (
+        "chatcanary_probes_total",
+        "chatcanary_responses_total",
+        "chatcanary_answer_changes_total",
+        "chatcanary_request_duration_seconds_count",
+    ):
+        assert {ls["model"] for ls, _ in samples(sink, name)} == {"new"}, name
+    assert value(sink, "chatcanary_probes_total") == 1
+    assert value(sink, "chatcanary_responses_total") == 1
+    assert value(sink, "chatcanary_answer_changes_total") == 0
+
+
+# --- per-turn and server histograms ------------------------------------------------------
+
+
+def test_per_turn_histograms_only_for_conversations() -> None:
+    sink = sink_of(result(turns=(turn(duration_seconds=0.4, ttft_seconds=0.1),)))
+    assert samples(sink, "chatcanary_turn_duration_seconds_count") == []
+    assert samples(sink, "chatcanary_turn_time_to_first_token_seconds_count") == []
+
+
+def test_per_turn_histograms() -> None:
+    sink = sink_of(
+        result(
+            turns=(
+                turn(duration_seconds=0.4, ttft_seconds=0.1),
+                turn(duration_seconds=0.7, ttft_seconds=None),
+                turn(duration_seconds=3.0, error_class=ErrorClass.TIMEOUT),
+            )
+        )
+    )
+    assert {ls["turn"]: v for ls, v in samples(sink, "chatcanary_turn_duration_seconds_sum")} == {
+        "1": pytest.approx(0.4),
+        "2": pytest.approx(0.7),
+    }
+    assert {
+        ls["turn"]: v for ls, v in samples(sink, "chatcanary_turn_time_to_first_token_seconds_sum")
+    } == {"1": pytest.approx(0.1)}
+
+
+def test_server_phase_histograms() -> None:
+    timings = {"load": 2.0, "prompt_eval": 0.05, "eval": 1.2}
+    sink = sink_of(
+        result(turns=(turn(server_timings=timings),)),
+        result(turns=(turn(server_timings={"eval": 0.8}),)),
+        buckets=Metrics(duration_buckets=(0.1, 1, 5)),
+    )
+    family = "chatcanary_server_duration_seconds"
+    assert {ls["phase"]: v for ls, v in samples(sink, f"{family}_count")} == {
+        "load": 1,
+        "prompt_eval": 1,
+        "eval": 2,
+    }
+    assert value(sink, f"{family}_sum", phase="eval") == pytest.approx(2.0)
+    assert buckets(sink, family, phase="eval") == [
+        ("0.1", 0),
+        ("1.0", 1),
+        ("5.0", 2),
+        ("+Inf", 2),
+    ]
+
+
+def test_no_server_series_without_timings() -> None:
+    assert (
+        samples(sink_of(result(turns=(turn(),))), "chatcanary_server_duration_seconds_count") == []
+    )
+
+
+# --- retain ------------------------------------------------------------------------------
+
+
+def test_retain_drops_removed_keys() -> None:
+    sink = sink_of(result(canary="kept"), result(canary="gone"))
+    sink.retain([("t", "kept"), ("t", "not-run-yet")], Metrics())
+    assert {ls["canary"] for ls, _ in samples(sink, "chatcanary_probes_total")} == {"kept"}
+    assert value(sink, "chatcanary_probes_total", canary="kept") == 1
+
+
+def test_retain_with_new_buckets_starts_over() -> None:
+    sink = sink_of(result(canary="kept"), buckets=Metrics(duration_buckets=(1,)))
+    sink.retain([("t", "kept")], Metrics(duration_buckets=(1,)))
+    assert value(sink, "chatcanary_probes_total") == 1  # same buckets: nothing lost
+
+    sink.retain([("t", "kept")], Metrics(duration_buckets=(1, 2)))
+    assert samples(sink, "chatcanary_probes_total") == []
+    sink.record(result(canary="kept", duration_seconds=1.5))
+    assert value(sink, "chatcanary_probes_total") == 1
+    assert buckets(sink, "chatcanary_request_duration_seconds") == [
+        ("1.0", 0),
+        ("2.0", 1),
+        ("+Inf", 1),
+    ]
+
+
+# --- labels ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, ""),
+        ("", ""),
+        ("gpt-4o-2024-08-06", "gpt-4o-2024-08-06"),
+        ("  llama3:8b \n", "llama3:8b"),
+        ("a\nb\tc", "a_b_c"),
+        ("nul\x00del\x7f", "nul_del_"),
+        ("modèle", "mod_le"),
+        ("x" * 100, "x" * LABEL_LIMIT),
+        ("\n" * 100, ""),
+        ("é" * 100, "_" * LABEL_LIMIT),
+    ],
+    ids=[
+        "none",
+        "empty",
+        "plain",
+        "stripped",
+        "control-chars",
+        "nul-and-del",
+        "non-ascii",
+        "capped",
+        "only-space",
+        "replaced-then-capped",
+    ],
+)
+def test_label(raw: str | None, expected: str) -> None:
+    assert label(raw) == expected
+    assert len(label(raw)) <= 64
+
+
+def test_identity_labels_are_normalised() -> None:
+    sink = sink_of(result(turns=(turn(response_model="bad\nmodel", system_fingerprint="f" * 80),)))
+    assert identity(sink) == [("bad_model", "f" * 64)]
+
+
+# --- exposition --------------------------------------------------------------------------
+
+
+def busy_sink() -> PrometheusSink:
+    """A sink that has seen every kind of series."""
+    return sink_of(
+        result(
+            turns=(
+                turn(
+                    ttft_seconds=0.2,
+                    duration_seconds=0.5,
+                    chunk_gaps=(0.01, 0.03),
+                    input_tokens=12,
+                    output_tokens=4,
+                    response_model="gpt-4o\u2028x",
+                    system_fingerprint='fp"1\\',
+                    server_timings={"load": 0.1, "eval": 0.3},
+                    ratelimit=RateLimit(10, 5, 1000, 900),
+                ),
+                turn(ttft_seconds=0.3, duration_seconds=0.6, output_tokens=5),
+            ),
+            checks=(CheckVerdict("contains_turn2", False, "no"),),
+            outcome=Outcome.CHECK_FAILED,
+            refusal=REFUSED,
+            answer_fingerprint="abcd",
+        ),
+        result(outcome=Outcome.ERROR, error_class=ErrorClass.RATE_LIMITED, canary="other"),
+        result(canary="refuser", expect_refusal=True, refusal=REFUSED),
+    )
+
+
+def test_rendered_families_round_trip() -> None:
+    registry, _ = make_registry(busy_sink())
+    text = generate_latest(registry).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    expected_types = {
+        "chatcanary_probes": "counter",
+        "chatcanary_probe_errors": "counter",
+        "chatcanary_request_duration_seconds": "histogram",
+        "chatcanary_time_to_first_token_seconds": "histogram",
+        "chatcanary_inter_token_latency_seconds": "histogram",
+        "chatcanary_tokens": "counter",
+        "chatcanary_responses": "counter",
+        "chatcanary_refusals": "counter",
+        "chatcanary_check_failures": "counter",
+        "chatcanary_probe_success": "gauge",
+        "chatcanary_last_run_timestamp_seconds": "gauge",
+        "chatcanary_model_info": "gauge",
+        "chatcanary_model_changes": "counter",
+        "chatcanary_answer_changes": "counter",
+        "chatcanary_turn_duration_seconds": "histogram",
+        "chatcanary_turn_time_to_first_token_seconds": "histogram",
+        "chatcanary_server_duration_seconds": "histogram",
+        "chatcanary_ratelimit_remaining_ratio": "gauge",
+    }
+    assert {name: families[name].type for name in expected_types} == expected_types
+    info = families["chatcanary_model_info"].samples
+    assert [(s.labels["response_model"], s.labels["system_fingerprint"]) for s in info] == [
+        ("gpt-4o_x", 'fp"1\\')
+    ]
+    errors = families["chatcanary_probe_errors"].samples
+    assert [(s.name, s.labels["error_class"], s.value) for s in errors] == [
+        ("chatcanary_probe_errors_total", "rate_limited", 1.0)
+    ]
+    refusals = {
+        (s.labels["canary"], s.labels["expected"]): s.value
+        for s in families["chatcanary_refusals"].samples
+    }
+    assert refusals == {("c", "answer"): 1.0, ("refuser", "refuse"): 1.0}
+
+
+def test_rendered_metrics_pass_promtool() -> None:
+    promtool = shutil.which("promtool") or shutil.which("/usr/bin/promtool")
+    if promtool is None:
+        pytest.fail("promtool is not installed: apt-get install prometheus (or put it on PATH)")
+    registry, _ = make_registry(busy_sink())
+    text = generate_latest(registry)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, check=False, timeout=30
+    )
+    report = (checked.stdout + checked.stderr).decode()
+    assert checked.returncode == 0, report
+    assert report == "", report
