@@ -19,6 +19,7 @@ import aiohttp
 from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass, ProbeError
 from exporter.protocols.http import (
+    Dialect,
     Recorder,
     Request,
     StreamState,
@@ -26,37 +27,19 @@ from exporter.protocols.http import (
     end_stream,
     finish_answer,
     identity,
+    json_headers,
     parse_json,
-    post,
     read_all,
     record_tokens,
     sse_events,
 )
-from exporter.result import Exchange
 
 RATELIMIT_PREFIX = "anthropic-ratelimit"
 
 
-async def probe(
-    session: aiohttp.ClientSession,
-    spec: RunSpec,
-    messages: Sequence[Message],
-    deadline: float,
-) -> Exchange:
-    reader = read_stream if spec.stream else read_json
-    request = build_request(spec, messages)
-    return await post(session, spec, request, deadline, reader, RATELIMIT_PREFIX)
-
-
 def build_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
     target = spec.target
-    headers = {
-        "content-type": "application/json",
-        "anthropic-version": target.anthropic_version,
-        **target.header_values(),
-    }
-    if target.api_key is not None:
-        headers["x-api-key"] = target.api_key.get_secret_value()
+    headers = json_headers(target, "x-api-key", **{"anthropic-version": target.anthropic_version})
     return Request(
         url=target.base_url.rstrip("/") + "/v1/messages",
         headers=headers,
@@ -177,3 +160,7 @@ def _error_text(data: dict[str, Any]) -> str:
         kind, message = as_text(error.get("type")), as_text(error.get("message"))
         return ": ".join(part for part in (kind, message) if part) or "unknown error"
     return as_text(error) or "unknown error"
+
+
+DIALECT = Dialect(build_request, read_stream, read_json, RATELIMIT_PREFIX)
+probe = DIALECT.probe

@@ -12,14 +12,14 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
-from exporter.config import RunSpec
+from exporter.config import Message, RunSpec, Target
 from exporter.errors import ErrorClass, ProbeError, classify_status
 from exporter.result import Exchange, RateLimit
 from exporter.sse import Event, SSEDecoder, SSEError
@@ -107,6 +107,40 @@ Reader = Callable[[aiohttp.ClientResponse, Recorder, int], Awaitable[None]]
 # Given an error status and its body, records it as the answer and returns True when the
 # dialect knows it for one (Azure refuses a filtered prompt with HTTP 400).
 ErrorAnswer = Callable[[int, bytes, Recorder], bool]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """A wire dialect: how to build its request and read its two kinds of answer."""
+
+    build: Callable[[RunSpec, Sequence[Message]], Request]
+    read_stream: Reader
+    read_json: Reader
+    ratelimit_prefix: str
+    error_answer: ErrorAnswer | None = None
+
+    async def probe(
+        self,
+        session: aiohttp.ClientSession,
+        spec: RunSpec,
+        messages: Sequence[Message],
+        deadline: float,
+    ) -> Exchange:
+        reader = self.read_stream if spec.stream else self.read_json
+        request = self.build(spec, messages)
+        return await post(
+            session, spec, request, deadline, reader, self.ratelimit_prefix, self.error_answer
+        )
+
+
+def json_headers(
+    target: Target, key_header: str, key_prefix: str = "", **extra: str
+) -> dict[str, str]:
+    """JSON content type, the dialect's extra headers, the user's headers, and the key."""
+    headers = {"content-type": "application/json", **extra, **target.header_values()}
+    if target.api_key is not None:
+        headers[key_header] = key_prefix + target.api_key.get_secret_value()
+    return headers
 
 
 async def post(

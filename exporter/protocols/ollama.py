@@ -20,6 +20,7 @@ from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass, ProbeError
 from exporter.ndjson import NDJSONDecoder, NDJSONError
 from exporter.protocols.http import (
+    Dialect,
     Recorder,
     Request,
     StreamState,
@@ -28,13 +29,12 @@ from exporter.protocols.http import (
     end_stream,
     finish_answer,
     identity,
+    json_headers,
     parse_json,
-    post,
     read_all,
     record_tokens,
     require_content_type,
 )
-from exporter.result import Exchange
 
 # Ollama sends no rate-limit headers; a proxy in front of it may, in OpenAI's names
 RATELIMIT_PREFIX = "x-ratelimit"
@@ -47,23 +47,10 @@ TIMINGS = {
 }
 
 
-async def probe(
-    session: aiohttp.ClientSession,
-    spec: RunSpec,
-    messages: Sequence[Message],
-    deadline: float,
-) -> Exchange:
-    reader = read_stream if spec.stream else read_json
-    request = build_request(spec, messages)
-    return await post(session, spec, request, deadline, reader, RATELIMIT_PREFIX)
-
-
 def build_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
     target = spec.target
-    headers = {"content-type": "application/json", **target.header_values()}
     # Ollama itself has no auth; the key is for a proxy in front of it (Open WebUI, ...)
-    if target.api_key is not None:
-        headers["authorization"] = "Bearer " + target.api_key.get_secret_value()
+    headers = json_headers(target, "authorization", "Bearer ")
     return Request(
         url=target.base_url.rstrip("/") + "/api/chat",
         headers=headers,
@@ -167,3 +154,7 @@ def _error_text(data: dict[str, Any]) -> str:
     if isinstance(error, dict):  # an OpenAI-style object from a proxy in front of Ollama
         return as_text(error.get("message")) or "unknown error"
     return as_text(error) or str(error)[:300] or "unknown error"
+
+
+DIALECT = Dialect(build_request, read_stream, read_json, RATELIMIT_PREFIX)
+probe = DIALECT.probe

@@ -21,9 +21,10 @@ from urllib.parse import quote
 
 import aiohttp
 
-from exporter.config import Message, RunSpec, Target
+from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass, ProbeError
 from exporter.protocols.http import (
+    Dialect,
     Recorder,
     Request,
     StreamState,
@@ -32,50 +33,21 @@ from exporter.protocols.http import (
     error_message,
     finish_answer,
     identity,
+    json_headers,
     parse_json,
-    post,
     read_all,
     record_tokens,
     sse_events,
 )
-from exporter.result import Exchange
 
 RATELIMIT_PREFIX = "x-ratelimit"
-
-
-async def probe(
-    session: aiohttp.ClientSession,
-    spec: RunSpec,
-    messages: Sequence[Message],
-    deadline: float,
-) -> Exchange:
-    return await _send(session, spec, openai_request(spec, messages), deadline)
-
-
-async def probe_azure(
-    session: aiohttp.ClientSession,
-    spec: RunSpec,
-    messages: Sequence[Message],
-    deadline: float,
-) -> Exchange:
-    return await _send(session, spec, azure_request(spec, messages), deadline)
-
-
-async def _send(
-    session: aiohttp.ClientSession, spec: RunSpec, request: Request, deadline: float
-) -> Exchange:
-    reader = read_stream if spec.stream else read_json
-    # `filtered_prompt` for plain OpenAI too: a gateway in front of Azure passes the 400 on
-    return await post(
-        session, spec, request, deadline, reader, RATELIMIT_PREFIX, error_answer=filtered_prompt
-    )
 
 
 def openai_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
     target = spec.target
     return Request(
         url=target.base_url.rstrip("/") + "/chat/completions",
-        headers=_headers(target, "authorization", "Bearer "),
+        headers=json_headers(target, "authorization", "Bearer "),
         body=request_body(spec, messages),
     )
 
@@ -89,16 +61,9 @@ def azure_request(spec: RunSpec, messages: Sequence[Message]) -> Request:
     return Request(
         url=f"{target.base_url.rstrip('/')}/openai/deployments/{deployment}"
         f"/chat/completions?api-version={version}",
-        headers=_headers(target, "api-key"),
+        headers=json_headers(target, "api-key"),
         body=body,
     )
-
-
-def _headers(target: Target, key_header: str, key_prefix: str = "") -> dict[str, str]:
-    headers = {"content-type": "application/json", **target.header_values()}
-    if target.api_key is not None:
-        headers[key_header] = key_prefix + target.api_key.get_secret_value()
-    return headers
 
 
 def request_body(spec: RunSpec, messages: Sequence[Message]) -> dict[str, Any]:
@@ -191,3 +156,10 @@ async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> 
 def _usage(usage: Any, rec: Recorder) -> None:
     if isinstance(usage, dict):
         record_tokens(rec, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+
+# `filtered_prompt` for plain OpenAI too: a gateway in front of Azure passes the 400 on.
+OPENAI = Dialect(openai_request, read_stream, read_json, RATELIMIT_PREFIX, filtered_prompt)
+AZURE = Dialect(azure_request, read_stream, read_json, RATELIMIT_PREFIX, filtered_prompt)
+probe = OPENAI.probe
+probe_azure = AZURE.probe
