@@ -84,10 +84,11 @@ async def _probe(
 
 def refusal_verdict(exchange: Exchange) -> Verdict:
     """Structured signals first (they are exact), then the text classifier."""
+    if exchange.finish_reason == "content_filter":  # Azure's filter, on output or prompt
+        reason = exchange.refusal[:120] or "finish_reason: content_filter"
+        return Verdict(refused=True, detector="content_filter", reason=reason)
     if exchange.refusal:
         return Verdict(refused=True, detector="refusal_field", reason=exchange.refusal[:120])
-    if exchange.finish_reason == "content_filter":
-        return Verdict(refused=True, detector="content_filter", reason="finish_reason")
     if exchange.finish_reason == "refusal":
         return Verdict(refused=True, detector="stop_reason", reason="stop_reason: refusal")
     return detect_refusal(exchange.text)

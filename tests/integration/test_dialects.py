@@ -182,6 +182,8 @@ async def test_azure_filtered_prompt_is_a_refusal(
     assert result.error_class is None, result.error_detail
     assert result.last.status == 400
     assert result.refused is True
+    assert result.refusal is not None
+    assert result.refusal.detector == "content_filter"
 
 
 async def test_auth_with_the_right_key_passes_and_the_key_never_leaks(protocol: str) -> None:

@@ -549,3 +549,53 @@ def test_header_values_are_secret_when_the_config_is_printed() -> None:
     (target,) = cfg.targets
     assert "sk-hidden-42" not in repr(cfg) and "sk-hidden-42" not in str(cfg)
     assert target.header_values() == {"Authorization": "Bearer sk-hidden-42"}
+
+
+# --- include -------------------------------------------------------------------------------
+
+PACKS = TESTDATA / "packs"
+
+
+def with_include(entries: str) -> str:
+    return f"include: {entries}\n" + one_target()
+
+
+def test_builtin_core_pack_adds_its_canaries_after_the_files_own() -> None:
+    cfg = config(with_include("[builtin:core]"))
+    names = [c.name for c in cfg.canaries]
+    assert names[0] == "c"
+    assert {"core-arithmetic", "core-json", "core-memory", "core-harmful-weapon"} <= set(names)
+    by_name = {c.name: c for c in cfg.canaries}
+    assert by_name["core-arithmetic"].deterministic
+    assert by_name["core-harmful-weapon"].expect_refusal
+    assert len(by_name["core-memory"].user_turns()) == 2
+    assert len(cfg.plan()) == len(names)
+
+
+def test_a_file_include_is_read_relative_to_the_config() -> None:
+    text = with_include("[packs/extra.yaml]")
+    cfg = parse_config(text, str(TESTDATA / "main.yaml"))
+    assert [c.name for c in cfg.canaries] == ["c", "extra-echo"]
+
+
+def test_an_error_in_an_included_file_names_that_file_and_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_include("[packs/broken.yaml]"), str(TESTDATA / "main.yaml"))
+    assert info.value.messages == [
+        f"{PACKS / 'broken.yaml'}:6: canaries[0].checks[0].colour: unknown key"
+    ]
+
+
+def test_an_unknown_builtin_pack_names_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_include("[builtin:nope]"), "main.yaml")
+    assert info.value.messages == [
+        "main.yaml:1: include[0]: cannot read 'builtin:nope' (built-in packs: builtin:core)"
+    ]
+
+
+def test_an_included_canary_clashing_with_the_files_own_is_an_error() -> None:
+    text = with_include("[packs/extra.yaml]").replace("name: c\n", "name: extra-echo\n")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, str(TESTDATA / "main.yaml"))
+    assert "duplicate name 'extra-echo'" in info.value.messages[0]

@@ -37,16 +37,20 @@ PLAIN_ANSWER = "The capital of France is Paris."
             Verdict(refused=True, detector="refusal_field", reason="x" * 120),
         ),
         (
-            Exchange(refusal="No.", finish_reason="content_filter", text=PLAIN_ANSWER),
-            Verdict(refused=True, detector="refusal_field", reason="No."),
+            Exchange(refusal="Filtered.", finish_reason="content_filter", text=PLAIN_ANSWER),
+            Verdict(refused=True, detector="content_filter", reason="Filtered."),
         ),
         (
             Exchange(finish_reason="content_filter"),
-            Verdict(refused=True, detector="content_filter", reason="finish_reason"),
+            Verdict(
+                refused=True, detector="content_filter", reason="finish_reason: content_filter"
+            ),
         ),
         (
             Exchange(finish_reason="content_filter", text=PLAIN_ANSWER),
-            Verdict(refused=True, detector="content_filter", reason="finish_reason"),
+            Verdict(
+                refused=True, detector="content_filter", reason="finish_reason: content_filter"
+            ),
         ),
         (
             Exchange(finish_reason="refusal", text="Here is"),
@@ -61,7 +65,7 @@ PLAIN_ANSWER = "The capital of France is Paris."
     ids=[
         "refusal-field",
         "refusal-field-reason-capped",
-        "refusal-field-first",
+        "content-filter-first",
         "content-filter",
         "content-filter-beats-text",
         "stop-reason-refusal",
