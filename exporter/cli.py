@@ -141,7 +141,12 @@ async def _serve(
     duration: float | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
 ) -> int:
-    await service.start()
+    try:
+        await service.start()
+    except RuntimeError as exc:
+        print(f"chatcanary: {exc}", file=sys.stderr)
+        await service.stop(0)
+        return 2
     runner = web.AppRunner(make_app(service), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, *listen)

@@ -8,6 +8,7 @@ per (target, canary): the scheduler's unit of work.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -193,8 +194,37 @@ class Metrics(Strict):
         return tuple(sorted(set(value)))
 
 
+class OpenTelemetry(Strict):
+    """Traces (and optionally GenAI metrics) over OTLP. The standard OTEL_* variables
+    apply where a key is not set; with no `traces:` key, traces are on exactly when
+    OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set."""
+
+    traces: bool | None = None
+    metrics: bool = False
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+")] | None = None
+    protocol: Literal["http/protobuf", "grpc"] | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    service_name: str | None = None
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    capture_content: bool = False
+    redact_patterns: list[str] = Field(default_factory=list)
+    max_content_chars: int = Field(default=2048, gt=0)
+    metrics_interval: Duration = 60.0
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return patterns
+
+
 class Config(Strict):
     include: list[str] = Field(default_factory=list)
+    opentelemetry: OpenTelemetry = Field(default_factory=OpenTelemetry)
     defaults: Defaults = Field(default_factory=Defaults)
     targets: list[Target] = Field(min_length=1)
     canaries: list[Canary] = Field(min_length=1)

@@ -65,6 +65,8 @@ class Exchange:
     ratelimit: RateLimit = field(default_factory=RateLimit)
     retry_after: float | None = None
     streamed: bool = False
+    started_at: float = 0.0  # unix time the request started
+    prompt: str = ""  # this turn's user message
     # what the server says it spent, in seconds, by phase (Ollama: load, prompt_eval, eval)
     server_timings: Mapping[str, float] = field(default_factory=dict)
     error_class: ErrorClass | None = None
@@ -96,6 +98,7 @@ class ProbeResult:
     expect_refusal: bool = False
     refusal: Verdict | None = None  # the last answer's; None when no answer came back
     answer_fingerprint: str | None = None  # deterministic canaries only
+    trace_id: str | None = None  # 32 hex digits when the run is traced (and sampled)
 
     @property
     def refused(self) -> bool | None:
@@ -147,6 +150,7 @@ class ProbeResult:
             "expect_refusal": self.expect_refusal,
             "turns": len(self.turns),
             "answer_fingerprint": self.answer_fingerprint,
+            "trace_id": self.trace_id,
             "failed_checks": list(self.failed_checks),
             "checks": [
                 {"name": c.name, "passed": c.passed, "reason": c.reason} for c in self.checks

@@ -40,7 +40,9 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
     turns: list[Exchange] = []
     for user in spec.canary.user_turns():
         messages = [*history, Message(role="user", content=user)]
-        exchange = redact(await _probe(session, spec, messages, deadline), hidden)
+        turn_started = time.time()
+        exchange = await _probe(session, spec, messages, deadline)
+        exchange = redact(replace(exchange, started_at=turn_started, prompt=user), hidden)
         turns.append(exchange)
         if exchange.error_class is not None:
             break

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import bisect
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -22,6 +23,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.samples import Exemplar
 
 from exporter import __version__
 from exporter.config import Metrics
@@ -34,25 +36,33 @@ _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 class Hist:
-    """A cumulative histogram with fixed upper bounds (+Inf implied)."""
+    """A cumulative histogram with fixed upper bounds (+Inf implied). Each bucket keeps
+    the trace id of its latest traced observation as an exemplar."""
 
-    __slots__ = ("bounds", "counts", "total")
+    __slots__ = ("bounds", "counts", "exemplars", "total")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = tuple(bounds)
         self.counts = [0] * (len(self.bounds) + 1)
+        self.exemplars: list[Exemplar | None] = [None] * (len(self.bounds) + 1)
         self.total = 0.0
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+    def observe(self, value: float, trace_id: str | None = None) -> None:
+        index = bisect.bisect_left(self.bounds, value)
+        self.counts[index] += 1
         self.total += value
+        if trace_id is not None:
+            self.exemplars[index] = Exemplar({"trace_id": trace_id}, value, time.time())
 
-    def buckets(self) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
+    def buckets(self) -> list[tuple[str, float] | tuple[str, float, Exemplar]]:
+        out: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
         running = 0
-        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+        bounds = (*self.bounds, float("inf"))
+        for bound, count, exemplar in zip(bounds, self.counts, self.exemplars, strict=True):
             running += count
-            out.append((_le(bound), running))
+            out.append(
+                (_le(bound), running) if exemplar is None else (_le(bound), running, exemplar)
+            )
         return out
 
 
@@ -99,7 +109,7 @@ class Series:
         )
         if result.ttft_seconds is not None:
             self.ttft = self.ttft or Hist(self.buckets.ttft_buckets)
-            self.ttft.observe(result.ttft_seconds)
+            self.ttft.observe(result.ttft_seconds, result.trace_id)
         conversation = len(result.turns) > 1
         for number, turn in enumerate(result.turns, start=1):
             if turn.chunk_gaps:
@@ -149,11 +159,17 @@ class Series:
         self.identity = (model, fingerprint)
 
 
-def _observe(hists: dict[str, Hist], key: str, bounds: Sequence[float], value: float) -> None:
+def _observe(
+    hists: dict[str, Hist],
+    key: str,
+    bounds: Sequence[float],
+    value: float,
+    trace_id: str | None = None,
+) -> None:
     hist = hists.get(key)
     if hist is None:
         hist = hists[key] = Hist(bounds)
-    hist.observe(value)
+    hist.observe(value, trace_id)
 
 
 def _inc(counts: dict[str, int], key: str, by: int = 1) -> None:
@@ -384,6 +400,12 @@ class SelfMetrics:
         self.canaries = Gauge(
             "chatcanary_canaries_configured",
             "Scheduled (target, canary) pairs.",
+            registry=registry,
+        )
+        self.otel_failures = Counter(
+            "chatcanary_otel_export_failures",
+            "Spans or metric batches dropped because the OTLP export failed.",
+            ["signal"],
             registry=registry,
         )
         build = Gauge(

@@ -1,0 +1,287 @@
+"""OpenTelemetry traces: one trace per canary run, in the GenAI semantic conventions.
+
+The spans are built after the run from the `ProbeResult`, with the exact start and end
+times it recorded, so tracing adds nothing to a probe's own timings. A root span
+`canary {canary}` (INTERNAL) holds one CLIENT span `chat {model}` per turn; the first
+token and every verdict are span events. The trace id is the one the service stamped
+on the result, which the Prometheus sink also attaches to histograms as an exemplar.
+
+Export is batched on the SDK's background thread with a bounded queue; a failed export
+drops its spans and counts them in `chatcanary_otel_export_failures_total`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import Counter
+
+from exporter import __version__
+from exporter.config import OpenTelemetry, Protocol, RunSpec
+from exporter.result import Exchange, Outcome, ProbeResult
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+# gen_ai.provider.name values (well-known ones from the conventions; Ollama is not listed)
+PROVIDERS = {
+    Protocol.OPENAI: "openai",
+    Protocol.AZURE_OPENAI: "azure.ai.openai",
+    Protocol.ANTHROPIC: "anthropic",
+    Protocol.OLLAMA: "ollama",
+}
+QUEUE_SIZE = 4096
+REDACTED = "[redacted]"
+
+
+def traces_enabled(settings: OpenTelemetry, environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    if settings.traces is not None:
+        return settings.traces
+    if env.get("OTEL_TRACES_EXPORTER", "").lower() == "none":
+        return False
+    return bool(
+        settings.endpoint
+        or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def resource(settings: OpenTelemetry) -> Resource:
+    """The SDK's resource (OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME apply). The
+    service name: OTEL_SERVICE_NAME, else the YAML's, else OTEL_RESOURCE_ATTRIBUTES',
+    else `chatcanary`."""
+    created = Resource.create({"service.version": __version__})
+    name = os.environ.get("OTEL_SERVICE_NAME") or settings.service_name
+    named = not str(created.attributes.get("service.name", "")).startswith("unknown_service")
+    if name is None and named:
+        return created
+    return created.merge(Resource({"service.name": name or "chatcanary"}))
+
+
+def protocol_of(settings: OpenTelemetry, signal: str, environ: Mapping[str, str]) -> str:
+    return (
+        settings.protocol
+        or environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+
+
+def endpoint_of(settings: OpenTelemetry, path: str, grpc: bool) -> str | None:
+    """The YAML endpoint as the exporter wants it; None lets the exporter read OTEL_*."""
+    if settings.endpoint is None:
+        return None
+    base = settings.endpoint.rstrip("/")
+    return base if grpc else f"{base}/{path}"
+
+
+class CountingExporter(SpanExporter):
+    """Counts the spans a failed export drops; never raises into the SDK."""
+
+    def __init__(self, inner: SpanExporter, failures: Counter) -> None:
+        self._inner = inner
+        self._failures = failures.labels("traces")
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._inner.export(spans)
+        except Exception:
+            log.exception("OTLP span export raised")
+            result = SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            self._failures.inc(len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def span_exporter(settings: OpenTelemetry, environ: Mapping[str, str]) -> SpanExporter:
+    headers = {k: v.get_secret_value() for k, v in settings.headers.items()} or None
+    if protocol_of(settings, "TRACES", environ) == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPSpanExporter as GrpcExporter,
+            )
+        except ImportError:
+            raise RuntimeError(
+                "OTLP over gRPC needs its extra: pip install 'chatcanary[grpc]'"
+            ) from None
+        grpc_exporter: SpanExporter = GrpcExporter(
+            endpoint=endpoint_of(settings, "", grpc=True), headers=headers
+        )
+        return grpc_exporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(
+        endpoint=endpoint_of(settings, "v1/traces", grpc=False), headers=headers
+    )
+
+
+class _RunIds(RandomIdGenerator):
+    """Gives the next root span the trace id the service chose for the run."""
+
+    def __init__(self) -> None:
+        self.next_trace_id: int | None = None
+
+    def generate_trace_id(self) -> int:
+        chosen, self.next_trace_id = self.next_trace_id, None
+        return chosen if chosen is not None else super().generate_trace_id()
+
+
+class OTelSink:
+    def __init__(
+        self,
+        settings: OpenTelemetry,
+        exporter: SpanExporter,
+        failures: Counter,
+    ) -> None:
+        self._settings = settings
+        self._patterns = [re.compile(p) for p in settings.redact_patterns]
+        self._ids = _RunIds()
+        self._provider = TracerProvider(resource=resource(settings), id_generator=self._ids)
+        self._provider.add_span_processor(
+            BatchSpanProcessor(CountingExporter(exporter, failures), max_queue_size=QUEUE_SIZE)
+        )
+        self._tracer = self._provider.get_tracer("chatcanary", __version__)
+        self._specs: Mapping[Key, RunSpec] = {}
+
+    def retain(self, specs: Mapping[Key, RunSpec]) -> None:
+        self._specs = dict(specs)
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
+
+    def record(self, result: ProbeResult) -> None:
+        spec = self._specs.get((result.target, result.canary))
+        if result.trace_id is None or spec is None:
+            return
+        self._ids.next_trace_id = int(result.trace_id, 16)
+        end = _ns(result.started_at + result.duration_seconds)
+        root = self._tracer.start_span(
+            f"canary {result.canary}",
+            kind=SpanKind.INTERNAL,
+            start_time=_ns(result.started_at),
+            attributes={
+                "chatcanary.target": result.target,
+                "chatcanary.canary": result.canary,
+                "chatcanary.run_id": result.run_id,
+                "chatcanary.outcome": str(result.outcome),
+                "chatcanary.turns": len(result.turns),
+            },
+        )
+        context = trace.set_span_in_context(root)
+        for number, turn in enumerate(result.turns, start=1):
+            self._turn_span(spec, turn, number, context)
+        if result.refusal is not None:
+            verdict = result.refusal
+            root.add_event(
+                "gen_ai.evaluation.result",
+                {
+                    "gen_ai.evaluation.name": "refusal_detection",
+                    "gen_ai.evaluation.score.label": "refused" if verdict.refused else "answered",
+                    "gen_ai.evaluation.score.value": 1.0 if verdict.refused else 0.0,
+                    "gen_ai.evaluation.explanation": f"{verdict.detector}: {verdict.reason}"[:200],
+                },
+                timestamp=end,
+            )
+        for check in result.checks:
+            root.add_event(
+                "gen_ai.evaluation.result",
+                {
+                    "gen_ai.evaluation.name": check.name,
+                    "gen_ai.evaluation.score.label": "pass" if check.passed else "fail",
+                    "gen_ai.evaluation.score.value": 1.0 if check.passed else 0.0,
+                    "gen_ai.evaluation.explanation": check.reason[:200],
+                },
+                timestamp=end,
+            )
+        if result.outcome is Outcome.SUCCESS:
+            root.set_status(Status(StatusCode.OK))
+        else:
+            why = str(result.error_class) if result.error_class else ",".join(result.failed_checks)
+            root.set_status(Status(StatusCode.ERROR, f"{result.outcome}: {why}"))
+            if result.error_class is not None:
+                root.set_attribute("error.type", str(result.error_class))
+        root.end(end_time=end)
+
+    def _turn_span(self, spec: RunSpec, turn: Exchange, number: int, context: Context) -> None:
+        target = spec.target
+        url = urlsplit(target.base_url)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": PROVIDERS[target.protocol],
+            "gen_ai.request.model": target.model,
+            "gen_ai.request.max_tokens": spec.max_tokens,
+            "gen_ai.request.stream": spec.stream,
+            "server.address": url.hostname or "",
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+            "chatcanary.turn": number,
+        }
+        optional = {
+            "gen_ai.request.temperature": spec.temperature,
+            "gen_ai.request.seed": spec.seed,
+            "gen_ai.response.id": turn.response_id,
+            "gen_ai.response.model": turn.response_model,
+            "gen_ai.usage.input_tokens": turn.input_tokens,
+            "gen_ai.usage.output_tokens": turn.output_tokens,
+            "http.response.status_code": turn.status,
+        }
+        attributes.update({k: v for k, v in optional.items() if v is not None})
+        if turn.finish_reason:
+            attributes["gen_ai.response.finish_reasons"] = (turn.finish_reason,)
+        if turn.error_class is not None:
+            attributes["error.type"] = str(turn.error_class)
+        if self._settings.capture_content:
+            attributes["gen_ai.input.messages"] = self._content("user", turn.prompt)
+            attributes["gen_ai.output.messages"] = self._content("assistant", turn.text)
+        start = _ns(turn.started_at)
+        span = self._tracer.start_span(
+            f"chat {target.model}",
+            context=context,
+            kind=SpanKind.CLIENT,
+            start_time=start,
+            attributes=attributes,
+        )
+        if turn.ttft_seconds is not None:
+            span.add_event(
+                "gen_ai.first_token",
+                {"gen_ai.response.time_to_first_chunk": turn.ttft_seconds},
+                timestamp=start + _ns(turn.ttft_seconds),
+            )
+        if turn.error_class is not None:
+            span.set_status(Status(StatusCode.ERROR, f"{turn.error_class}: {turn.error_detail}"))
+        span.end(end_time=start + _ns(turn.duration_seconds))
+
+    def _content(self, role: str, text: str) -> str:
+        """One message in the conventions' JSON shape, redacted and capped."""
+        for pattern in self._patterns:
+            text = pattern.sub(REDACTED, text)
+        limit = self._settings.max_content_chars
+        if len(text) > limit:
+            text = text[:limit] + "…[truncated]"
+        return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)

@@ -1,0 +1,177 @@
+"""OpenTelemetry GenAI client metrics over OTLP, for OTel-native backends (off by default).
+
+One observation per turn, as an instrumented client would record them:
+`gen_ai.client.operation.duration`, `gen_ai.client.token.usage`,
+`gen_ai.client.operation.time_to_first_chunk` and
+`gen_ai.client.operation.time_per_output_chunk`, with the conventions' attributes and
+advisory buckets (plus every latency threshold of the config). Export runs on the SDK's
+background thread; failed exports are counted, never retried without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from prometheus_client import Counter
+
+from exporter import __version__
+from exporter.config import Metrics, OpenTelemetry, RunSpec
+from exporter.result import ProbeResult
+from exporter.sinks.otel import PROVIDERS, endpoint_of, protocol_of, resource
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+# The conventions' advisory buckets: duration doubles from 10 ms; tokens quadruple from 1.
+DURATION_BUCKETS = tuple(0.01 * 2**i for i in range(14))  # 0.01 ... 81.92
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1 ... 67108864
+
+
+def metrics_enabled(settings: OpenTelemetry) -> bool:
+    return settings.metrics and os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
+
+
+class CountingMetricExporter(MetricExporter):
+    """Counts failed metric exports; never raises into the SDK."""
+
+    def __init__(self, inner: MetricExporter, failures: Counter) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self._inner = inner
+        self._failures = failures.labels("metrics")
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        try:
+            result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception:
+            log.exception("OTLP metric export raised")
+            result = MetricExportResult.FAILURE
+        if result is not MetricExportResult.SUCCESS:
+            self._failures.inc()
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def metric_exporter(settings: OpenTelemetry) -> MetricExporter:
+    headers = {k: v.get_secret_value() for k, v in settings.headers.items()} or None
+    if protocol_of(settings, "METRICS", os.environ) == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPMetricExporter as GrpcExporter,
+            )
+        except ImportError:
+            raise RuntimeError(
+                "OTLP over gRPC needs its extra: pip install 'chatcanary[grpc]'"
+            ) from None
+        grpc_exporter: MetricExporter = GrpcExporter(
+            endpoint=endpoint_of(settings, "", grpc=True), headers=headers
+        )
+        return grpc_exporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter(
+        endpoint=endpoint_of(settings, "v1/metrics", grpc=False), headers=headers
+    )
+
+
+def _bounds(advisory: Iterable[float], extra: Iterable[float]) -> list[float]:
+    return sorted({*advisory, *extra})
+
+
+class OTelMetricsSink:
+    def __init__(
+        self,
+        settings: OpenTelemetry,
+        buckets: Metrics,
+        exporter: MetricExporter,
+        failures: Counter,
+    ) -> None:
+        reader = PeriodicExportingMetricReader(
+            CountingMetricExporter(exporter, failures),
+            export_interval_millis=settings.metrics_interval * 1000,
+        )
+        self._provider = MeterProvider(resource=resource(settings), metric_readers=[reader])
+        meter = self._provider.get_meter("chatcanary", __version__)
+        self._duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_bounds(DURATION_BUCKETS, buckets.duration_buckets),
+        )
+        self._tokens = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self._ttft = meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            description="Time to receive the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=_bounds(DURATION_BUCKETS, buckets.ttft_buckets),
+        )
+        self._per_chunk = meter.create_histogram(
+            "gen_ai.client.operation.time_per_output_chunk",
+            unit="s",
+            description="Time between chunks of a streamed response, after the first.",
+            explicit_bucket_boundaries_advisory=_bounds(
+                DURATION_BUCKETS, buckets.inter_token_buckets
+            ),
+        )
+        self._specs: Mapping[Key, RunSpec] = {}
+
+    def retain(self, specs: Mapping[Key, RunSpec]) -> None:
+        self._specs = dict(specs)
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
+
+    def record(self, result: ProbeResult) -> None:
+        spec = self._specs.get((result.target, result.canary))
+        if spec is None:
+            return
+        target = spec.target
+        url = urlsplit(target.base_url)
+        for turn in result.turns:
+            attributes: dict[str, Any] = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": PROVIDERS[target.protocol],
+                "gen_ai.request.model": target.model,
+                "server.address": url.hostname or "",
+                "server.port": url.port or (443 if url.scheme == "https" else 80),
+            }
+            if turn.response_model:
+                attributes["gen_ai.response.model"] = turn.response_model
+            if turn.error_class is not None:
+                attributes["error.type"] = str(turn.error_class)
+            self._duration.record(turn.duration_seconds, attributes)
+            if turn.error_class is not None:
+                continue
+            for kind, count in (("input", turn.input_tokens), ("output", turn.output_tokens)):
+                if count is not None:
+                    self._tokens.record(count, {**attributes, "gen_ai.token.type": kind})
+            if turn.ttft_seconds is not None:
+                self._ttft.record(turn.ttft_seconds, attributes)
+            for gap in turn.chunk_gaps:
+                self._per_chunk.record(gap, attributes)
