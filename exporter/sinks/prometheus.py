@@ -106,6 +106,7 @@ class Series:
             str(result.outcome),
             self.buckets.duration_buckets,
             result.duration_seconds,
+            result.trace_id,
         )
         if result.ttft_seconds is not None:
             self.ttft = self.ttft or Hist(self.buckets.ttft_buckets)

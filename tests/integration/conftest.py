@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from exporter.service import Service
 from exporter.simulator import Simulator
 from exporter.web import make_app
 
+CLI = [sys.executable, "-m", "exporter"]
 MISSING = "{0} is not installed: run `make test` (installs it as root) or apt-get install {1}"
 
 
@@ -122,7 +124,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
     exe = binary("prometheus", "prometheus")
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(targets: list[str]) -> Prometheus:
+    def start(targets: list[str], flags: tuple[str, ...] = ()) -> Prometheus:
         port = free_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(
@@ -139,6 +141,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                 "--storage.tsdb.retention.time=1h",
+                *flags,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

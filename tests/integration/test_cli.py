@@ -6,15 +6,12 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
 
 from exporter.simulator import Behaviour
-from tests.integration.conftest import Sim, free_port, wait_for
-
-CLI = [sys.executable, "-m", "exporter"]
+from tests.integration.conftest import CLI, Sim, free_port, wait_for
 
 CONFIG = """
 defaults: {{interval: 1s, timeout: 3s}}
