@@ -11,7 +11,13 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry, Counter
 
 from exporter.config import OpenTelemetry
-from exporter.sinks.otel import CountingExporter, endpoint_of, resource, traces_enabled
+from exporter.sinks.otel import (
+    CountingExporter,
+    endpoint_of,
+    resource,
+    span_exporter,
+    traces_enabled,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -117,3 +123,19 @@ def test_failed_exports_count_their_spans(
     assert (result is SpanExportResult.SUCCESS) is (dropped == 0)
     value = registry.get_sample_value("chatcanary_otel_export_failures_total", {"signal": "traces"})
     assert value == dropped
+
+
+def test_grpc_needs_its_extra_or_builds_its_exporter() -> None:
+    import importlib.util
+
+    settings = OpenTelemetry(protocol="grpc", endpoint="http://collector:4317")
+    if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is None:
+        with pytest.raises(RuntimeError, match=r"pip install 'chatcanary\[grpc\]'"):
+            span_exporter(settings, {})
+    else:
+        assert type(span_exporter(settings, {})).__module__.endswith("grpc.trace_exporter")
+
+
+def test_http_exporter_is_the_default() -> None:
+    exporter = span_exporter(OpenTelemetry(endpoint="http://collector:4318"), {})
+    assert type(exporter).__module__.endswith("http.trace_exporter")
