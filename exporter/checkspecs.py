@@ -37,7 +37,8 @@ def parse_duration(value: Any) -> Any:
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"invalid duration {value!r}: use a number with ms, s, m, h or d")
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+    # rounded: 350ms must be 0.35, not 0.35000000000000003 (it may become an `le` label)
+    return round(sum(float(number) * _UNITS[unit] for number, unit in parts), 9)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")

@@ -222,6 +222,26 @@ class OpenTelemetry(Strict):
         return patterns
 
 
+class SLO(Strict):
+    """A service-level objective over canary runs, per target."""
+
+    name: Name
+    sli: Literal["availability", "latency", "quality", "refusal"]
+    objective: float = Field(gt=0, lt=100, description="percent of good runs")
+    period: Duration = 30 * 86400.0
+    threshold: Duration | None = None  # latency only: a run is good at or under it
+    latency_of: Literal["request", "ttft"] = "request"
+    targets: list[Name] | None = None
+    canaries: list[Name] | None = None
+    min_events: int = Field(default=3, ge=1)  # bad runs in the long window before alerting
+
+    @model_validator(mode="after")
+    def _threshold(self) -> SLO:
+        if (self.sli == "latency") != (self.threshold is not None):
+            raise ValueError("a latency SLO needs a threshold, and only a latency SLO takes one")
+        return self
+
+
 class Config(Strict):
     include: list[str] = Field(default_factory=list)
     opentelemetry: OpenTelemetry = Field(default_factory=OpenTelemetry)
@@ -229,6 +249,7 @@ class Config(Strict):
     targets: list[Target] = Field(min_length=1)
     canaries: list[Canary] = Field(min_length=1)
     metrics: Metrics = Field(default_factory=Metrics)
+    slos: list[SLO] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _names(self, info: ValidationInfo) -> Config:
@@ -254,6 +275,9 @@ class Config(Strict):
         checks = [c for canary in self.canaries for _, (_, c) in canary.labelled_checks()]
         durations = {c.max_duration for c in checks if isinstance(c, MaxDuration)}
         ttfts = {c.max_ttft for c in checks if isinstance(c, MaxTTFT)}
+        for slo in self.slos:
+            if slo.threshold is not None:
+                (ttfts if slo.latency_of == "ttft" else durations).add(slo.threshold)
         return Metrics(
             duration_buckets=(*self.metrics.duration_buckets, *durations),
             ttft_buckets=(*self.metrics.ttft_buckets, *ttfts),
@@ -267,6 +291,7 @@ def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     sections: dict[str, list[str]] = {
         "targets": [t.name for t in config.targets],
         "canaries": [c.name for c in config.canaries],
+        "slos": [s.name for s in config.slos],
     }
     for section, names in sections.items():
         for i, name in enumerate(names):
@@ -277,6 +302,13 @@ def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         for j, name in enumerate(canary.targets or ()):
             if name not in known:
                 problems.append(((("canaries", i, "targets", j)), f"unknown target {name!r}"))
+    named = {"target": known, "canary": {c.name for c in config.canaries}}
+    for i, slo in enumerate(config.slos):
+        for field, what in (("targets", "target"), ("canaries", "canary")):
+            valid = named[what]
+            for j, name in enumerate(getattr(slo, field) or ()):
+                if name not in valid:
+                    problems.append((("slos", i, field, j), f"unknown {what} {name!r}"))
     return problems
 
 

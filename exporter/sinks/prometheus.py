@@ -61,12 +61,15 @@ class Hist:
         for bound, count, exemplar in zip(bounds, self.counts, self.exemplars, strict=True):
             running += count
             out.append(
-                (_le(bound), running) if exemplar is None else (_le(bound), running, exemplar)
+                (le_label(bound), running)
+                if exemplar is None
+                else (le_label(bound), running, exemplar)
             )
         return out
 
 
-def _le(bound: float) -> str:
+def le_label(bound: float) -> str:
+    """A bucket bound as the `le` label shows it (`2.0`, `0.25`, `+Inf`)."""
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
