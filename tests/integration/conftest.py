@@ -124,15 +124,28 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
     exe = binary("prometheus", "prometheus")
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(targets: list[str], flags: tuple[str, ...] = ()) -> Prometheus:
+    def start(
+        targets: list[str],
+        flags: tuple[str, ...] = (),
+        rule_files: tuple[Path, ...] = (),
+        alertmanagers: tuple[str, ...] = (),
+    ) -> Prometheus:
         port = free_port()
         config = tmp_path / "prometheus.yml"
-        config.write_text(
+        text = (
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
             "  - job_name: chatcanary\n"
             f"    static_configs: [{{targets: {targets}}}]\n"
         )
+        if rule_files:
+            text += f"rule_files: {[str(f) for f in rule_files]}\n"
+        if alertmanagers:
+            text += (
+                "alerting:\n  alertmanagers:\n"
+                f"    - static_configs: [{{targets: {list(alertmanagers)}}}]\n"
+            )
+        config.write_text(text)
         log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [
@@ -150,9 +163,44 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
         return Prometheus(f"http://127.0.0.1:{port}", process)
 
     yield start
-    for process in started:
+    _terminate(started)
+
+
+def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
         process.terminate()
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def alertmanager_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start the real Alertmanager on loopback with the given config text; returns its
+    host:port."""
+    exe = binary("prometheus-alertmanager", "prometheus-alertmanager")
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(config_text: str) -> str:
+        port = free_port()
+        config = tmp_path / "alertmanager.yml"
+        config.write_text(config_text)
+        log = open(tmp_path / "alertmanager.log", "wb")  # noqa: SIM115 - closed with the process
+        started.append(
+            subprocess.Popen(
+                [
+                    exe,
+                    f"--config.file={config}",
+                    f"--storage.path={tmp_path / 'am'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        return f"127.0.0.1:{port}"
+
+    yield start
+    _terminate(started)
