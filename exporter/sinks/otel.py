@@ -12,6 +12,7 @@ drops its spans and counts them in `chatcanary_otel_export_failures_total`.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
 from exporter import __version__
-from exporter.config import OpenTelemetry, Protocol, RunSpec
+from exporter.config import OpenTelemetry, Protocol, RunSpec, Target
 from exporter.result import Exchange, Outcome, ProbeResult
 
 log = logging.getLogger(__name__)
@@ -116,26 +117,46 @@ class CountingExporter(SpanExporter):
         return self._inner.force_flush(timeout_millis)
 
 
-def span_exporter(settings: OpenTelemetry, environ: Mapping[str, str]) -> SpanExporter:
-    headers = {k: v.get_secret_value() for k, v in settings.headers.items()} or None
-    if protocol_of(settings, "TRACES", environ) == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
-                OTLPSpanExporter as GrpcExporter,
-            )
-        except ImportError:
-            raise RuntimeError(
-                "OTLP over gRPC needs its extra: pip install 'chatcanary[grpc]'"
-            ) from None
-        grpc_exporter: SpanExporter = GrpcExporter(
-            endpoint=endpoint_of(settings, "", grpc=True), headers=headers
-        )
-        return grpc_exporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+# signal -> (exporter module, class, HTTP path, OTEL_EXPORTER_OTLP_{...}_PROTOCOL)
+_EXPORTERS = {
+    "traces": ("trace_exporter", "OTLPSpanExporter", "v1/traces", "TRACES"),
+    "metrics": ("metric_exporter", "OTLPMetricExporter", "v1/metrics", "METRICS"),
+}
 
-    return OTLPSpanExporter(
-        endpoint=endpoint_of(settings, "v1/traces", grpc=False), headers=headers
-    )
+
+def otlp_exporter(settings: OpenTelemetry, signal: str, environ: Mapping[str, str]) -> Any:
+    """The SDK's OTLP exporter for `signal`, over HTTP/protobuf or (with the extra) gRPC."""
+    module, name, path, variable = _EXPORTERS[signal]
+    grpc = protocol_of(settings, variable, environ) == "grpc"
+    package = f"opentelemetry.exporter.otlp.proto.{'grpc' if grpc else 'http'}.{module}"
+    try:
+        loaded = importlib.import_module(package)
+    except ImportError:
+        if not grpc:
+            raise
+        raise RuntimeError(
+            "OTLP over gRPC needs its extra: pip install 'chatcanary[grpc]'"
+        ) from None
+    headers = {k: v.get_secret_value() for k, v in settings.headers.items()} or None
+    endpoint = endpoint_of(settings, "" if grpc else path, grpc=grpc)
+    return getattr(loaded, name)(endpoint=endpoint, headers=headers)
+
+
+def span_exporter(settings: OpenTelemetry, environ: Mapping[str, str]) -> SpanExporter:
+    exporter: SpanExporter = otlp_exporter(settings, "traces", environ)
+    return exporter
+
+
+def client_attributes(target: Target) -> dict[str, Any]:
+    """The GenAI attributes every span and metric point of a target carries."""
+    url = urlsplit(target.base_url)
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": PROVIDERS[target.protocol],
+        "gen_ai.request.model": target.model,
+        "server.address": url.hostname or "",
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+    }
 
 
 class _RunIds(RandomIdGenerator):
@@ -227,15 +248,10 @@ class OTelSink:
 
     def _turn_span(self, spec: RunSpec, turn: Exchange, number: int, context: Context) -> None:
         target = spec.target
-        url = urlsplit(target.base_url)
         attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": PROVIDERS[target.protocol],
-            "gen_ai.request.model": target.model,
+            **client_attributes(target),
             "gen_ai.request.max_tokens": spec.max_tokens,
             "gen_ai.request.stream": spec.stream,
-            "server.address": url.hostname or "",
-            "server.port": url.port or (443 if url.scheme == "https" else 80),
             "chatcanary.turn": number,
         }
         optional = {

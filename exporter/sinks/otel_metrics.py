@@ -14,7 +14,6 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -28,7 +27,7 @@ from prometheus_client import Counter
 from exporter import __version__
 from exporter.config import Metrics, OpenTelemetry, RunSpec
 from exporter.result import ProbeResult
-from exporter.sinks.otel import PROVIDERS, endpoint_of, protocol_of, resource
+from exporter.sinks.otel import client_attributes, otlp_exporter, resource
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +73,8 @@ class CountingMetricExporter(MetricExporter):
 
 
 def metric_exporter(settings: OpenTelemetry) -> MetricExporter:
-    headers = {k: v.get_secret_value() for k, v in settings.headers.items()} or None
-    if protocol_of(settings, "METRICS", os.environ) == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # type: ignore[import-not-found,unused-ignore]
-                OTLPMetricExporter as GrpcExporter,
-            )
-        except ImportError:
-            raise RuntimeError(
-                "OTLP over gRPC needs its extra: pip install 'chatcanary[grpc]'"
-            ) from None
-        grpc_exporter: MetricExporter = GrpcExporter(
-            endpoint=endpoint_of(settings, "", grpc=True), headers=headers
-        )
-        return grpc_exporter
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-    return OTLPMetricExporter(
-        endpoint=endpoint_of(settings, "v1/metrics", grpc=False), headers=headers
-    )
+    exporter: MetricExporter = otlp_exporter(settings, "metrics", os.environ)
+    return exporter
 
 
 def _bounds(advisory: Iterable[float], extra: Iterable[float]) -> list[float]:
@@ -151,16 +133,9 @@ class OTelMetricsSink:
         spec = self._specs.get((result.target, result.canary))
         if spec is None:
             return
-        target = spec.target
-        url = urlsplit(target.base_url)
+        base = client_attributes(spec.target)
         for turn in result.turns:
-            attributes: dict[str, Any] = {
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": PROVIDERS[target.protocol],
-                "gen_ai.request.model": target.model,
-                "server.address": url.hostname or "",
-                "server.port": url.port or (443 if url.scheme == "https" else 80),
-            }
+            attributes = dict(base)
             if turn.response_model:
                 attributes["gen_ai.response.model"] = turn.response_model
             if turn.error_class is not None:
