@@ -4,6 +4,7 @@ served in-process, and the Debian Prometheus and promtool binaries started by th
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from exporter.config import Config, parse_config
 from exporter.service import Service
 from exporter.simulator import Simulator
 from exporter.web import make_app
+from tests.integration.otlp_receiver import OTLPReceiver
 
 CLI = [sys.executable, "-m", "exporter"]
 MISSING = "{0} is not installed: run `make test` (installs it as root) or apt-get install {1}"
@@ -204,3 +206,20 @@ def alertmanager_factory(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     _terminate(started)
+
+
+@pytest.fixture
+def no_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clears OTEL_* variables, which would change what the SDK sends and where."""
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[OTLPReceiver]:
+    """A real OTLP/HTTP receiver on loopback."""
+    otlp = OTLPReceiver()
+    await otlp.start()
+    yield otlp
+    await otlp.stop()

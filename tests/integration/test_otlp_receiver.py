@@ -8,8 +8,7 @@ tests' event loop on purpose, since the receiver serves from its own thread."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -35,20 +34,8 @@ RESOURCE = Resource.create({"service.name": "chatcanary-test", "deployment.envir
 TIMEOUT = 2.0
 
 
-@pytest.fixture(autouse=True)
-def no_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """OTEL_EXPORTER_OTLP_* (compression, headers, timeout) would change what is sent."""
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[OTLPReceiver]:
-    receiver = OTLPReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
+# OTEL_EXPORTER_OTLP_* (compression, headers, timeout) would change what is sent.
+pytestmark = pytest.mark.usefixtures("no_otel_environment")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -45,19 +44,8 @@ canaries:
 """
 
 
-@pytest.fixture(autouse=True)
-def no_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[OTLPReceiver]:
-    otlp = OTLPReceiver()
-    await otlp.start()
-    yield otlp
-    await otlp.stop()
+# OTEL_EXPORTER_OTLP_* (compression, headers, timeout) would change what is sent.
+pytestmark = pytest.mark.usefixtures("no_otel_environment")
 
 
 def config(sim: Sim, otlp: str, ratio: float = 1.0, extra: str = "") -> Any:
