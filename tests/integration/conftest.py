@@ -114,6 +114,8 @@ class Prometheus:
             aiohttp.ClientSession() as session,
             session.get(self.url + "/api/v1/query", params={"query": promql}) as resp,
         ):
+            if resp.status == 503:  # still starting: no answer yet, poll again
+                return []
             body = await resp.json()
         assert body["status"] == "success", body
         result: list[dict[str, Any]] = body["data"]["result"]
