@@ -3,8 +3,9 @@ alerts (Google SRE Workbook, "Alerting on SLOs"). Pure: config in, rule groups o
 
 Per SLO and target:
 - `slo:chatcanary_sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d,period}` — the SLI's error ratio;
-- `slo:chatcanary_objective:ratio`, `slo:chatcanary_error_budget:remaining` (over the period)
-  and `slo:chatcanary_burn_rate:rate1h`;
+- `slo:chatcanary_objective:ratio`, `slo:chatcanary_period:seconds` (the nominal period, for
+  dashboards), `slo:chatcanary_error_budget:remaining` (over the period) and
+  `slo:chatcanary_burn_rate:rate1h`;
 - `ChatCanaryErrorBudgetBurn`: critical at 14.4x over 1h & 5m (for 2m) and 6x over 6h & 30m
   (for 15m); warning at 3x over 1d & 2h (for 1h) and 1x over 3d & 6h (for 3h). Long and
   short window must both burn, and the long window must hold at least `min_events` bad
@@ -162,6 +163,11 @@ def slo_group(slo: SLO, buckets: Metrics, time_scale: float = 1.0) -> dict[str, 
         {
             "record": "slo:chatcanary_objective:ratio",
             "expr": f"vector({slo.objective / 100:g})",
+            "labels": labels,
+        },
+        {
+            "record": "slo:chatcanary_period:seconds",
+            "expr": f"vector({slo.period:.15g})",
             "labels": labels,
         },
         {

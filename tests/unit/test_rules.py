@@ -51,6 +51,7 @@ def test_availability_counts_errors_over_all_runs() -> None:
     windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
     assert names[:8] == [f"slo:chatcanary_sli_error:ratio_rate{w}" for w in windows]
     assert record(rules, "slo:chatcanary_objective:ratio") == "vector(0.995)"
+    assert record(rules, "slo:chatcanary_period:seconds") == "vector(2592000)"  # 30 days
     assert "/ 0.005" in record(rules, "slo:chatcanary_error_budget:remaining")
 
 
