@@ -146,8 +146,9 @@ def slo_group(slo: SLO, buckets: Metrics, time_scale: float = 1.0) -> dict[str, 
     budget = 1 - slo.objective / 100
     labels = {"slo": slo.name, "sli": slo.sli}
     ratio = "slo:chatcanary_sli_error:ratio_rate"
-    period = duration(slo.period)
-    windows = [*WINDOWS, (period, slo.period)]
+    # The period's ratio is named `ratio_rateperiod`, whatever its length: one name for the
+    # budget rule and the dashboards, and no clash with a window when the period is 1d.
+    windows = [*WINDOWS, ("period", slo.period)]
     rules: list[dict[str, Any]] = []
     for name, seconds in windows:
         window = duration(seconds * time_scale)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from exporter.config import ConfigError, Metrics, parse_config
@@ -48,7 +50,7 @@ def test_availability_counts_errors_over_all_runs() -> None:
         "sum by (target) (increase(chatcanary_probes_total[5m]))"
     )
     names = [r.get("record") for r in rules if "record" in r]
-    windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
+    windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "period"]
     assert names[:8] == [f"slo:chatcanary_sli_error:ratio_rate{w}" for w in windows]
     assert record(rules, "slo:chatcanary_objective:ratio") == "vector(0.995)"
     assert record(rules, "slo:chatcanary_period:seconds") == "vector(2592000)"  # 30 days
@@ -130,10 +132,22 @@ def test_alerts_burn_two_windows_with_a_volume_guard() -> None:
     )  # type: ignore[index]
 
 
+def test_every_recorded_series_a_rule_reads_is_recorded() -> None:
+    """Regression: the budget rule once read `ratio_rateperiod` while `ratio_rate30d` was
+    recorded, so the budget never had a value."""
+    rules = rules_for("  - {name: day, sli: quality, objective: 99, period: 1d}\n")
+    recorded = [str(r["record"]) for r in rules if "record" in r]
+    assert len(recorded) == len(set(recorded)), "a 1d period must not clash with the 1d window"
+    exprs = " ".join(str(r["expr"]) for r in rules)
+    read = set(re.findall(r"slo:chatcanary_[a-z_]+:[a-z_0-9]+", exprs))
+    assert "slo:chatcanary_sli_error:ratio_rateperiod" in read
+    assert read <= set(recorded), read - set(recorded)
+
+
 def test_time_scale_shrinks_windows_and_waits_but_not_names() -> None:
     rules = rules_for("  - {name: up, sli: availability, objective: 99}\n", time_scale=1 / 60)
     assert "[5s]" in record(rules, "slo:chatcanary_sli_error:ratio_rate5m")
-    assert "[12h]" in record(rules, "slo:chatcanary_sli_error:ratio_rate30d")
+    assert "[12h]" in record(rules, "slo:chatcanary_sli_error:ratio_rateperiod")
     alerts = [r for r in rules if "alert" in r]
     assert [a["for"] for a in alerts] == ["2s", "15s", "1m", "3m"]
 
