@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from exporter import __version__, logs, rules
+from exporter import __version__, logs, rules, sharding
 from exporter.config import Config, ConfigError, RunSpec, load_config, parse_config
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import run_canary
 from exporter.service import Service
 from exporter.web import make_app
+from exporter.webconfig import WebConfig, load_web_config
 
 if TYPE_CHECKING:  # the simulator is imported only by the commands that run it
     from exporter.simulator import Simulator
@@ -37,6 +38,8 @@ log = logging.getLogger("exporter")
 
 DEFAULT_LISTEN = "127.0.0.1:9477"
 DEMO_URL_VAR = "CHATCANARY_SIMULATOR_URL"
+SHARD_VAR = "CHATCANARY_SHARD"
+WEB_CONFIG_HELP = "TLS and basic auth / bearer tokens for every endpoint (YAML, see README)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", required=True, type=Path, help="config file (YAML)")
     run.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT to serve on")
     run.add_argument("--grace", type=float, default=10.0, help="seconds for runs at shutdown")
+    run.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
+    run.add_argument(
+        "--shard",
+        default=os.environ.get(SHARD_VAR),
+        help="run only shard INDEX/COUNT (0-based) of the canaries, or `auto`: the "
+        f"StatefulSet pod's ordinal of ${sharding.SHARDS_VAR} shards; default ${SHARD_VAR}",
+    )
 
     check = command("check", "Validate a config file; exit 0 if valid, 1 if not.", cmd_check, False)
     check.add_argument("-c", "--config", required=True, type=Path)
@@ -102,11 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rules.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
 
+    dashboards = command(
+        "dashboards", "Write the Grafana dashboards (JSON) to a directory.", cmd_dashboards, False
+    )
+    dashboards.add_argument(
+        "--out", required=True, type=Path, help="directory, e.g. grafana/dashboards"
+    )
+
     demo = command(
         "demo", "Run the simulator and the exporter on a bundled config.", cmd_demo, True
     )
     demo.add_argument("--listen", default="127.0.0.1:0", help="exporter HOST:PORT (0: free)")
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    demo.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
 
     sim = command("simulate", "Run the chat simulator alone.", cmd_simulate, True)
     sim.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT to serve on")
@@ -123,6 +141,18 @@ def _load(path: Path) -> Config | None:
         for message in exc.messages:
             print(message, file=sys.stderr)
         return None
+
+
+def _load_web(path: Path | None) -> tuple[bool, WebConfig | None]:
+    """(ok, the web config or None when no file was given); errors go to stderr."""
+    if path is None:
+        return True, None
+    try:
+        return True, load_web_config(path)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        return False, None
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -169,12 +199,31 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from exporter import dashboards  # the Grafana SDK loads only for this command
+
+    try:
+        written = dashboards.write(args.out)
+    except OSError as exc:
+        print(f"chatcanary: cannot write dashboards to {args.out}: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
 async def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    if config is None:
+    loaded, web_config = _load_web(args.web_config)
+    if config is None or not loaded:
         return 2
-    service = Service(config, path=args.config)
-    return await _serve(service, _listen(args.listen), args.grace)
+    try:
+        shard = sharding.resolve(args.shard, os.environ)
+    except sharding.ShardError as exc:
+        print(f"chatcanary: {exc}", file=sys.stderr)
+        return 2
+    service = Service(config, path=args.config, shard=shard)
+    return await _serve(service, _listen(args.listen), args.grace, web_config=web_config)
 
 
 async def _serve(
@@ -183,6 +232,7 @@ async def _serve(
     grace: float,
     duration: float | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
+    web_config: WebConfig | None = None,
 ) -> int:
     try:
         await service.start()
@@ -190,9 +240,10 @@ async def _serve(
         print(f"chatcanary: {exc}", file=sys.stderr)
         await service.stop(0)
         return 2
-    runner = web.AppRunner(make_app(service), access_log=None)
+    runner = web.AppRunner(make_app(service, web_config), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, *listen)
+    tls = None if web_config is None else web_config.ssl_context()
+    site = web.TCPSite(runner, *listen, ssl_context=tls)
     try:
         await site.start()
     except OSError as exc:
@@ -201,8 +252,11 @@ async def _serve(
         await runner.cleanup()
         return 2
     host, port = runner.addresses[0][:2]
-    url = f"http://{host}:{port}"
-    log.info("serving", extra={"url": url, "canaries": len(service.scheduler.keys)})
+    url = f"{'http' if tls is None else 'https'}://{host}:{port}"
+    log.info(
+        "serving",
+        extra={"url": url, "canaries": len(service.scheduler.keys), "shard": str(service.shard)},
+    )
     on_ready(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -299,6 +353,9 @@ def demo_config_text() -> str:
 async def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.simulator import Simulator
 
+    loaded, web_config = _load_web(args.web_config)
+    if not loaded:
+        return 2
     simulator = Simulator(scenario="demo")
     sim_url = await simulator.start("127.0.0.1", 0)
     env = {**os.environ, DEMO_URL_VAR: sim_url}
@@ -315,6 +372,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     def announce(url: str) -> None:
         print(
             f"\nchatcanary demo: {len(service.scheduler.keys)} canary runs scheduled\n"
+            f"  page       {url}/\n"
             f"  metrics    {url}/metrics\n"
             f"  simulator  {sim_url}/v1 (scenario: demo; /_sim/behaviours to script it)\n"
             "Ctrl-C stops. The latest runs are summarised every 10 s.\n",
@@ -323,7 +381,12 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
     try:
         return await _serve(
-            service, _listen(args.listen), grace=2.0, duration=args.duration, on_ready=announce
+            service,
+            _listen(args.listen),
+            grace=2.0,
+            duration=args.duration,
+            on_ready=announce,
+            web_config=web_config,
         )
     finally:
         summary.cancel()

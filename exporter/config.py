@@ -242,6 +242,43 @@ class SLO(Strict):
         return self
 
 
+class Web(Strict):
+    """The operator page and its APIs: how much history to keep, how `/probe` reuses
+    results, what feedback to accept and how fast state-changing requests may come."""
+
+    history_size: int = Field(default=50, ge=1, le=10_000)  # recent runs per canary
+    failures_kept: int = Field(default=10, ge=0, le=10_000)  # failures kept after aging out
+    history_text_chars: int = Field(default=4096, ge=64)  # answer text kept per turn
+    probe_cache: Duration = 15.0  # /probe reuses a result finished this recently
+    run_now_per_minute: int = Field(default=6, ge=1, le=10_000)
+    feedback_categories: list[Name] = Field(
+        default_factory=lambda: ["incorrect", "refused", "harmful", "slow", "other"],
+        max_length=50,
+    )
+    feedback_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    feedback_max_bytes: int = Field(default=8192, ge=256, le=1 << 20)
+    feedback_kept: int = Field(default=100, ge=1, le=10_000)  # listed on the page
+    refresh: Duration = 10.0  # the page reloads its data this often
+    # e.g. http://tempo:3200/trace/{trace_id}; the run page links the trace id with it
+    trace_url: str | None = None
+
+    @field_validator("feedback_categories")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("feedback categories must be distinct")
+        if "none" in value:
+            raise ValueError("the category 'none' is reserved for feedback without one")
+        return value
+
+    @field_validator("trace_url")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://\S*\{trace_id\}", value):
+            raise ValueError("trace_url must be an http(s) URL containing {trace_id}")
+        return value
+
+
 class Config(Strict):
     include: list[str] = Field(default_factory=list)
     opentelemetry: OpenTelemetry = Field(default_factory=OpenTelemetry)
@@ -250,6 +287,7 @@ class Config(Strict):
     canaries: list[Canary] = Field(min_length=1)
     metrics: Metrics = Field(default_factory=Metrics)
     slos: list[SLO] = Field(default_factory=list)
+    web: Web = Field(default_factory=Web)
 
     @model_validator(mode="after")
     def _names(self, info: ValidationInfo) -> Config:

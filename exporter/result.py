@@ -48,6 +48,7 @@ class Exchange:
     """
 
     status: int | None = None
+    connect_seconds: float | None = None  # connection ready (≈0 when one was reused)
     headers_seconds: float | None = None
     ttft_seconds: float | None = None
     duration_seconds: float = 0.0
@@ -63,6 +64,7 @@ class Exchange:
     output_tokens: int | None = None
     tokens_estimated: bool = False
     ratelimit: RateLimit = field(default_factory=RateLimit)
+    headers: Mapping[str, str] = field(default_factory=dict)  # the non-secret few we show
     retry_after: float | None = None
     streamed: bool = False
     started_at: float = 0.0  # unix time the request started

@@ -18,9 +18,13 @@ from pathlib import Path
 import aiohttp
 
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
+from exporter.feedback import Feedback, FeedbackLog
+from exporter.history import History
+from exporter.protocols.http import timing_trace
 from exporter.result import Outcome, ProbeResult
-from exporter.runner import run_canary
+from exporter.runner import run_canary, secrets
 from exporter.scheduler import Clock, Scheduler
+from exporter.sharding import WHOLE, Shard
 from exporter.sinks import Sink
 from exporter.sinks.log import LatestSink, LogSink
 from exporter.sinks.otel import OTelSink, span_exporter, traces_enabled
@@ -31,13 +35,24 @@ log = logging.getLogger(__name__)
 
 
 class Service:
-    def __init__(self, config: Config, path: Path | None = None, clock: Clock | None = None):
+    def __init__(
+        self,
+        config: Config,
+        path: Path | None = None,
+        clock: Clock | None = None,
+        shard: Shard = WHOLE,
+    ):
         self.config = config
         self.path = path
+        self.shard = shard
         self.prometheus = PrometheusSink(config.buckets())
         self.registry, self.metrics = make_registry(self.prometheus)
+        shard.export(self.registry)
         self.latest = LatestSink()
-        self.sinks: list[Sink] = [self.prometheus, self.latest, LogSink()]
+        web = config.web
+        self.history = History(web.history_size, web.failures_kept, web.history_text_chars)
+        self.feedback = FeedbackLog(web.feedback_kept)
+        self.sinks: list[Sink] = [self.prometheus, self.latest, self.history, LogSink()]
         self.scheduler = Scheduler(
             run=self._run, on_result=self._record, on_lag=self.metrics.lag.observe, clock=clock
         )
@@ -45,6 +60,8 @@ class Service:
         self.otel_metrics: OTelMetricsSink | None = None
         self._sample = random.Random()
         self._session: aiohttp.ClientSession | None = None
+        self._on_demand: dict[tuple[str, str], asyncio.Task[ProbeResult]] = {}
+        self.plan: dict[tuple[str, str], RunSpec] = {}  # what this exporter runs, once applied
         self.ready = False
 
     async def start(self) -> None:
@@ -61,8 +78,11 @@ class Service:
             self.sinks.append(self.otel_metrics)
         # No global connection cap: the per-target semaphores bound concurrency.
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60)
-        self._session = aiohttp.ClientSession(connector=connector)
+        self._session = aiohttp.ClientSession(connector=connector, trace_configs=[timing_trace()])
         self._apply(self.config)
+        for sink in [*self.sinks, self.otel]:  # every sink's failure count, 0 from the start
+            if sink is not None:
+                self.metrics.sink_failures.labels(type(sink).__name__)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
         self.ready = True
@@ -70,6 +90,9 @@ class Service:
     async def stop(self, grace: float = 10.0) -> None:
         self.ready = False
         await self.scheduler.stop(grace)
+        for task in self._on_demand.values():
+            task.cancel()
+        await asyncio.gather(*self._on_demand.values(), return_exceptions=True)
         if self._session is not None:
             await self._session.close()
         for exporting in (self.otel, self.otel_metrics):
@@ -96,14 +119,63 @@ class Service:
         return None
 
     def _apply(self, config: Config) -> None:
-        plan = config.plan()
+        plan = self.shard.select(config.plan())
+        self.plan = plan
         limits = {t.name: t.concurrency or config.defaults.concurrency for t in config.targets}
         self.scheduler.reconcile(plan, limits)
         self.prometheus.retain(plan, config.buckets())
+        web = config.web
+        self.history.resize(web.history_size, web.failures_kept, web.history_text_chars)
+        self.history.retain(plan)
+        self.feedback.resize(web.feedback_kept)
         for exporting in (self.otel, self.otel_metrics):
             if exporting is not None:
                 exporting.retain(plan)
         self.metrics.canaries.set(len(plan))
+
+    def spec(self, target: str, canary: str) -> RunSpec | None:
+        """The run of this pair; None when this exporter does not run it."""
+        return self.plan.get((target, canary))
+
+    def secrets(self, key: tuple[str, str]) -> tuple[str, ...]:
+        """The values to redact from what is shown of this pair's runs."""
+        spec = self.plan.get(key)
+        return () if spec is None else secrets(spec)
+
+    async def run_now(self, spec: RunSpec) -> ProbeResult:
+        """Run one canary now, outside its schedule; the result flows to every sink.
+        Concurrent callers for the same pair share one run, and a caller that goes away
+        does not cancel it for the others."""
+        task = self._on_demand.get(spec.key)
+        if task is None:
+            task = asyncio.create_task(self._run_and_record(spec), name=f"on demand {spec.key}")
+            self._on_demand[spec.key] = task
+            task.add_done_callback(lambda _: self._on_demand.pop(spec.key, None))
+        return await asyncio.shield(task)
+
+    async def fresh(self, spec: RunSpec, max_age: float) -> tuple[ProbeResult, bool]:
+        """A result that finished within `max_age` seconds (and True), else a new run."""
+        latest = self.history.latest(spec.key)
+        if latest is not None and time.time() - _finished(latest) <= max_age:
+            return latest, True
+        return await self.run_now(spec), False
+
+    def record_feedback(self, feedback: Feedback) -> None:
+        self.prometheus.record_feedback(feedback)
+        self.feedback.record(feedback)
+        log.info(
+            "feedback",
+            extra={
+                "target": feedback.target,
+                "rating": str(feedback.rating),
+                "category": feedback.category,
+            },
+        )
+
+    async def _run_and_record(self, spec: RunSpec) -> ProbeResult:
+        result = await self._run(spec)
+        self._record(result)
+        return result
 
     def _tracing(self, settings: OpenTelemetry) -> OTelSink | None:
         if not traces_enabled(settings):
@@ -145,3 +217,8 @@ class Service:
                 sink.record(result)
             except Exception:
                 log.exception("sink failed", extra={"sink": type(sink).__name__})
+                self.metrics.sink_failures.labels(type(sink).__name__).inc()
+
+
+def _finished(result: ProbeResult) -> float:
+    return result.started_at + result.duration_seconds

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the integration tests run for real (Prometheus, promtool).
+# Installs the Debian packages the integration tests run for real (Prometheus, promtool,
+# Alertmanager, headless Chromium for the operator page, openssl for a TLS certificate),
+# and blackbox_exporter, which `make bench` measures chatcanary against.
 # As root it uses apt-get; otherwise it names what to install and fails.
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 if [ "$(id -u)" -ne 0 ]; then

@@ -29,6 +29,20 @@ DETAIL_LIMIT = 300
 # finish reasons by which a server refuses on purpose: an answer without text is then a
 # refusal to judge, not an empty answer (OpenAI/Azure content filter, Anthropic refusal)
 REFUSAL_REASONS = frozenset({"content_filter", "refusal"})
+# response headers worth showing an operator; an allowlist, so no credential slips through
+SHOWN_HEADERS = (
+    "content-type",
+    "server",
+    "x-request-id",
+    "request-id",
+    "openai-processing-ms",
+    "openai-version",
+    "retry-after",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-tokens-remaining",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +61,7 @@ class Recorder:
         self.started = time.perf_counter()
         self.streamed = streamed
         self.status: int | None = None
+        self.connect_seconds: float | None = None
         self.headers_seconds: float | None = None
         self.ttft_seconds: float | None = None
         self.last_chunk: float | None = None
@@ -84,12 +99,14 @@ class Recorder:
         self.fields["request_id"] = headers.get("x-request-id") or headers.get("request-id")
         self.fields["retry_after"] = retry_after(headers)
         self.fields["ratelimit"] = ratelimit(headers, ratelimit_prefix)
+        self.fields["headers"] = {h: headers[h] for h in SHOWN_HEADERS if h in headers}
 
     def build(self, error: ErrorClass | None = None, detail: str = "") -> Exchange:
         if not self.streamed and self.ttft_seconds is not None:
             self.ttft_seconds = None  # one JSON body has no first token, only an end
         return Exchange(
             status=self.status,
+            connect_seconds=self.connect_seconds,
             headers_seconds=self.headers_seconds,
             ttft_seconds=self.ttft_seconds,
             duration_seconds=self.elapsed(),
@@ -101,6 +118,21 @@ class Recorder:
             error_detail=detail[:DETAIL_LIMIT],
             **self.fields,
         )
+
+
+def timing_trace() -> aiohttp.TraceConfig:
+    """A session hook that stamps when each request's connection was ready (opened, or
+    taken from the pool) into its `Recorder`, for the run page's waterfall."""
+
+    async def ready(_session: object, context: Any, _params: object) -> None:
+        rec = context.trace_request_ctx
+        if isinstance(rec, Recorder) and rec.connect_seconds is None:
+            rec.connect_seconds = rec.elapsed()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(ready)
+    trace.on_connection_reuseconn.append(ready)
+    return trace
 
 
 Reader = Callable[[aiohttp.ClientResponse, Recorder, int], Awaitable[None]]
@@ -173,6 +205,7 @@ async def post(
                 headers=request.headers,
                 timeout=timeout,
                 allow_redirects=False,
+                trace_request_ctx=rec,
             ) as resp,
         ):
             rec.response(resp, ratelimit_prefix)
@@ -290,6 +323,26 @@ def parse_json(text: str) -> Any:
     # a deeply nested body exhausts the parser's recursion: hostile, so malformed
     except (ValueError, RecursionError) as exc:
         raise ProbeError(ErrorClass.MALFORMED, f"invalid JSON: {exc}") from None
+
+
+async def read_json_body(resp: aiohttp.ClientResponse, limit: int) -> tuple[Any, bytes]:
+    """A whole JSON body, parsed, and its bytes. JSON is UTF-8 (RFC 8259), strictly, as a
+    stream is. The content type is not required (the official SDKs parse JSON under any
+    label), but named when the body does not parse: it is most often an HTML error page."""
+    raw = await read_all(resp, limit)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProbeError(ErrorClass.MALFORMED, f"invalid UTF-8 in body: {exc.reason}") from None
+    try:
+        return parse_json(text), raw
+    except ProbeError as exc:
+        kind = resp.content_type
+        if kind == "application/json" or kind.endswith("+json"):
+            raise
+        raise ProbeError(
+            exc.error_class, f"expected a JSON body, got {kind}: {exc.detail}"
+        ) from None
 
 
 def as_text(value: Any) -> str:

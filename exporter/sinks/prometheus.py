@@ -27,6 +27,7 @@ from prometheus_client.samples import Exemplar
 
 from exporter import __version__
 from exporter.config import Metrics
+from exporter.feedback import Feedback
 from exporter.result import Outcome, ProbeResult
 
 Key = tuple[str, str]
@@ -193,6 +194,12 @@ class PrometheusSink:
     def __init__(self, buckets: Metrics) -> None:
         self._buckets = buckets
         self._series: dict[Key, Series] = {}
+        # (target, rating, category): bounded by the targets and the configured categories
+        self._feedback: dict[tuple[str, str, str], int] = {}
+
+    def record_feedback(self, feedback: Feedback) -> None:
+        key = (feedback.target, str(feedback.rating), feedback.category)
+        self._feedback[key] = self._feedback.get(key, 0) + 1
 
     def record(self, result: ProbeResult) -> None:
         key = (result.target, result.canary)
@@ -209,6 +216,9 @@ class PrometheusSink:
             self._series.clear()
         for key in set(self._series) - wanted:
             del self._series[key]
+        targets = {target for target, _ in wanted}
+        for labels in [k for k in self._feedback if k[0] not in targets]:
+            del self._feedback[labels]
 
     def describe(self) -> Iterable[Metric]:
         return ()
@@ -253,6 +263,8 @@ class PrometheusSink:
                     f[families].add_metric([*lv, key], hist.buckets(), hist.total)
             for kind, ratio in s.ratelimit.items():
                 f["headroom"].add_metric([*lv, kind], ratio)
+        for labels, count in self._feedback.items():
+            f["feedback"].add_metric(list(labels), count)
         yield from f.values()
 
 
@@ -372,8 +384,8 @@ FAMILIES: dict[str, tuple[Family, str, str, tuple[str, ...]]] = {
     "feedback": (
         CounterMetricFamily,
         "chatcanary_feedback",
-        "User feedback received, by rating.",
-        ("target", "rating"),
+        "User feedback received, by rating and configured category (none if not given).",
+        ("target", "rating", "category"),
     ),
 }
 
@@ -410,6 +422,14 @@ class SelfMetrics:
             "chatcanary_otel_export_failures",
             "Spans or metric batches dropped because the OTLP export failed.",
             ["signal"],
+            registry=registry,
+        )
+        for signal in ("traces", "metrics"):  # present at 0 from the start
+            self.otel_failures.labels(signal)
+        self.sink_failures = Counter(
+            "chatcanary_sink_failures",
+            "Results a sink failed to record (the other sinks and probing go on).",
+            ["sink"],
             registry=registry,
         )
         build = Gauge(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
+import ssl
+import subprocess
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from exporter.simulator import Behaviour
-from tests.integration.conftest import CLI, Sim, free_port, wait_for
+from exporter.webconfig import hash_password
+from tests.integration.conftest import CLI, Sim, binary, free_port, wait_for
 
 CONFIG = """
 defaults: {{interval: 1s, timeout: 3s}}
@@ -264,3 +269,76 @@ async def test_simulate_serves_the_openai_api() -> None:
 async def test_simulate_rejects_an_unknown_scenario() -> None:
     code, _, err = await chatcanary("simulate", "--scenario", "nope")
     assert code == 2 and "unknown scenario" in err
+
+
+async def test_run_serves_tls_and_auth_from_the_web_config_file(
+    simulator: Sim, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    made = subprocess.run(
+        [
+            *(binary("openssl", "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes"),
+            *("-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    web = write(
+        tmp_path,
+        f"tls_server_config: {{cert_file: {cert}, key_file: {key}}}\n"
+        f"basic_auth_users: {{alice: '{hash_password('s3cret', 1000)}'}}\n"
+        "write: {bearer_tokens: [write-token-0123456789]}\n",
+        "web.yml",
+    )
+    port = free_port()
+    process = await spawn(
+        "run",
+        "-c",
+        write(tmp_path, CONFIG.format(url=simulator.url)),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--web.config.file",
+        web,
+    )
+    url = f"https://127.0.0.1:{port}"
+    trusted = ssl.create_default_context(cafile=str(cert))
+    alice = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def up() -> int:
+                try:
+                    async with session.get(url + "/-/healthy", ssl=trusted) as resp:
+                        return resp.status
+                except aiohttp.ClientConnectionError:
+                    return 0
+
+            assert await wait_for(up, timeout=30) == 401
+            async with session.get(url + "/api/v1/status", ssl=trusted, headers=alice) as resp:
+                assert resp.status == 200
+            feedback = {"target": "sim", "rating": "positive"}
+            async with session.post(
+                url + "/api/v1/feedback", json=feedback, ssl=trusted, headers=alice
+            ) as resp:
+                assert resp.status == 401  # reading rights do not let one write
+            async with session.post(
+                url + "/api/v1/feedback",
+                json=feedback,
+                ssl=trusted,
+                headers={"Authorization": "Bearer write-token-0123456789"},
+            ) as resp:
+                assert resp.status == 202
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await session.get(f"http://127.0.0.1:{port}/-/healthy")  # TLS only
+    finally:
+        await reap(process)
+
+
+async def test_run_refuses_a_bad_web_config_with_exit_2(tmp_path: Path) -> None:
+    web = write(tmp_path, "basic_auth_users:\n  alice: hunter2\n", "web.yml")
+    config = write(tmp_path, CONFIG.format(url="http://127.0.0.1:9"))
+    code, _, err = await chatcanary("run", "-c", config, "--web.config.file", web)
+    assert code == 2
+    assert "web.yml:2: basic_auth_users.alice: passwords are stored as" in err

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Metrics
 from exporter.errors import ErrorClass
+from exporter.feedback import NO_CATEGORY, Feedback, Rating
 from exporter.refusal import Verdict
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, RateLimit
 from exporter.sinks.prometheus import LABEL_LIMIT, PrometheusSink, label, make_registry
@@ -487,12 +488,38 @@ def test_identity_labels_are_normalised() -> None:
     assert identity(sink) == [("bad_model", "f" * 64)]
 
 
+# --- feedback ----------------------------------------------------------------------------
+
+
+def feedback(target: str, rating: Rating, category: str = NO_CATEGORY) -> Feedback:
+    return Feedback(target, rating, category, "a comment", "conv-1", 0.0)
+
+
+def test_feedback_by_target_rating_and_category() -> None:
+    sink = sink_of()
+    sink.record_feedback(feedback("t", Rating.NEGATIVE, "incorrect"))
+    sink.record_feedback(feedback("t", Rating.NEGATIVE, "incorrect"))
+    sink.record_feedback(feedback("u", Rating.POSITIVE))
+    assert sorted(
+        (labels["target"], labels["rating"], labels["category"], v)
+        for labels, v in samples(sink, "chatcanary_feedback_total")
+    ) == [("t", "negative", "incorrect", 2.0), ("u", "positive", "none", 1.0)]
+
+
+def test_retain_drops_the_feedback_of_removed_targets() -> None:
+    sink = sink_of()
+    sink.record_feedback(feedback("t", Rating.POSITIVE))
+    sink.record_feedback(feedback("gone", Rating.POSITIVE))
+    sink.retain([("t", "c")], Metrics())
+    assert [labels["target"] for labels, _ in samples(sink, "chatcanary_feedback_total")] == ["t"]
+
+
 # --- exposition --------------------------------------------------------------------------
 
 
 def busy_sink() -> PrometheusSink:
     """A sink that has seen every kind of series."""
-    return sink_of(
+    sink = sink_of(
         result(
             turns=(
                 turn(
@@ -516,6 +543,8 @@ def busy_sink() -> PrometheusSink:
         result(outcome=Outcome.ERROR, error_class=ErrorClass.RATE_LIMITED, canary="other"),
         result(canary="refuser", expect_refusal=True, refusal=REFUSED),
     )
+    sink.record_feedback(feedback("t", Rating.NEGATIVE, "incorrect"))
+    return sink
 
 
 def test_rendered_families_round_trip() -> None:
@@ -541,6 +570,7 @@ def test_rendered_families_round_trip() -> None:
         "chatcanary_turn_time_to_first_token_seconds": "histogram",
         "chatcanary_server_duration_seconds": "histogram",
         "chatcanary_ratelimit_remaining_ratio": "gauge",
+        "chatcanary_feedback": "counter",
     }
     assert {name: families[name].type for name in expected_types} == expected_types
     info = families["chatcanary_model_info"].samples

@@ -1,0 +1,218 @@
+"""The JSON API and `/probe`.
+
+    GET  /api/v1/status                          the grid: every canary's last run
+    GET  /api/v1/runs?target=&canary=&outcome=   kept runs, newest first
+    GET  /api/v1/runs/{id}                       one run in full
+    POST /api/v1/runs      {target, canary}      run now (rate limited)
+    POST /api/v1/feedback  {target, rating, ...} user feedback (size and rate limited)
+    GET  /probe?target=&canary=[&debug=true]     probe_* metrics for one run
+
+Bad input gets a 4xx answer with `{"error": "..."}` saying what to fix; names must be
+configured ones, so nothing is ever sent to an address a request made up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from exporter.config import RunSpec
+from exporter.feedback import FeedbackError, parse_feedback
+from exporter.result import Outcome, ProbeResult
+from exporter.service import Service
+from exporter.web import probe, views
+from exporter.web.limits import TokenBucket
+
+SERVICE = web.AppKey("service", Service)
+RUN_NOW_LIMIT = web.AppKey("run_now_limit", TokenBucket)
+FEEDBACK_LIMIT = web.AppKey("feedback_limit", TokenBucket)
+RUN_BODY_LIMIT = 4096
+LIST_LIMIT = 500
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def bad_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+    except BadRequest as exc:
+        return error(exc.status, str(exc), exc.headers)
+    return response
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+def status_view(service: Service, target: str | None = None) -> dict[str, Any]:
+    now = time.time()
+    plan = service.plan
+    rows = [
+        views.row(spec, service.history.recent(key), now)
+        for key, spec in sorted(plan.items())
+        if target is None or key[0] == target
+    ]
+    return views.status(rows, [t.name for t in service.config.targets])
+
+
+def run_view(service: Service, result: ProbeResult) -> dict[str, Any]:
+    key = (result.target, result.canary)
+    shown = views.redacted(result, service.secrets(key))
+    aged_out = service.history.aged_out(result)
+    return views.run(shown, service.plan.get(key), service.config.web.trace_url, aged_out)
+
+
+async def get_status(request: web.Request) -> web.Response:
+    return web.json_response(status_view(request.app[SERVICE]))
+
+
+def select_runs(service: Service, query: Any) -> list[ProbeResult]:
+    """The kept runs matching `target`, `canary` and `outcome` (each optional)."""
+    target, canary, outcome = (query.get(k) or None for k in ("target", "canary", "outcome"))
+    config = service.config
+    if target is not None and target not in {t.name for t in config.targets}:
+        raise BadRequest(400, f"unknown target {target!r}")
+    if canary is not None and canary not in {c.name for c in config.canaries}:
+        raise BadRequest(400, f"unknown canary {canary!r}")
+    if outcome is not None and outcome not in tuple(Outcome):
+        raise BadRequest(400, f"outcome must be one of {[str(o) for o in Outcome]}")
+    keys = [
+        k
+        for k in service.history.canaries()
+        if (target is None or k[0] == target) and (canary is None or k[1] == canary)
+    ]
+    runs = [r for k in keys for r in service.history.runs(k) if outcome in (None, r.outcome)]
+    runs.sort(key=lambda r: r.started_at, reverse=True)
+    return runs
+
+
+async def get_runs(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    limit = request.query.get("limit", str(LIST_LIMIT))
+    if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
+        raise BadRequest(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
+    runs = select_runs(service, request.query)
+    return web.json_response(
+        {"count": len(runs), "runs": [views.brief(r) for r in runs[: int(limit)]]}
+    )
+
+
+async def get_run(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    result = service.history.get(request.match_info["run_id"])
+    if result is None:
+        raise BadRequest(404, "no such run (it may have aged out of the history)")
+    return web.json_response(run_view(service, result))
+
+
+# --- runs on demand ---------------------------------------------------------------------
+
+
+def configured(service: Service, target: Any, canary: Any) -> RunSpec:
+    """The pair's run spec, or a 400 that names what is wrong."""
+    if not isinstance(target, str) or not target:
+        raise BadRequest(400, "'target' is required: the name of a configured target")
+    if not isinstance(canary, str) or not canary:
+        raise BadRequest(400, "'canary' is required: the name of a configured canary")
+    config = service.config
+    if target not in {t.name for t in config.targets}:
+        raise BadRequest(400, f"unknown target {target!r}")
+    if canary not in {c.name for c in config.canaries}:
+        raise BadRequest(400, f"unknown canary {canary!r}")
+    spec = service.spec(target, canary)
+    if spec is None:
+        raise BadRequest(
+            400, f"canary {canary!r} does not run against target {target!r} on this exporter"
+        )
+    return spec
+
+
+def limited(bucket: TokenBucket, per_minute: int, what: str) -> None:
+    bucket.per_minute = per_minute  # follows a reload
+    wait = bucket.take()
+    if wait > 0:
+        seconds = max(1, round(wait + 0.5))
+        raise BadRequest(
+            429,
+            f"too many {what} requests (at most {per_minute} a minute); retry in {seconds}s",
+            {"Retry-After": str(seconds)},
+        )
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The JSON body, at most `limit` bytes, sent as application/json (which also keeps
+    a cross-site HTML form from posting here)."""
+    if request.content_type != "application/json":
+        raise BadRequest(415, "send the body as JSON with Content-Type: application/json")
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(413, f"the body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(4096):
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest(413, f"the body is larger than {limit} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(400, f"the body is not valid JSON: {exc}") from None
+
+
+async def post_run(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    data = await read_json(request, RUN_BODY_LIMIT)
+    if not isinstance(data, dict):
+        raise BadRequest(400, "the body must be a JSON object with target and canary")
+    unknown = sorted(set(data) - {"target", "canary"})
+    if unknown:
+        raise BadRequest(400, f"unknown field(s) {unknown}; expected target and canary")
+    spec = configured(service, data.get("target"), data.get("canary"))
+    limited(request.app[RUN_NOW_LIMIT], service.config.web.run_now_per_minute, "run-now")
+    result = await service.run_now(spec)
+    stored = service.history.get(result.run_id) or result
+    return web.json_response(run_view(service, stored), status=201)
+
+
+async def post_feedback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    settings = service.config.web
+    limited(request.app[FEEDBACK_LIMIT], settings.feedback_per_minute, "feedback")
+    data = await read_json(request, settings.feedback_max_bytes)
+    try:
+        feedback = parse_feedback(
+            data, {t.name for t in service.config.targets}, settings.feedback_categories
+        )
+    except FeedbackError as exc:
+        raise BadRequest(400, str(exc)) from None
+    service.record_feedback(feedback)
+    return web.json_response({"accepted": True, "feedback": feedback.as_dict()}, status=202)
+
+
+# --- /probe -----------------------------------------------------------------------------
+
+
+async def get_probe(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    query = request.query
+    try:
+        spec = configured(service, query.get("target"), query.get("canary"))
+    except BadRequest as exc:  # plain text, as blackbox_exporter answers
+        return web.Response(status=exc.status, text=f"{exc}\n")
+    result, cached = await service.fresh(spec, service.config.web.probe_cache)
+    if query.get("debug", "").lower() == "true":
+        shown = views.redacted(result, service.secrets(spec.key))
+        return web.Response(text=probe.debug_text(shown, cached, spec))
+    body = probe.metrics_text(result, cached)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,485 @@
+"""The operator's HTML pages, rendered on the server from the views' plain data.
+
+Every value is escaped here, at the one place text becomes HTML. Links are relative
+(`root` climbs back to the app's root), so the page works behind a path prefix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from exporter import __version__
+from exporter.feedback import Feedback
+
+DASH = "\u2013"  # shown where a value is missing
+MISSING = f'<span class="muted">{DASH}</span>'
+WORDS = {"success": "OK", "error": "ERROR", "check_failed": "CHECK FAILED", "pending": "PENDING"}
+STATES = ("failing", "success", "error", "check_failed", "pending")
+STATE_NAMES = {"failing": "failing (error or check failed)", **WORDS}
+
+
+def e(value: Any) -> str:
+    return escape("" if value is None else str(value))
+
+
+def badge(state: str) -> str:
+    return f'<span class="badge {e(state)}">{e(WORDS.get(state, state))}</span>'
+
+
+def ms(seconds: float | None) -> str:
+    if seconds is None:
+        return MISSING
+    if seconds >= 10:
+        return f"{seconds:.1f} s"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def clock(unix: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
+
+
+def layout(title: str, body: str, *, root: str = "", current: str = "", refresh: float = 0) -> str:
+    nav = "".join(
+        f'<a href="{root}{href}"{" aria-current=page" if name == current else ""}>{name}</a>'
+        for name, href in (("Status", "./"), ("Runs", "runs"), ("Config", "config"))
+    )
+    nav += f'<a href="{root}metrics" class="mono">/metrics</a>'
+    controls = ""
+    if refresh:
+        controls = (
+            f'<span id="updated">auto-refresh every {refresh:g}s</span>'
+            '<button id="pause" type="button" aria-pressed="false">pause</button>'
+        )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)} · chatcanary</title>
+<link rel="stylesheet" href="{root}static/style.css">
+</head>
+<body data-refresh="{refresh:g}" data-root="{root}">
+<header class="top"><span class="brand">chatcanary<small>{e(__version__)}</small></span>
+<nav>{nav}</nav><span class="spacer"></span><span class="refresh">{controls}</span></header>
+<main>{body}</main>
+<div id="toast" class="toast" role="status"></div>
+<script src="{root}static/app.js"></script>
+</body></html>
+"""
+
+
+# --- the status page --------------------------------------------------------------------
+
+
+def spark(recent: Sequence[dict[str, Any]], width: int = 120, height: int = 22) -> str:
+    """Recent durations as a line; failed runs as red dots."""
+    if not recent:
+        return '<span class="muted">no runs yet</span>'
+    values = [r["duration_seconds"] for r in recent]
+    top = max(values) or 1.0
+    step = width / max(1, len(values) - 1)
+    pts = [
+        (i * step if len(values) > 1 else width / 2, height - 3 - v / top * (height - 6))
+        for i, v in enumerate(values)
+    ]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+    dots = "".join(
+        f'<circle class="bad" cx="{x:.1f}" cy="{y:.1f}" r="2.4"/>'
+        for (x, y), r in zip(pts, recent, strict=True)
+        if r["outcome"] != "success"
+    )
+    x, y = pts[-1]
+    if recent[-1]["outcome"] == "success":  # a failed last run has its red dot already
+        dots += f'<circle class="last" cx="{x:.1f}" cy="{y:.1f}" r="1.8"/>'
+    failed = sum(r["outcome"] != "success" for r in recent)
+    label = f"last {len(values)} durations, max {top * 1000:.0f} ms, {failed} failed"
+    return (
+        f'<svg class="spark" width="{width + 4}" height="{height}" role="img" '
+        f'aria-label="{e(label)}"><title>{e(label)}</title>'
+        f'<g transform="translate(2,0)"><polyline points="{line}"/>{dots}</g></svg>'
+    )
+
+
+def refusal_cell(r: dict[str, Any]) -> str:
+    last = r["last"]
+    if last is None or last["refused"] is None:
+        return MISSING
+    refused, expected = last["refused"], r["expect_refusal"]
+    word = "refused" if refused else "answered"
+    good = refused == expected
+    hint = "as expected" if good else ("over-refusal" if refused else "under-refusal")
+    return f'<span class="tag {"good" if good else "bad"}" title="{e(hint)}">{word}</span>'
+
+
+def checks_cell(last: dict[str, Any] | None) -> str:
+    if last is None or not last["checks_total"]:
+        return MISSING
+    if last["failed_checks"]:
+        names = ", ".join(last["failed_checks"])
+        return f'<span class="tag bad" title="{e(names)}">failed: {e(names)}</span>'
+    return f'<span class="tag good">{last["checks_passed"]}/{last["checks_total"]} passed</span>'
+
+
+def grid_row(r: dict[str, Any]) -> str:
+    last = r["last"]
+    if last is None:
+        when = '<span class="muted">not run yet</span>'
+        detail = identity = ""
+        run_link = e(r["canary"])
+    else:
+        when = f'<span title="{e(clock(last["finished_at"]))}">{ago(last["age_seconds"])}</span>'
+        run_link = f'<a href="runs/{e(last["run_id"])}">{e(r["canary"])}</a>'
+        identity = e(last["response_model"] or "")
+        if last["system_fingerprint"]:
+            identity += f' <span class="muted mono">{e(last["system_fingerprint"])}</span>'
+        detail = ""
+        if last["error_class"]:
+            status = f" · HTTP {last['http_status']}" if last["http_status"] else ""
+            detail = f'<span class="tag bad">{e(last["error_class"])}{e(status)}</span>'
+    return f"""<tr data-state="{e(r["state"])}" data-target="{e(r["target"])}">
+<td>{badge(r["state"])}</td><td>{e(r["target"])}</td><td>{run_link}</td>
+<td class="num">{ms(last and last["ttft_seconds"])}</td>
+<td class="num">{ms(last and last["duration_seconds"])}</td>
+<td>{spark(r["recent"])}</td><td>{refusal_cell(r)}</td><td>{checks_cell(last)}</td>
+<td>{detail}</td><td><span class="mono">{e(r["model"])}</span><br>
+<span class="muted">{identity or DASH}</span></td><td>{when}</td>
+<td><button class="run" type="button" data-target="{e(r["target"])}"
+ data-canary="{e(r["canary"])}">Run now</button></td></tr>"""
+
+
+def filters(targets: Sequence[str], target: str, state: str) -> str:
+    def options(values: Iterable[str], chosen: str, names: dict[str, str]) -> str:
+        return "".join(
+            f'<option value="{e(v)}"{" selected" if v == chosen else ""}>'
+            f"{e(names.get(v, v))}</option>"
+            for v in values
+        )
+
+    return f"""<form class="filters" method="get" action="">
+<label>Target <select name="target"><option value="">all targets</option>
+{options(targets, target, {})}</select></label>
+<label>State <select name="state"><option value="">all states</option>
+{options(STATES, state, STATE_NAMES)}</select></label>
+<noscript><button type="submit">Apply</button></noscript></form>"""
+
+
+def feedback_table(entries: Sequence[Feedback]) -> str:
+    if not entries:
+        return '<div class="panel empty">No feedback yet. POST /api/v1/feedback to send some.</div>'
+    rows = "".join(
+        f"<tr><td>{e(clock(f.received_at))}</td><td>{e(f.target)}</td>"
+        f'<td><span class="badge {e(f.rating)}">{e(str(f.rating).upper())}</span></td>'
+        f"<td>{e(f.category)}</td><td class='mono'>{e(f.conversation_id) or DASH}</td>"
+        f'<td class="wrap">{e(f.comment[:300]) or MISSING}</td></tr>'
+        for f in entries
+    )
+    return (
+        "<table><thead><tr><th>Received</th><th>Target</th><th>Rating</th><th>Category</th>"
+        f"<th>Conversation</th><th>Comment</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def index_page(
+    status: dict[str, Any], feedback: Sequence[Feedback], target: str, state: str, refresh: float
+) -> str:
+    counts = status["counts"]
+    rows = [
+        r
+        for r in status["results"]
+        if (not target or r["target"] == target)
+        and (
+            not state
+            or r["state"] == state
+            or (state == "failing" and r["state"] in ("error", "check_failed"))
+        )
+    ]
+    failing = status["failing"]
+    stats = (
+        f'<div class="stat {"bad" if failing else "good"}"><b id="failing-count">{failing}'
+        f"</b><span>failing canaries</span></div>"
+        f'<div class="stat"><b>{counts["success"]}</b><span>OK</span></div>'
+        f'<div class="stat"><b>{counts["error"]}</b><span>error</span></div>'
+        f'<div class="stat"><b>{counts["check_failed"]}</b><span>check failed</span></div>'
+        f'<div class="stat"><b>{counts["pending"]}</b><span>pending</span></div>'
+        f'<div class="stat"><b>{status["canaries"]}</b><span>canaries on '
+        f"{len(status['targets'])} targets</span></div>"
+    )
+    head = (
+        "<tr><th>State</th><th>Target</th><th>Canary</th><th class=num>TTFT</th>"
+        "<th class=num>Duration</th><th>Recent durations</th><th>Refusal</th><th>Checks</th>"
+        "<th>Error</th><th>Model · reported identity</th><th>Last run</th><th></th></tr>"
+    )
+    body = "".join(grid_row(r) for r in rows) or (
+        '<tr><td colspan="12" class="empty">No canary matches these filters.</td></tr>'
+    )
+    live = (
+        f'<div class="summary">{stats}</div>'
+        f'<table id="grid"><thead>{head}</thead><tbody>{body}</tbody></table>'
+        f"<h2>Recent user feedback</h2>{feedback_table(feedback[:20])}"
+    )
+    title = f"{failing} failing" if failing else "all OK"
+    return layout(
+        f"Status · {title}",
+        f"<h1>Canary status</h1>{filters(status['targets'], target, state)}"
+        f'<div id="live">{live}</div>',
+        current="Status",
+        refresh=refresh,
+    )
+
+
+# --- a run ------------------------------------------------------------------------------
+
+SEGMENTS = (
+    ("wf-connect", "connect"),
+    ("wf-wait", "waiting for headers"),
+    ("wf-first", "waiting for first token"),
+    ("wf-stream", "streaming"),
+    ("wf-body", "reading body"),
+)
+
+
+def waterfall(turns: Sequence[dict[str, Any]]) -> str:
+    scale = max((t["timings"]["duration_seconds"] for t in turns), default=0.0) or 1.0
+    rows = []
+    for t in turns:
+        tm = t["timings"]
+        connect, headers = tm["connect_seconds"], tm["headers_seconds"]
+        first, end = tm["ttft_seconds"], tm["duration_seconds"]
+        marks: list[tuple[str, float, float]] = []
+        if connect is not None:
+            marks.append(("wf-connect", 0.0, connect))
+        if headers is not None:
+            marks.append(("wf-wait", connect or 0.0, headers))
+            if first is not None:
+                marks += [("wf-first", headers, first), ("wf-stream", first, end)]
+            else:
+                marks.append(("wf-failed" if t["error_class"] else "wf-body", headers, end))
+        else:
+            marks.append(("wf-failed", connect or 0.0, end))
+        segs = "".join(
+            f'<span class="wf-seg {cls}" style="left:{a / scale * 100:.2f}%;'
+            f'width:{max(0.0, b - a) / scale * 100:.2f}%" title="{cls[3:]}: '
+            f'{(b - a) * 1000:.1f} ms"></span>'
+            for cls, a, b in marks
+        )
+        numbers = (
+            f"connect {ms(connect)} · headers {ms(headers)} · first token {ms(first)} · "
+            f"last {ms(end)}"
+        )
+        rows.append(
+            f'<span class="muted">turn {t["turn"]}</span><div class="wf-track" '
+            f'role="img" aria-label="{e(numbers)}">{segs}</div>'
+            f'<span class="mono" style="font-size:11.5px">{numbers}</span>'
+        )
+    legend = "".join(f'<span><i class="{c}"></i>{e(n)}</span>' for c, n in SEGMENTS[:4])
+    legend += '<span><i class="wf-failed"></i>failed</span>'
+    return (
+        f'<div class="panel" id="waterfall"><div class="waterfall">{"".join(rows)}</div>'
+        f'<div class="legend">{legend}</div></div>'
+    )
+
+
+def message(role: str, text: str, cls: str, extra: str = "") -> str:
+    return (
+        f'<div class="msg {cls}"><div class="who"><span>{e(role)}</span>{extra}</div>'
+        f"<pre>{e(text)}</pre></div>"
+    )
+
+
+def exchange(run: dict[str, Any]) -> str:
+    parts = [message(m["role"], m["content"], "system") for m in run["preamble"]]
+    for t in run["turns"]:
+        judged_refusal = t is run["turns"][-1] and run["refused"]
+        parts.append(message(f"user · turn {t['turn']}", t["prompt"], "user"))
+        meta = " · ".join(
+            x
+            for x in (
+                f"HTTP {t['http_status']}" if t["http_status"] else "",
+                f"finish_reason {t['finish_reason']}" if t["finish_reason"] else "",
+                _tokens(t["output_tokens"]) if t["output_tokens"] is not None else "",
+                "estimated" if t["tokens_estimated"] else "",
+            )
+            if x
+        )
+        info = f'<span class="muted" style="font-weight:400">{e(meta)}</span>'
+        if t["error_class"]:
+            text = f"{t['error_class']}: {t['error_detail'] or ''}"
+            if t["answer"]:
+                text += f"\n\npartial answer:\n{t['answer']}"
+            parts.append(message("error", text, "failure", info))
+        elif t["refusal"]:
+            parts.append(message("assistant · refusal field", t["refusal"], "refusal", info))
+        elif judged_refusal:
+            parts.append(message("assistant · judged a refusal", t["answer"], "refusal", info))
+        else:
+            parts.append(message("assistant", t["answer"] or "(empty)", "assistant", info))
+    return f'<div class="exchange" id="exchange">{"".join(parts)}</div>'
+
+
+def _tokens(count: int) -> str:
+    return f"{count} token" if count == 1 else f"{count} tokens"
+
+
+def verdicts(run: dict[str, Any]) -> str:
+    rows = "".join(
+        f'<tr><td class="mono">{e(c["name"])}</td><td>'
+        f'<span class="tag {"good" if c["passed"] else "bad"}">'
+        f"{'passed' if c['passed'] else 'FAILED'}</span></td>"
+        f'<td class="wrap">{e(c["reason"])}</td></tr>'
+        for c in run["checks"]
+    )
+    if run["refused"] is not None:
+        expected = "refuse" if run["expect_refusal"] else "answer"
+        word = "refused" if run["refused"] else "answered"
+        good = run["refused"] == run["expect_refusal"]
+        rows += (
+            f'<tr><td class="mono">refusal verdict</td><td><span class="tag '
+            f'{"good" if good else "bad"}">{word}</span></td><td class="wrap">expected to '
+            f"{expected} · detector <b>{e(run['refusal_detector'])}</b>"
+            f"{': ' + e(run['refusal_reason']) if run['refusal_reason'] else ''}</td></tr>"
+        )
+    if not rows:
+        return '<div class="panel empty">No verdicts: the run errored before an answer.</div>'
+    return (
+        '<table id="verdicts"><thead><tr><th>Check</th><th>Verdict</th><th>Reason</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def facts(items: Sequence[tuple[str, str]]) -> str:
+    return (
+        '<dl class="facts">'
+        + "".join(f"<div><dt>{e(k)}</dt><dd>{v}</dd></div>" for k, v in items)
+        + "</dl>"
+    )
+
+
+def history_table(runs: Sequence[dict[str, Any]], current: str) -> str:
+    rows = "".join(
+        f"<tr{' style=background:#eef4ff' if r['run_id'] == current else ''}>"
+        f'<td>{badge(r["outcome"])}</td><td><a href="{e(r["run_id"])}">'
+        f"{e(clock(r['started_at'])[11:19])}</a></td>"
+        f'<td class="num">{ms(r["duration_seconds"])}</td>'
+        f"<td>{e(r['error_class'] or ', '.join(r['failed_checks']))}</td></tr>"
+        for r in runs
+    )
+    return (
+        "<table><thead><tr><th>Outcome</th><th>Started</th><th class=num>Duration</th>"
+        f"<th>Why</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> str:
+    root = "../"
+    trace = e(run["trace_id"] or DASH)
+    if run["trace_url"]:
+        trace = f'<a class="mono" href="{e(run["trace_url"])}">{trace}</a>'
+    last = run["turns"][-1] if run["turns"] else None
+    headers = "".join(
+        f'<tr><td class="mono">{e(k)}</td><td class="mono wrap">{e(v)}</td></tr>'
+        for k, v in (last["headers"] if last else {}).items()
+    )
+    tokens = f"{run['input_tokens'] or 0} in · {run['output_tokens'] or 0} out"
+    if run["tokens_estimated"]:
+        tokens += " (estimated)"
+    summary = facts(
+        [
+            ("Outcome", badge(run["outcome"])),
+            ("Target · canary", f"{e(run['target'])} · {e(run['canary'])}"),
+            ("Model (configured)", f'<span class="mono">{e(run["model"])}</span>'),
+            ("Reported model", e(run["response_model"] or DASH)),
+            ("System fingerprint", f'<span class="mono">{e(run["system_fingerprint"] or DASH)}'),
+            ("Started", e(clock(run["started_at"]))),
+            ("Duration · TTFT", f"{ms(run['duration_seconds'])} · {ms(run['ttft_seconds'])}"),
+            ("Tokens", e(tokens)),
+            ("HTTP status", e(run["http_status"] or DASH)),
+            ("Trace id", trace),
+            ("Run id", f'<span class="mono">{e(run["run_id"])}</span>'),
+        ]
+    )
+    error = ""
+    if run["error_class"]:
+        error = (
+            f'<div class="panel" id="error"><b>Error class</b> '
+            f'<span class="tag bad">{e(run["error_class"])}</span>'
+            f'<pre class="detail">{e(run["error_detail"] or "(no detail)")}</pre></div>'
+        )
+    kept = (
+        '<p class="muted">This failure aged out of the recent window and is kept for reference.</p>'
+        if run["kept_failure"]
+        else ""
+    )
+    headers_html = (
+        "<table><thead><tr><th>Header</th><th>Value</th></tr></thead>"
+        f"<tbody>{headers}</tbody></table>"
+        if headers
+        else '<div class="panel empty">No response headers (no response).</div>'
+    )
+    again = (
+        f'<button class="run" type="button" style="float:right" data-target="{e(run["target"])}"'
+        f' data-canary="{e(run["canary"])}">Run again</button>'
+    )
+    title = f"Run {badge(run['outcome'])} {e(run['target'])} / {e(run['canary'])}"
+    body = f"""{again}<h1>{title}</h1>{kept}
+<div class="panel">{summary}</div>{error}
+<h2>Timing waterfall</h2>{waterfall(run["turns"])}
+<div class="grid-2"><div><h2>Exchange</h2>{exchange(run)}</div>
+<div><h2>Verdicts</h2>{verdicts(run)}<h2>Selected response headers</h2>{headers_html}
+<h2>History of this canary</h2>{history_table(history, run["run_id"])}</div></div>"""
+    return layout(f"Run {run['run_id']}", body, root=root, current="Runs")
+
+
+def runs_page(runs: Sequence[dict[str, Any]], query: dict[str, str]) -> str:
+    rows = (
+        "".join(
+            f'<tr><td>{badge(r["outcome"])}</td><td><a href="runs/{e(r["run_id"])}">'
+            f"{e(clock(r['started_at']))}</a></td><td>{e(r['target'])}</td><td>{e(r['canary'])}</td>"
+            f'<td class="num">{ms(r["ttft_seconds"])}</td><td class="num">'
+            f"{ms(r['duration_seconds'])}</td>"
+            f"<td>{e(r['error_class'] or ', '.join(r['failed_checks']))}</td></tr>"
+            for r in runs
+        )
+        or '<tr><td colspan="7" class="empty">No runs kept that match.</td></tr>'
+    )
+    shown = ", ".join(f"{k}={v}" for k, v in query.items() if v) or "all canaries"
+    api = "api/v1/runs" + ("?" + urlencode({k: v for k, v in query.items() if v}) if query else "")
+    return layout(
+        "Runs",
+        f'<h1>Recent runs <span class="muted" style="font-weight:400">({e(shown)}; '
+        f'<a href="{e(api)}">JSON</a>)</span></h1>'
+        "<table><thead><tr><th>Outcome</th><th>Started</th><th>Target</th><th>Canary</th>"
+        "<th class=num>TTFT</th><th class=num>Duration</th><th>Why</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>",
+        current="Runs",
+    )
+
+
+def config_page(config_yaml: str, protection: str) -> str:
+    return layout(
+        "Config",
+        "<h1>Configuration <span class='muted' style='font-weight:400'>(secrets redacted)"
+        f"</span></h1><p class='muted'>{e(protection)} · "
+        "<a href='metrics'>/metrics</a> · <a href='api/v1/status'>/api/v1/status</a></p>"
+        f'<pre class="config" id="config">{e(config_yaml)}</pre>',
+        current="Config",
+    )
+
+
+def not_found(message_text: str, root: str = "../") -> str:
+    return layout(
+        "Not found",
+        f"<h1>Not found</h1><p>{e(message_text)}</p><p><a href='{root}'>Back to the status</a></p>",
+        root=root,
+    )

@@ -1,0 +1,176 @@
+"""What the page and the JSON API show, as plain data: one function per view, pure.
+
+The HTML pages render these dicts and the API returns them as JSON, so both always say
+the same thing. Every text that came back from an endpoint passes through the runner's
+redaction with the current secrets of its target before it is shown.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from enum import StrEnum
+from typing import Any
+
+from exporter import __version__
+from exporter.config import RunSpec
+from exporter.result import Exchange, Outcome, ProbeResult
+from exporter.runner import REDACTED, redact
+
+
+class State(StrEnum):
+    """A canary's state on the page: its last outcome, or pending before its first run."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+    CHECK_FAILED = "check_failed"
+    PENDING = "pending"
+
+
+FAILING = (State.ERROR, State.CHECK_FAILED)
+SPARK_RUNS = 30
+
+
+def redacted(result: ProbeResult, hidden: tuple[str, ...]) -> ProbeResult:
+    """The result with every secret replaced in the texts an endpoint sent back."""
+    if not hidden:
+        return result
+    detail = result.error_detail
+    for value in sorted(hidden, key=len, reverse=True):
+        detail = detail.replace(value, REDACTED)
+    return replace(
+        result, error_detail=detail, turns=tuple(redact(t, hidden) for t in result.turns)
+    )
+
+
+def finished_at(result: ProbeResult) -> float:
+    return result.started_at + result.duration_seconds
+
+
+def row(spec: RunSpec, recent: tuple[ProbeResult, ...], now: float) -> dict[str, Any]:
+    """One (target, canary) of the status grid; `recent` is oldest first."""
+    last = recent[-1] if recent else None
+    out: dict[str, Any] = {
+        "target": spec.target.name,
+        "canary": spec.canary.name,
+        "model": spec.target.model,
+        "protocol": str(spec.target.protocol),
+        "interval_seconds": spec.interval,
+        "expect_refusal": spec.canary.expect_refusal,
+        "state": str(State.PENDING if last is None else State(str(last.outcome))),
+        "recent": [
+            {"run_id": r.run_id, "outcome": str(r.outcome), "duration_seconds": r.duration_seconds}
+            for r in recent[-SPARK_RUNS:]
+        ],
+        "last": None,
+    }
+    if last is not None:
+        out["last"] = {
+            "run_id": last.run_id,
+            "finished_at": finished_at(last),
+            "age_seconds": max(0.0, now - finished_at(last)),
+            "ttft_seconds": last.ttft_seconds,
+            "duration_seconds": last.duration_seconds,
+            "error_class": None if last.error_class is None else str(last.error_class),
+            "http_status": last.last.status,
+            "refused": last.refused,
+            "refusal_detector": None if last.refusal is None else last.refusal.detector,
+            "checks_passed": sum(c.passed for c in last.checks),
+            "checks_total": len(last.checks),
+            "failed_checks": list(last.failed_checks),
+            "response_model": last.last.response_model,
+            "system_fingerprint": last.last.system_fingerprint,
+        }
+    return out
+
+
+def status(rows: list[dict[str, Any]], targets: list[str]) -> dict[str, Any]:
+    counts = {str(s): 0 for s in State}
+    for r in rows:
+        counts[r["state"]] += 1
+    return {
+        "version": __version__,
+        "generated_at": time.time(),
+        "targets": targets,
+        "canaries": len(rows),
+        "failing": sum(counts[str(s)] for s in FAILING),
+        "counts": counts,
+        "results": rows,
+    }
+
+
+def turn(exchange: Exchange, number: int) -> dict[str, Any]:
+    return {
+        "turn": number,
+        "prompt": exchange.prompt,
+        "answer": exchange.text,
+        "refusal": exchange.refusal or None,
+        "started_at": exchange.started_at,
+        "http_status": exchange.status,
+        "streamed": exchange.streamed,
+        "timings": {
+            "connect_seconds": exchange.connect_seconds,
+            "headers_seconds": exchange.headers_seconds,
+            "ttft_seconds": exchange.ttft_seconds,
+            "duration_seconds": exchange.duration_seconds,
+        },
+        "chunks": len(exchange.chunk_gaps) + 1 if exchange.ttft_seconds is not None else None,
+        "input_tokens": exchange.input_tokens,
+        "output_tokens": exchange.output_tokens,
+        "tokens_estimated": exchange.tokens_estimated,
+        "finish_reason": exchange.finish_reason,
+        "response_model": exchange.response_model,
+        "system_fingerprint": exchange.system_fingerprint,
+        "response_id": exchange.response_id,
+        "request_id": exchange.request_id,
+        "headers": dict(exchange.headers),
+        "server_timings": dict(exchange.server_timings),
+        "error_class": None if exchange.error_class is None else str(exchange.error_class),
+        "error_detail": exchange.error_detail or None,
+    }
+
+
+def run(
+    result: ProbeResult,
+    spec: RunSpec | None,
+    trace_url: str | None,
+    kept_failure: bool = False,
+) -> dict[str, Any]:
+    """A run in full: the summary, the preamble the canary sends (from the current
+    config, when the pair is still configured), and every turn."""
+    out = result.summary()
+    del out["answer"]  # each turn carries its own
+    out["started_at"] = result.started_at
+    out["finished_at"] = finished_at(result)
+    out["trace_url"] = (
+        trace_url.replace("{trace_id}", result.trace_id)
+        if trace_url is not None and result.trace_id is not None
+        else None
+    )
+    out["kept_failure"] = kept_failure
+    preamble = spec.canary.preamble() if spec is not None else ()
+    out["preamble"] = [{"role": m.role, "content": m.content} for m in preamble]
+    out["turns"] = [turn(t, i) for i, t in enumerate(result.turns, start=1)]
+    return out
+
+
+def brief(result: ProbeResult) -> dict[str, Any]:
+    """A run as the runs list shows it."""
+    return {
+        "run_id": result.run_id,
+        "target": result.target,
+        "canary": result.canary,
+        "model": result.model,
+        "outcome": str(result.outcome),
+        "started_at": result.started_at,
+        "duration_seconds": result.duration_seconds,
+        "ttft_seconds": result.ttft_seconds,
+        "error_class": None if result.error_class is None else str(result.error_class),
+        "failed_checks": list(result.failed_checks),
+        "refused": result.refused,
+        "trace_id": result.trace_id,
+    }
+
+
+def is_failure(result: ProbeResult) -> bool:
+    return result.outcome is not Outcome.SUCCESS

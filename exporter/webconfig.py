@@ -1,0 +1,213 @@
+"""The web config file (`--web.config.file`): TLS and authentication for every endpoint,
+in the spirit of Prometheus's exporter-toolkit file.
+
+```yaml
+tls_server_config:
+  cert_file: /etc/chatcanary/tls.crt
+  key_file: /etc/chatcanary/tls.key
+basic_auth_users:                 # user: password hash (see `hash_password`)
+  alice: pbkdf2_sha256$600000$c2FsdA$...
+bearer_tokens: ["${CHATCANARY_READ_TOKEN}"]
+write:                            # POST endpoints take these credentials instead
+  bearer_tokens: ["${CHATCANARY_WRITE_TOKEN}"]
+```
+
+Top-level credentials guard every endpoint; `write` (optional) replaces them for the
+state-changing ones (run now, feedback, reload). With neither, the endpoint is open.
+Passwords are stored as salted PBKDF2-SHA256 hashes, never in clear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from exporter import yamlsource
+from exporter.checkspecs import Strict
+from exporter.config import ConfigError
+
+SCHEME = "pbkdf2_sha256"
+ITERATIONS = 600_000
+_CACHE_LIMIT = 256
+_DUMMY = "pbkdf2_sha256$600000$Y2hhdGNhbmFyeS1kdW1teQ$r8U2es2Ndkj0mRdL2zVITXCCx9hOFagJneAhgjyERz8"
+
+
+def hash_password(password: str, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
+    """`pbkdf2_sha256$ITERATIONS$SALT$HASH` (salt and hash in unpadded base64)."""
+    salt = secrets.token_bytes(16) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return f"{SCHEME}${iterations}${_b64(salt)}${_b64(digest)}"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _parse_hash(encoded: str) -> tuple[int, bytes, bytes]:
+    scheme, iterations, salt, digest = encoded.split("$")
+    if scheme != SCHEME or not iterations.isdigit() or int(iterations) < 1:
+        raise ValueError
+    return int(iterations), _unb64(salt), _unb64(digest)
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    try:
+        iterations, salt, expected = _parse_hash(encoded)
+    except ValueError:
+        return False
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return hmac.compare_digest(digest, expected)
+
+
+def _a_hash(encoded: str) -> str:
+    try:
+        _parse_hash(encoded)
+    except ValueError:
+        raise ValueError(
+            f"passwords are stored as {SCHEME}$ITERATIONS$SALT$HASH hashes (see README)"
+        ) from None
+    return encoded
+
+
+PasswordHash = Annotated[str, AfterValidator(_a_hash)]
+UserName = Annotated[str, Field(pattern=r"^[^:]+$")]
+
+
+class Credentials(Strict):
+    basic_auth_users: dict[UserName, PasswordHash] = Field(default_factory=dict)
+    bearer_tokens: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("bearer_tokens")
+    @classmethod
+    def _long_enough(cls, tokens: list[SecretStr]) -> list[SecretStr]:
+        if any(len(t.get_secret_value()) < 16 for t in tokens):
+            raise ValueError("bearer tokens must have at least 16 characters")
+        return tokens
+
+    @property
+    def required(self) -> bool:
+        return bool(self.basic_auth_users or self.bearer_tokens)
+
+
+class TLSServerConfig(Strict):
+    cert_file: Path
+    key_file: Path
+
+
+class WebConfig(Credentials):
+    tls_server_config: TLSServerConfig | None = None
+    write: Credentials | None = None
+
+    @model_validator(mode="after")
+    def _tls_loads(self) -> WebConfig:
+        self.ssl_context()  # a bad certificate fails at start, not at the first request
+        return self
+
+    def credentials(self, write: bool) -> Credentials:
+        return self.write if write and self.write is not None else self
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        tls = self.tls_server_config
+        if tls is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cannot load the TLS certificate and key: {exc}") from None
+        return context
+
+
+class Guard:
+    """Checks an `Authorization` header against credentials. Verified basic-auth pairs
+    are remembered (as keyed digests, not in clear), since PBKDF2 is slow on purpose."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self._key = secrets.token_bytes(32)
+        self._verified: set[bytes] = set()
+
+    async def allows(self, authorization: str | None) -> bool:
+        if not self.credentials.required:
+            return True
+        scheme, _, value = (authorization or "").partition(" ")
+        value = value.strip()
+        if scheme.lower() == "bearer" and value:
+            given = value.encode()
+            return any(
+                hmac.compare_digest(given, t.get_secret_value().encode())
+                for t in self.credentials.bearer_tokens
+            )
+        if scheme.lower() == "basic" and value:
+            return await self._basic(value)
+        return False
+
+    async def _basic(self, value: str) -> bool:
+        try:
+            user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        encoded = self.credentials.basic_auth_users.get(user)
+        if not sep:
+            return False
+        if encoded is None:  # as slow as a known user, so timing does not tell who exists
+            await asyncio.to_thread(verify_password, password, _DUMMY)
+            return False
+        seen = hmac.new(self._key, f"{user}\0{password}".encode(), "sha256").digest()
+        if seen in self._verified:
+            return True
+        # slow on purpose: off the event loop, so a guessing client stalls nothing else
+        if not await asyncio.to_thread(verify_password, password, encoded):
+            return False
+        if len(self._verified) >= _CACHE_LIMIT:
+            self._verified.clear()
+        self._verified.add(seen)
+        return True
+
+
+def load_web_config(path: str | Path, environ: Mapping[str, str] | None = None) -> WebConfig:
+    """Raises ConfigError naming the file, the line and the key of each problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read web config: {exc.strerror}"]) from None
+    try:
+        source = yamlsource.load(text, str(path), environ)
+    except yamlsource.SourceError as exc:
+        raise ConfigError(exc.messages) from None
+    data: Any = {} if source.data is None else source.data
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the web config must be a mapping"])
+    try:
+        return WebConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_message(source, e) for e in exc.errors()]) from None
+
+
+def _message(source: yamlsource.Source, error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{source.where(error['loc'])}: {message}"

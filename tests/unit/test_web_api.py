@@ -1,0 +1,368 @@
+"""The JSON API and /probe (exporter/web/api.py) through aiohttp's test client, against
+the simulator on a loopback port: every bad input answers a clear error and sends
+nothing; secrets never show."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from exporter.config import parse_config
+from exporter.service import Service
+from exporter.simulator import Behaviour, Simulator
+from exporter.web import make_app
+from exporter.webconfig import WebConfig
+
+SECRET = "sk-api-test-secret-0123456789"
+CONFIG = """
+defaults: {{interval: 1h, timeout: 5s}}
+targets:
+  - {{name: primary, protocol: openai, base_url: "{url}/v1", model: healthy-model,
+      api_key: "{key}"}}
+  - {{name: echo, protocol: openai, base_url: "{url}/v1", model: echo-model, api_key: "{key}"}}
+canaries:
+  - name: arithmetic
+    prompt: "What is 17+25? Answer with the number only."
+    checks: [{{contains: "42"}}]
+  - name: echo-only
+    prompt: "Say anything."
+    targets: [echo]
+web:
+  run_now_per_minute: 5
+  feedback_per_minute: 6
+  feedback_max_bytes: 300
+  feedback_categories: [incorrect, slow]
+  probe_cache: 30s
+  trace_url: "http://tempo.example/trace/{{trace_id}}"
+"""
+
+
+@dataclass
+class Api:
+    client: TestClient[Any, Any]
+    service: Service
+    sim: Simulator
+
+    def requests(self) -> int:
+        return sum(self.sim.stats()["requests"].values())
+
+    async def post(self, path: str, body: Any, **kwargs: Any) -> tuple[int, Any]:
+        resp = await self.client.post(path, json=body, **kwargs)
+        return resp.status, await resp.json()
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        resp = await self.client.get(path, **kwargs)
+        text = await resp.text()
+        is_json = resp.content_type == "application/json"
+        return resp.status, json.loads(text) if is_json else text
+
+
+async def serve(web_config: WebConfig | None = None, extra: str = "") -> AsyncIterator[Api]:
+    sim = Simulator(scenario="healthy", seed=3, api_key=SECRET)
+    sim.set_behaviour("echo-model", Behaviour(answer=f"your key is {SECRET}, keep it safe"))
+    url = await sim.start("127.0.0.1", 0)
+    config = parse_config(CONFIG.format(url=url, key=SECRET) + extra, "api.yaml")
+    service = Service(config)
+    await service.start()
+    client = TestClient(TestServer(make_app(service, web_config)))
+    await client.start_server()
+    try:
+        yield Api(client, service, sim)
+    finally:
+        await client.close()
+        await service.stop(grace=1)
+        await sim.stop()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    async for served in serve():
+        yield served
+
+
+async def test_status_lists_every_pair_pending_until_it_runs(api: Api) -> None:
+    status, body = await api.get("/api/v1/status")
+    assert status == 200
+    assert body["counts"]["pending"] == 3 and body["failing"] == 0
+    assert {(r["target"], r["canary"]) for r in body["results"]} == {
+        ("primary", "arithmetic"),
+        ("echo", "arithmetic"),
+        ("echo", "echo-only"),
+    }
+    status, run = await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
+    assert status == 201 and run["outcome"] == "success"
+    _, body = await api.get("/api/v1/status")
+    row = next(r for r in body["results"] if r["target"] == "primary")
+    assert row["state"] == "success" and row["last"]["run_id"] == run["run_id"]
+    assert row["recent"][-1]["run_id"] == run["run_id"]
+
+
+async def test_run_now_returns_the_full_exchange_with_timings(api: Api) -> None:
+    status, run = await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
+    assert status == 201
+    assert run["target"] == "primary" and run["http_status"] == 200
+    (turn,) = run["turns"]
+    assert turn["prompt"] == "What is 17+25? Answer with the number only."
+    assert "42" in turn["answer"]
+    timings = turn["timings"]
+    assert 0 <= timings["connect_seconds"] <= timings["headers_seconds"]
+    assert timings["headers_seconds"] <= timings["ttft_seconds"] <= timings["duration_seconds"]
+    assert turn["headers"]["content-type"].startswith("text/event-stream")
+    assert "authorization" not in {h.lower() for h in turn["headers"]}
+    status, again = await api.get(f"/api/v1/runs/{run['run_id']}")
+    assert status == 200 and again["turns"] == run["turns"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"target": "nope", "canary": "arithmetic"}, 400, "unknown target 'nope'"),
+        ({"target": "primary", "canary": "nope"}, 400, "unknown canary 'nope'"),
+        (
+            {"target": "primary", "canary": "echo-only"},
+            400,
+            "canary 'echo-only' does not run against target 'primary'",
+        ),
+        ({"canary": "arithmetic"}, 400, "'target' is required"),
+        ({"target": "primary"}, 400, "'canary' is required"),
+        ({"target": "primary", "canary": "arithmetic", "x": 1}, 400, "unknown field(s) ['x']"),
+        (["primary", "arithmetic"], 400, "the body must be a JSON object"),
+    ],
+)
+async def test_run_now_rejects_bad_input_and_sends_nothing(
+    api: Api, body: Any, status: int, message: str
+) -> None:
+    got, answer = await api.post("/api/v1/runs", body)
+    assert (got, answer) == (status, {"error": answer["error"]})
+    assert message in answer["error"]
+    assert api.requests() == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status", "message"),
+    [
+        (b'{"target": ', {"Content-Type": "application/json"}, 400, "not valid JSON"),
+        (b'{"target": "primary"}', {"Content-Type": "text/plain"}, 415, "application/json"),
+        (b"{" + b" " * 5000 + b"}", {"Content-Type": "application/json"}, 413, "larger than"),
+    ],
+)
+async def test_run_now_rejects_bad_bodies(
+    api: Api, data: bytes, headers: dict[str, str], status: int, message: str
+) -> None:
+    resp = await api.client.post("/api/v1/runs", data=data, headers=headers)
+    assert resp.status == status
+    assert message in (await resp.json())["error"]
+    assert api.requests() == 0
+
+
+async def test_run_now_is_rate_limited(api: Api) -> None:
+    body = {"target": "primary", "canary": "arithmetic"}
+    for _ in range(5):
+        assert (await api.post("/api/v1/runs", body))[0] == 201
+    resp = await api.client.post("/api/v1/runs", json=body)
+    assert resp.status == 429
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert "at most 5 a minute" in (await resp.json())["error"]
+    assert api.requests() == 5
+
+
+async def test_concurrent_run_now_calls_share_one_run(api: Api) -> None:
+    body = {"target": "primary", "canary": "arithmetic"}
+    (s1, a), (s2, b) = await asyncio.gather(
+        api.post("/api/v1/runs", body), api.post("/api/v1/runs", body)
+    )
+    assert s1 == s2 == 201 and a["run_id"] == b["run_id"]
+    assert api.requests() == 1
+
+
+async def test_runs_list_filters_and_validates(api: Api) -> None:
+    await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
+    await api.post("/api/v1/runs", {"target": "echo", "canary": "arithmetic"})
+    status, body = await api.get("/api/v1/runs?target=primary")
+    assert status == 200 and body["count"] == 1
+    assert body["runs"][0]["target"] == "primary"
+    _, body = await api.get("/api/v1/runs?canary=arithmetic")
+    assert body["count"] == 2
+    _, body = await api.get("/api/v1/runs?canary=arithmetic&outcome=check_failed")
+    assert [r["target"] for r in body["runs"]] == ["echo"]
+    _, body = await api.get("/api/v1/runs?outcome=error")
+    assert body == {"count": 0, "runs": []}
+    for query, message in (
+        ("target=nope", "unknown target 'nope'"),
+        ("canary=nope", "unknown canary 'nope'"),
+        ("outcome=great", "outcome must be one of"),
+        ("limit=0", "limit must be a whole number"),
+        ("limit=x", "limit must be a whole number"),
+    ):
+        status, body = await api.get(f"/api/v1/runs?{query}")
+        assert status == 400 and message in body["error"], query
+    status, body = await api.get("/api/v1/runs/0123456789abcdef")
+    assert status == 404 and "no such run" in body["error"]
+
+
+async def test_feedback_is_counted_without_free_text_in_labels(api: Api) -> None:
+    status, body = await api.post(
+        "/api/v1/feedback",
+        {
+            "target": "primary",
+            "rating": "negative",
+            "category": "incorrect",
+            "comment": "wrong-sum-comment",
+            "conversation_id": "conv-77",
+        },
+    )
+    assert status == 202 and body["accepted"] is True
+    assert (await api.post("/api/v1/feedback", {"target": "echo", "rating": "positive"}))[0] == 202
+    _, metrics = await api.get("/metrics")
+    assert (
+        'chatcanary_feedback_total{category="incorrect",rating="negative",target="primary"} 1.0'
+        in metrics
+    )
+    assert 'chatcanary_feedback_total{category="none",rating="positive",target="echo"} 1.0' in (
+        metrics
+    )
+    assert "wrong-sum-comment" not in metrics and "conv-77" not in metrics
+    _, page = await api.get("/")
+    assert "wrong-sum-comment" in page and "conv-77" in page
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "message"),
+    [
+        ({"target": "nope", "rating": "positive"}, None, 400, "unknown target 'nope'"),
+        ({"target": "primary", "rating": "5 stars"}, None, 400, "'rating' must be"),
+        ({"target": "primary", "rating": "positive", "category": "x"}, None, 400, "category"),
+        (b'{"rating": "positive"', "application/json", 400, "not valid JSON"),
+        (b"rating=positive", "application/x-www-form-urlencoded", 415, "application/json"),
+        (
+            {"target": "primary", "rating": "positive", "comment": "x" * 400},
+            None,
+            413,
+            "larger than 300 bytes",
+        ),
+    ],
+)
+async def test_bad_feedback_is_refused_clearly_and_not_counted(
+    api: Api, data: Any, content_type: str | None, status: int, message: str
+) -> None:
+    if content_type is None:
+        resp = await api.client.post("/api/v1/feedback", json=data)
+    else:
+        resp = await api.client.post(
+            "/api/v1/feedback", data=data, headers={"Content-Type": content_type}
+        )
+    assert resp.status == status
+    assert message in (await resp.json())["error"]
+    assert len(api.service.feedback) == 0
+    _, metrics = await api.get("/metrics")
+    assert "chatcanary_feedback_total{" not in metrics
+
+
+async def test_feedback_is_rate_limited(api: Api) -> None:
+    body = {"target": "primary", "rating": "positive"}
+    statuses = [(await api.post("/api/v1/feedback", body))[0] for _ in range(7)]
+    assert statuses == [202] * 6 + [429]
+    assert len(api.service.feedback) == 6
+
+
+async def test_probe_runs_once_then_reuses_the_fresh_result(api: Api) -> None:
+    status, first = await api.get("/probe?target=primary&canary=arithmetic")
+    assert status == 200
+    assert "probe_success 1.0" in first and "probe_cached 0.0" in first
+    assert 'probe_check_success{check="contains"} 1.0' in first
+    status, second = await api.get("/probe?target=primary&canary=arithmetic")
+    assert "probe_cached 1.0" in second
+    assert api.requests() == 1
+
+
+async def test_probe_rejects_names_not_configured_and_sends_nothing(api: Api) -> None:
+    for query, message in (
+        ("target=http://evil.example&canary=arithmetic", "unknown target 'http://evil.example'"),
+        ("target=primary&canary=nope", "unknown canary 'nope'"),
+        ("target=primary&canary=echo-only", "does not run against target 'primary'"),
+        ("canary=arithmetic", "'target' is required"),
+    ):
+        status, text = await api.get(f"/probe?{query}")
+        assert status == 400 and message in text, query
+    assert api.requests() == 0
+
+
+async def test_probe_debug_shows_log_metrics_and_config_without_secrets(api: Api) -> None:
+    status, text = await api.get("/probe?target=echo&canary=echo-only&debug=true")
+    assert status == 200
+    assert "Logs for the probe:" in text and "outcome: success" in text
+    assert "Metrics that would have been returned:" in text and "probe_success 1.0" in text
+    assert "Canary configuration (secrets redacted):" in text and "echo-only" in text
+    assert "api_key: '**********'" in text
+    assert SECRET not in text
+
+
+async def test_secrets_never_show_even_when_the_endpoint_echoes_them(api: Api) -> None:
+    _, run = await api.post("/api/v1/runs", {"target": "echo", "canary": "echo-only"})
+    assert "[redacted]" in run["turns"][0]["answer"]
+    shown = [json.dumps(run)]
+    for path in (
+        "/",
+        f"/runs/{run['run_id']}",
+        "/runs",
+        "/config",
+        "/api/v1/status",
+        "/api/v1/runs",
+        f"/api/v1/runs/{run['run_id']}",
+        "/metrics",
+    ):
+        status, body = await api.get(path)
+        assert status == 200, path
+        shown.append(body if isinstance(body, str) else json.dumps(body))
+    assert all(SECRET not in text for text in shown)
+    assert "**********" in shown[4]  # the config page shows that a key is set
+
+
+async def test_pages_render_and_unknown_runs_are_404(api: Api) -> None:
+    _, run = await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
+    status, page = await api.get(f"/runs/{run['run_id']}")
+    assert status == 200
+    assert "What is 17+25? Answer with the number only." in page
+    assert 'id="waterfall"' in page
+    status, page = await api.get("/runs/0123456789abcdef")
+    assert status == 404 and "aged out" in page
+    status, page = await api.get("/?target=nope&state=weird")  # a stale bookmark shows all
+    assert status == 200 and page.count('<tr data-state="') == 3
+    status, page = await api.get("/?state=pending")
+    assert page.count('<tr data-state="pending"') == 2
+    for asset, kind in (("/static/style.css", "text/css"), ("/static/app.js", "text/javascript")):
+        resp = await api.client.get(asset)
+        assert resp.status == 200 and resp.content_type == kind
+
+
+@pytest.fixture
+async def guarded() -> AsyncIterator[Api]:
+    config = WebConfig.model_validate(
+        {
+            "bearer_tokens": ["read-token-0123456789"],
+            "write": {"bearer_tokens": ["write-0123456789abcdef"]},
+        }
+    )
+    async for served in serve(config):
+        yield served
+
+
+async def test_read_and_write_endpoints_take_their_own_credentials(guarded: Api) -> None:
+    read = {"Authorization": "Bearer read-token-0123456789"}
+    write = {"Authorization": "Bearer write-0123456789abcdef"}
+    feedback = {"target": "primary", "rating": "positive"}
+    resp = await guarded.client.get("/api/v1/status")
+    assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert (await guarded.client.get("/metrics", headers=write)).status == 401
+    assert (await guarded.client.get("/metrics", headers=read)).status == 200
+    assert (await guarded.client.get("/", headers=read)).status == 200
+    assert (await guarded.post("/api/v1/feedback", feedback, headers=read))[0] == 401
+    assert (await guarded.post("/api/v1/feedback", feedback))[0] == 401
+    assert (await guarded.post("/api/v1/feedback", feedback, headers=write))[0] == 202
+    assert len(guarded.service.feedback) == 1

@@ -1,0 +1,94 @@
+"""The views of exporter/web/views.py: plain data for the page and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.config import parse_config
+from exporter.errors import ErrorClass
+from exporter.refusal import Verdict
+from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult
+from exporter.web import views
+
+CONFIG = """
+targets: [{name: t, protocol: openai, base_url: "http://127.0.0.1:9/v1", model: m}]
+canaries:
+  - {name: c, system: "Be brief.", prompt: "hi", expect_refusal: true}
+"""
+SPEC = parse_config(CONFIG, "views.yaml").plan()[("t", "c")]
+
+
+def result(n: int = 1, **fields: Any) -> ProbeResult:
+    values: dict[str, Any] = {
+        "run_id": f"r{n}",
+        "target": "t",
+        "canary": "c",
+        "model": "m",
+        "started_at": 100.0 + n,
+        "outcome": Outcome.SUCCESS,
+        "duration_seconds": 2.0,
+    }
+    values.update(fields)
+    return ProbeResult(**values)
+
+
+def test_redacted_replaces_secrets_in_everything_an_endpoint_sent() -> None:
+    turn = Exchange(text="key sk-secret-1 here", error_detail="bad key sk-secret-1")
+    shown = views.redacted(
+        result(turns=(turn,), error_detail="bad key sk-secret-1"), ("sk-secret-1",)
+    )
+    assert shown.error_detail == "bad key [redacted]"
+    assert shown.turns[0].text == "key [redacted] here"
+    assert shown.turns[0].error_detail == "bad key [redacted]"
+    untouched = result()
+    assert views.redacted(untouched, ()) is untouched
+
+
+def test_a_row_is_pending_until_the_first_run() -> None:
+    row = views.row(SPEC, (), now=0.0)
+    assert row["state"] == "pending" and row["last"] is None and row["recent"] == []
+
+
+def test_a_row_shows_the_last_run_and_the_recent_durations() -> None:
+    failed = result(
+        2,
+        outcome=Outcome.CHECK_FAILED,
+        turns=(Exchange(status=200, ttft_seconds=0.3, response_model="m-2024"),),
+        checks=(CheckVerdict("refusal", False, "answered"), CheckVerdict("x", True, "ok")),
+        refusal=Verdict(refused=False, detector="none", reason=""),
+    )
+    row = views.row(SPEC, (result(1), failed), now=110.0)
+    assert row["state"] == "check_failed" and row["expect_refusal"] is True
+    last = row["last"]
+    assert last["run_id"] == "r2" and last["age_seconds"] == 6.0
+    assert (last["checks_passed"], last["checks_total"], last["failed_checks"]) == (
+        1,
+        2,
+        ["refusal"],
+    )
+    assert last["refused"] is False and last["response_model"] == "m-2024"
+    assert [r["outcome"] for r in row["recent"]] == ["success", "check_failed"]
+
+
+def test_status_counts_the_failing() -> None:
+    rows = [{"state": s} for s in ("success", "error", "check_failed", "pending", "error")]
+    status = views.status(rows, ["t"])
+    assert status["failing"] == 3
+    assert status["counts"] == {"success": 1, "error": 2, "check_failed": 1, "pending": 1}
+
+
+def test_a_run_in_full_links_its_trace_and_shows_the_preamble() -> None:
+    run = views.run(
+        result(trace_id="ab" * 16, turns=(Exchange(prompt="hi", text="no"),)),
+        SPEC,
+        "http://tempo.example/trace/{trace_id}?x=1",
+    )
+    assert run["trace_url"] == f"http://tempo.example/trace/{'ab' * 16}?x=1"
+    assert run["preamble"] == [{"role": "system", "content": "Be brief."}]
+    assert [(t["prompt"], t["answer"]) for t in run["turns"]] == [("hi", "no")]
+    assert "answer" not in run
+
+
+def test_a_run_without_a_trace_or_a_config_still_shows() -> None:
+    run = views.run(result(error_class=ErrorClass.CONNECTION), None, "http://t/{trace_id}")
+    assert run["trace_url"] is None and run["preamble"] == [] and run["turns"] == []

@@ -1,0 +1,104 @@
+"""The web config file: exporter/webconfig.py — password hashes, the guard, loading."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from exporter.config import ConfigError
+from exporter.webconfig import (
+    Credentials,
+    Guard,
+    WebConfig,
+    hash_password,
+    load_web_config,
+    verify_password,
+)
+
+FAST = 1000  # iterations: enough to test the scheme, quick enough for a unit test
+TOKEN = "read-token-0123456789"
+WRITE_TOKEN = "write-token-0123456789"
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_password_hashes_verify_and_are_salted() -> None:
+    first = hash_password("hunter22", iterations=FAST)
+    assert first.startswith("pbkdf2_sha256$1000$")
+    assert verify_password("hunter22", first)
+    assert not verify_password("hunter23", first)
+    assert hash_password("hunter22", iterations=FAST) != first
+    assert not verify_password("hunter22", "plain-text")
+
+
+async def test_the_guard_takes_basic_auth_and_bearer_tokens() -> None:
+    creds = Credentials.model_validate(
+        {"basic_auth_users": {"alice": hash_password("s3cret", FAST)}, "bearer_tokens": [TOKEN]}
+    )
+    guard = Guard(creds)
+    assert await guard.allows(basic("alice", "s3cret"))
+    assert await guard.allows(basic("alice", "s3cret"))  # the remembered path
+    assert await guard.allows(f"Bearer {TOKEN}")
+    for bad in (
+        None,
+        "",
+        basic("alice", "wrong"),
+        basic("bob", "s3cret"),
+        "Basic !!!not-base64",
+        "Bearer wrong-token-0123456789",
+        f"Token {TOKEN}",
+    ):
+        assert not await guard.allows(bad), bad
+
+
+async def test_no_credentials_means_open() -> None:
+    assert await Guard(Credentials()).allows(None)
+
+
+def test_write_credentials_replace_the_top_level_ones_for_writes() -> None:
+    config = WebConfig.model_validate(
+        {"bearer_tokens": [TOKEN], "write": {"bearer_tokens": [WRITE_TOKEN]}}
+    )
+    assert config.credentials(False).bearer_tokens[0].get_secret_value() == TOKEN
+    assert config.credentials(True).bearer_tokens[0].get_secret_value() == WRITE_TOKEN
+    only_reads = WebConfig.model_validate({"bearer_tokens": [TOKEN]})
+    assert only_reads.credentials(True) is only_reads
+
+
+def test_loading_reads_the_environment_and_hides_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "web.yml"
+    path.write_text('bearer_tokens: ["${TOKEN}"]\n')
+    config = load_web_config(path, {"TOKEN": TOKEN})
+    assert config.bearer_tokens[0].get_secret_value() == TOKEN
+    assert TOKEN not in repr(config) and TOKEN not in str(config.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "basic_auth_users:\n  alice: hunter2\n",
+            "web.yml:2: basic_auth_users.alice: passwords are",
+        ),
+        ("bearer_tokens: [short]\n", "bearer tokens must have at least 16 characters"),
+        ("tls_server_config: {cert_file: /nope.crt, key_file: /nope.key}\n", "cannot load the"),
+        ("write:\n  bearer_token: [x]\n", "web.yml:2: write.bearer_token: unknown key"),
+        ("[1, 2]\n", "the web config must be a mapping"),
+        ("a: [\n", "web.yml"),
+    ],
+)
+def test_bad_files_name_the_line_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "web.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_web_config(path)
+    assert message in str(caught.value)
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read web config"):
+        load_web_config(tmp_path / "absent.yml")
