@@ -55,6 +55,20 @@ class Overridable(Strict):
     stream: bool | None = None
 
 
+class Budget(Strict):
+    """A token budget (input + output, as reported) over rolling windows; when one is
+    spent, the target's canaries pause until it frees up (the cost guard)."""
+
+    tokens_per_hour: int | None = Field(default=None, gt=0)
+    tokens_per_day: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> Budget:
+        if self.tokens_per_hour is None and self.tokens_per_day is None:
+            raise ValueError("set tokens_per_hour, tokens_per_day or both")
+        return self
+
+
 class Defaults(Overridable):
     interval: Duration = 60.0
     timeout: Duration = 30.0
@@ -64,6 +78,7 @@ class Defaults(Overridable):
     jitter: float = Field(default=0.1, ge=0, le=1)
     concurrency: int = Field(default=4, gt=0, le=1000)
     max_response_bytes: int = Field(default=1 << 20, gt=0)
+    budget: Budget | None = None  # per target; a target's own `budget` replaces it
 
 
 def _date_text(value: Any) -> Any:
@@ -88,6 +103,7 @@ class Target(Overridable):
     api_version: DateString = "2024-10-21"
     # anthropic: the `anthropic-version` header
     anthropic_version: DateString = "2023-06-01"
+    budget: Budget | None = None  # the cost guard; else `defaults.budget`
 
     def header_values(self) -> dict[str, str]:
         return {name: value.get_secret_value() for name, value in self.headers.items()}
@@ -296,6 +312,11 @@ class Config(Strict):
             if problems:
                 raise ValueError(problems[0][1])
         return self
+
+    def budgets(self) -> dict[str, Budget]:
+        """Each target's token budget, for the targets that have one."""
+        chosen = {t.name: t.budget or self.defaults.budget for t in self.targets}
+        return {name: budget for name, budget in chosen.items() if budget is not None}
 
     def plan(self) -> dict[tuple[str, str], RunSpec]:
         """Every (target, canary) pair to run, with defaults resolved."""

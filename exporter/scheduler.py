@@ -4,7 +4,8 @@
   canaries does not fire at once after a restart.
 - A per-target semaphore bounds concurrent runs against one endpoint.
 - A 429 pauses every canary of that target: until `Retry-After` when the server gave
-  one, else with exponential backoff.
+  one, else with exponential backoff. So does a `gate` that holds a target (the cost
+  guard: a spent token budget).
 - A run that overruns its slot is not followed by a burst of catch-up runs.
 - `reconcile()` diffs by key: unchanged loops keep their schedule.
 - Time comes from an injected `Clock`, so tests advance time instead of sleeping.
@@ -53,8 +54,10 @@ class Scheduler:
         on_lag: Callable[[float], None] = lambda lag: None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        gate: Callable[[str, float], float | None] = lambda target, now: None,
     ) -> None:
         self._run = run
+        self._gate = gate  # (target, now) -> hold the target's runs until then, or None
         self._on_result = on_result
         self._on_lag = on_lag
         self._clock = clock or LoopClock()
@@ -116,8 +119,10 @@ class Scheduler:
             spec = self._specs[key]
             target = spec.target.name
             paused = self._paused_until.get(target, 0.0)
-            if paused > self._clock.now():
-                due = paused  # a backoff delay is not lag
+            held = self._gate(target, self._clock.now())
+            if paused > self._clock.now() or held is not None:
+                # A backoff or a spent budget is not lag; the cadence resumes from there.
+                base = due = max(paused, held or 0.0)
                 continue
             self._running.add(key)
             try:

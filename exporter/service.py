@@ -17,13 +17,14 @@ from pathlib import Path
 
 import aiohttp
 
+from exporter.budget import Budgets
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import History
 from exporter.protocols.http import timing_trace
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import run_canary, secrets
-from exporter.scheduler import Clock, Scheduler
+from exporter.scheduler import Clock, LoopClock, Scheduler
 from exporter.sharding import WHOLE, Shard
 from exporter.sinks import Sink
 from exporter.sinks.log import LatestSink, LogSink
@@ -53,8 +54,15 @@ class Service:
         self.history = History(web.history_size, web.failures_kept, web.history_text_chars)
         self.feedback = FeedbackLog(web.feedback_kept)
         self.sinks: list[Sink] = [self.prometheus, self.latest, self.history, LogSink()]
+        self.clock = clock or LoopClock()
+        self.budgets = Budgets(self.clock.now)  # the cost guard
+        self.registry.register(self.budgets)
         self.scheduler = Scheduler(
-            run=self._run, on_result=self._record, on_lag=self.metrics.lag.observe, clock=clock
+            run=self._run,
+            on_result=self._record,
+            on_lag=self.metrics.lag.observe,
+            clock=self.clock,
+            gate=self.budgets.blocked_until,
         )
         self.otel: OTelSink | None = None
         self.otel_metrics: OTelMetricsSink | None = None
@@ -122,6 +130,7 @@ class Service:
         plan = self.shard.select(config.plan())
         self.plan = plan
         limits = {t.name: t.concurrency or config.defaults.concurrency for t in config.targets}
+        self.budgets.configure(config.budgets())
         self.scheduler.reconcile(plan, limits)
         self.prometheus.retain(plan, config.buckets())
         web = config.web
@@ -209,6 +218,7 @@ class Service:
             self.metrics.in_flight.dec()
 
     def _record(self, result: ProbeResult) -> None:
+        self.budgets.spend(result.target, (result.input_tokens or 0) + (result.output_tokens or 0))
         if self.otel is not None and self._traced(result):
             result = replace(result, trace_id=uuid.uuid4().hex)
         sinks = self.sinks if self.otel is None else [*self.sinks, self.otel]

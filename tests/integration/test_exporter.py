@@ -3,6 +3,7 @@ real Prometheus scraping it and answering queries."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -279,3 +280,36 @@ async def test_quality_metrics_refusals_both_ways_turns_and_drift(simulator: Sim
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )
     assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), lint.stdout
+
+
+BUDGET = """
+defaults: {{interval: 200ms, jitter: 0, timeout: 2s, max_tokens: 8}}
+targets:
+  - {{name: paid, protocol: openai, base_url: "{url}/v1", model: paid-model,
+      budget: {{tokens_per_hour: 60}}}}
+  - {{name: free, protocol: openai, base_url: "{url}/v1", model: free-model}}
+canaries:
+  - {{name: c, prompt: "Say hello"}}
+"""
+
+
+async def test_the_cost_guard_pauses_a_target_that_spent_its_budget(simulator: Sim) -> None:
+    exporter = await start_exporter(config_for(simulator.url, BUDGET))
+    try:
+
+        async def paused() -> str | None:
+            _, text = await exporter.get("/metrics")
+            return text if value(text, "chatcanary_budget_exhausted", target="paid") else None
+
+        text = await wait_for(paused, timeout=20)
+        spent = value(text, "chatcanary_budget_used_tokens", target="paid", window="hour")
+        assert spent is not None and spent >= 60
+        assert value(text, "chatcanary_budget_limit_tokens", target="paid", window="hour") == 60
+        assert value(text, "chatcanary_budget_exhausted", target="free") is None
+        before = dict(simulator.sim.stats()["requests"])
+        await asyncio.sleep(1.5)  # seven more intervals
+        after = simulator.sim.stats()["requests"]
+    finally:
+        await stop_exporter(exporter)
+    assert after["paid-model"] == before["paid-model"], "a paused target gets no requests"
+    assert after["free-model"] >= before["free-model"] + 5, "other targets go on"

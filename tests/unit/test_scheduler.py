@@ -272,3 +272,43 @@ async def test_a_failing_run_or_sink_does_not_stop_the_loop(clock: FakeClock) ->
     await clock.advance(50)
     assert calls == 5
     await scheduler.stop(0)
+
+
+async def test_a_gate_holds_only_its_target_until_the_time_it_names(clock: FakeClock) -> None:
+    """The cost guard's hook: a held target's canaries wait, without counting lag."""
+    lags: list[float] = []
+
+    def gate(target: str, now: float) -> float | None:
+        return 50.0 if target == "t0" and now < 50.0 else None
+
+    run = Recorder(clock)
+    scheduler = Scheduler(run, lambda r: None, on_lag=lags.append, clock=clock, gate=gate)
+    scheduler.reconcile(*plan(fleet(targets=2)))
+    await clock.advance(75)
+    held, free = run.times(("t0", "c0")), run.times(("t1", "c0"))
+    assert held == [50.0, 60.0, 70.0], "held until 50, then on its interval, no double run"
+    assert [round(b - a, 6) for a, b in itertools.pairwise(free)] == [10.0] * (len(free) - 1)
+    assert free[0] < 10.0
+    assert max(lags) == 0.0, "waiting for a budget is not scheduling lag"
+    await scheduler.stop(0)
+
+
+async def test_after_a_rate_limit_pause_the_cadence_resumes_without_a_double_run(
+    clock: FakeClock,
+) -> None:
+    """Regression: the first run after a pause used to be followed at once by another."""
+    limited = iter([True])
+
+    def outcome(spec: RunSpec) -> ProbeResult:
+        if next(limited, False):
+            return result(spec, ErrorClass.RATE_LIMITED, retry_after=35.0)
+        return result(spec)
+
+    run = Recorder(clock, outcome=outcome)
+    scheduler = Scheduler(run, on_result=lambda r: None, clock=clock)
+    scheduler.reconcile(*plan(fleet()))
+    await clock.advance(80)
+    first, *rest = run.times(("t0", "c0"))
+    assert [round(t - first, 6) for t in rest] == [35.0, 45.0, 55.0, 65.0, 75.0][: len(rest)]
+    assert len(rest) >= 4
+    await scheduler.stop(0)
