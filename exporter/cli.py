@@ -20,10 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
 from aiohttp import web
 
-from exporter import __version__, logs, rules, sharding
+from exporter import __version__, logs, netguard, rules, sharding
 from exporter.config import Config, ConfigError, RunSpec, load_config, parse_config
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import run_canary
@@ -306,7 +305,8 @@ async def probe_once(specs: Sequence[RunSpec], config: Config) -> list[ProbeResu
         t.name: asyncio.Semaphore(t.concurrency or config.defaults.concurrency)
         for t in config.targets
     }
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+    policy = netguard.Policy(config.security.allowed_networks)
+    async with netguard.session(policy) as session:
 
         async def one(spec: RunSpec) -> ProbeResult:
             async with limits[spec.target.name]:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BeforeValidator,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -104,6 +105,8 @@ class Target(Overridable):
     # anthropic: the `anthropic-version` header
     anthropic_version: DateString = "2023-06-01"
     budget: Budget | None = None  # the cost guard; else `defaults.budget`
+    # follow HTTP redirects (at most 5); off, a redirect is an error that names the target
+    follow_redirects: bool = False
 
     def header_values(self) -> dict[str, str]:
         return {name: value.get_secret_value() for name, value in self.headers.items()}
@@ -295,6 +298,13 @@ class Web(Strict):
         return value
 
 
+class Security(Strict):
+    """Where targets may be reached (an SSRF guard for shared or generated configs)."""
+
+    # every address a target resolves to (and every redirect) must be in one of these
+    allowed_networks: list[IPvAnyNetwork] | None = None
+
+
 class Config(Strict):
     include: list[str] = Field(default_factory=list)
     opentelemetry: OpenTelemetry = Field(default_factory=OpenTelemetry)
@@ -304,6 +314,7 @@ class Config(Strict):
     metrics: Metrics = Field(default_factory=Metrics)
     slos: list[SLO] = Field(default_factory=list)
     web: Web = Field(default_factory=Web)
+    security: Security = Field(default_factory=Security)
 
     @model_validator(mode="after")
     def _names(self, info: ValidationInfo) -> Config:

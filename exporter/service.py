@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
+from exporter import netguard
 from exporter.budget import Budgets
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
@@ -54,6 +55,7 @@ class Service:
         self.history = History(web.history_size, web.failures_kept, web.history_text_chars)
         self.feedback = FeedbackLog(web.feedback_kept)
         self.sinks: list[Sink] = [self.prometheus, self.latest, self.history, LogSink()]
+        self.network = netguard.Policy(config.security.allowed_networks)  # the SSRF guard
         self.clock = clock or LoopClock()
         self.budgets = Budgets(self.clock.now)  # the cost guard
         self.registry.register(self.budgets)
@@ -84,9 +86,7 @@ class Service:
                 self.metrics.otel_failures,
             )
             self.sinks.append(self.otel_metrics)
-        # No global connection cap: the per-target semaphores bound concurrency.
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60)
-        self._session = aiohttp.ClientSession(connector=connector, trace_configs=[timing_trace()])
+        self._session = netguard.session(self.network, timing_trace())
         self._apply(self.config)
         for sink in [*self.sinks, self.otel]:  # every sink's failure count, 0 from the start
             if sink is not None:
@@ -131,6 +131,12 @@ class Service:
         self.plan = plan
         limits = {t.name: t.concurrency or config.defaults.concurrency for t in config.targets}
         self.budgets.configure(config.budgets())
+        if self.network.networks != _networks(config):
+            self.network.update(config.security.allowed_networks)
+            if self._session is not None:  # names resolved under the old list
+                connector = self._session.connector
+                if isinstance(connector, aiohttp.TCPConnector):
+                    connector.clear_dns_cache()
         self.scheduler.reconcile(plan, limits)
         self.prometheus.retain(plan, config.buckets())
         web = config.web
@@ -228,6 +234,11 @@ class Service:
             except Exception:
                 log.exception("sink failed", extra={"sink": type(sink).__name__})
                 self.metrics.sink_failures.labels(type(sink).__name__).inc()
+
+
+def _networks(config: Config) -> tuple[netguard.Network, ...] | None:
+    networks = config.security.allowed_networks
+    return None if networks is None else tuple(networks)
 
 
 def _finished(result: ProbeResult) -> float:

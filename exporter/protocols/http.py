@@ -29,6 +29,7 @@ DETAIL_LIMIT = 300
 # finish reasons by which a server refuses on purpose: an answer without text is then a
 # refusal to judge, not an empty answer (OpenAI/Azure content filter, Anthropic refusal)
 REFUSAL_REASONS = frozenset({"content_filter", "refusal"})
+MAX_REDIRECTS = 5  # with a target's `follow_redirects: true`
 # response headers worth showing an operator; an allowlist, so no credential slips through
 SHOWN_HEADERS = (
     "content-type",
@@ -204,7 +205,8 @@ async def post(
                 json=request.body,
                 headers=request.headers,
                 timeout=timeout,
-                allow_redirects=False,
+                allow_redirects=spec.target.follow_redirects,
+                max_redirects=MAX_REDIRECTS,
                 trace_request_ctx=rec,
             ) as resp,
         ):
@@ -252,7 +254,8 @@ async def _check_status(
         where = resp.headers.get("location", "?")
         raise ProbeError(
             ErrorClass.MALFORMED,
-            f"HTTP {resp.status} redirect to {where}: point base_url at the final address",
+            f"HTTP {resp.status} redirect to {where}: point base_url at the final address "
+            "(or set follow_redirects: true on the target)",
         )
     error = classify_status(resp.status)
     if error is None:

@@ -488,6 +488,22 @@ def test_identity_labels_are_normalised() -> None:
     assert identity(sink) == [("bad_model", "f" * 64)]
 
 
+def test_a_server_that_changes_identity_every_answer_cannot_grow_the_series() -> None:
+    """Cardinality is bounded by the config, not by what a server returns."""
+    import random
+
+    rng = random.Random(3)
+    sink = sink_of(result(turns=(turn(response_model="m", system_fingerprint="f"),)))
+    baseline = sum(len(list(m.samples)) for m in sink.collect())
+    for _ in range(1000):
+        model = "".join(rng.choice("abcdefg\n\x00é ") for _ in range(rng.randint(1, 300)))
+        sink.record(result(turns=(turn(response_model=model, system_fingerprint=model[::-1]),)))
+    (only,) = samples(sink, "chatcanary_model_info")
+    assert all(len(v) <= LABEL_LIMIT for v in only[0].values())
+    total = sum(len(list(m.samples)) for m in sink.collect())
+    assert total == baseline, "as many series as after one answer, for 1,000 identities"
+
+
 # --- feedback ----------------------------------------------------------------------------
 
 
