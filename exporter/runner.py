@@ -122,10 +122,36 @@ def is_secret_header(name: str) -> bool:
 
 
 def redact(exchange: Exchange, values: tuple[str, ...]) -> Exchange:
-    """The exchange with every secret replaced, in case a server echoed one back."""
-    detail, text = exchange.error_detail, exchange.text
-    if not values or not any(v in detail or v in text for v in values):
+    """The exchange with every secret replaced wherever a server could echo it back: the
+    answer, the error, the reported identity and ids, and the headers we show."""
+    if not values:
         return exchange
-    for value in sorted(values, key=len, reverse=True):  # longest first: no tail left over
-        detail, text = detail.replace(value, REDACTED), text.replace(value, REDACTED)
-    return replace(exchange, error_detail=detail, text=text)
+    ordered = sorted(values, key=len, reverse=True)  # longest first: no tail left over
+
+    def clean(text: str) -> str:
+        for value in ordered:
+            text = text.replace(value, REDACTED)
+        return text
+
+    def dirty(text: str | None) -> bool:
+        return text is not None and any(v in text for v in values)
+
+    changes: dict[str, object] = {
+        name: clean(getattr(exchange, name)) for name in _ECHOED if dirty(getattr(exchange, name))
+    }
+    if any(dirty(v) for v in exchange.headers.values()):
+        changes["headers"] = {k: clean(v) for k, v in exchange.headers.items()}
+    return replace(exchange, **changes) if changes else exchange  # type: ignore[arg-type]
+
+
+# the Exchange's text fields whose content comes from the server
+_ECHOED = (
+    "text",
+    "refusal",
+    "error_detail",
+    "finish_reason",
+    "response_model",
+    "system_fingerprint",
+    "request_id",
+    "response_id",
+)

@@ -232,6 +232,26 @@ def test_redact_replaces_secrets_in_text_and_error_detail() -> None:
     )
 
 
+def test_redact_reaches_every_field_a_server_can_echo_into() -> None:
+    """Regression (found by tests/integration/test_secrets.py): the reported model, the
+    ids and the shown headers carried an echoed key."""
+    key = "sk-abc123"
+    exchange = Exchange(
+        response_model=f"m-{key}",
+        system_fingerprint=f"fp-{key}",
+        request_id=f"req-{key}",
+        response_id=f"resp-{key}",
+        refusal=f"no, {key}",
+        finish_reason=key,
+        headers={"x-request-id": f"id {key}", "server": "fine"},
+        prompt="hi",
+    )
+    redacted = redact(exchange, (key,))
+    assert key not in repr(redacted)
+    assert redacted.headers == {"x-request-id": f"id {REDACTED}", "server": "fine"}
+    assert redacted.response_model == f"m-{REDACTED}"
+
+
 def test_redact_in_error_detail_only() -> None:
     exchange = Exchange(text="fine", error_detail="bad key sk-abc123")
     redacted = redact(exchange, ("sk-abc123",))
