@@ -53,16 +53,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
-    common.add_argument("--log-format", default="text", choices=["text", "json"])
+    def logging_options(default: object) -> argparse.ArgumentParser:
+        options = argparse.ArgumentParser(add_help=False)
+        options.add_argument(
+            "--log-level",
+            default=default or "info",
+            choices=["debug", "info", "warning", "error"],
+        )
+        options.add_argument("--log-format", default=default or "text", choices=["text", "json"])
+        return options
 
+    # Before or after the subcommand: a subcommand's own defaults must not undo
+    # `chatcanary --log-format json run ...`, so there they are SUPPRESS.
+    common = logging_options(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="chatcanary",
         description="Canary prober and Prometheus exporter for chat (LLM) endpoints.",
-        parents=[common],
+        parents=[logging_options(None)],
     )
     parser.add_argument("--version", action="version", version=f"chatcanary {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

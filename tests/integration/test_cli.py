@@ -342,3 +342,20 @@ async def test_run_refuses_a_bad_web_config_with_exit_2(tmp_path: Path) -> None:
     code, _, err = await chatcanary("run", "-c", config, "--web.config.file", web)
     assert code == 2
     assert "web.yml:2: basic_auth_users.alice: passwords are stored as" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--log-level", "debug", "--log-format", "json", "check", "-c", "x.yaml"],
+        ["check", "-c", "x.yaml", "--log-level", "debug", "--log-format", "json"],
+        ["--log-level", "debug", "check", "-c", "x.yaml", "--log-format", "json"],
+    ],
+    ids=["before", "after", "split"],
+)
+def test_logging_options_work_before_or_after_the_subcommand(argv: list[str]) -> None:
+    """Regression: a subcommand's defaults used to undo options given before it."""
+    from exporter.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.log_level, args.log_format) == ("debug", "json")

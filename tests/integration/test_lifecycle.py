@@ -1,0 +1,191 @@
+"""Lifecycle guarantees: reloads keep what did not change and serialise, SIGTERM lets
+runs in flight finish and flushes traces, a broken sink stops nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from exporter.result import ProbeResult
+from exporter.simulator import Behaviour
+from tests.integration.conftest import (
+    Sim,
+    free_port,
+    start_exporter,
+    stop_exporter,
+    wait_for,
+)
+from tests.integration.otlp_receiver import OTLPReceiver
+
+BASE = """
+defaults: {interval: 200ms, jitter: 0, timeout: 3s}
+targets: [{name: t, protocol: openai, base_url: "URL/v1", model: m}]
+canaries:
+"""
+KEPT = '  - {name: kept, prompt: "Say hello"}\n'
+GONE = '  - {name: gone, prompt: "Say hi"}\n'
+NEW = '  - {name: new, prompt: "Say hey"}\n'
+
+
+def write(path: Path, url: str, *canaries: str) -> None:
+    path.write_text(BASE.replace("URL", url) + "".join(canaries))
+
+
+def probes(text: str, canary: str) -> float:
+    for line in text.splitlines():
+        if line.startswith("chatcanary_probes_total{") and f'canary="{canary}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_reload_keeps_unchanged_canaries_and_drops_removed_ones(
+    simulator: Sim, tmp_path: Path
+) -> None:
+    from exporter.config import load_config
+
+    path = tmp_path / "config.yaml"
+    write(path, simulator.url, KEPT, GONE)
+    exporter = await start_exporter(load_config(path), path)
+    scheduler = exporter.service.scheduler
+    try:
+
+        async def both_ran() -> str | None:
+            _, text = await exporter.get("/metrics")
+            return text if probes(text, "kept") >= 2 and probes(text, "gone") >= 1 else None
+
+        before = await wait_for(both_ran)
+        task = scheduler._tasks[("t", "kept")]
+        write(path, simulator.url, KEPT, NEW)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(exporter.url + "/-/reload") as resp,
+        ):
+            assert resp.status == 200, await resp.text()
+
+        async def new_ran() -> str | None:
+            _, text = await exporter.get("/metrics")
+            return text if probes(text, "new") >= 1 else None
+
+        after = await wait_for(new_ran)
+        assert scheduler._tasks[("t", "kept")] is task, "an unchanged canary keeps its loop"
+        assert probes(after, "kept") >= probes(before, "kept"), "and its counters"
+        assert 'canary="gone"' not in after, "a removed canary leaves /metrics"
+        assert scheduler.keys == {("t", "kept"), ("t", "new")}
+    finally:
+        await stop_exporter(exporter)
+
+
+async def test_concurrent_reloads_are_serialised(simulator: Sim, tmp_path: Path) -> None:
+    from exporter.config import load_config
+
+    path = tmp_path / "config.yaml"
+    write(path, simulator.url, KEPT)
+    exporter = await start_exporter(load_config(path), path)
+    try:
+        write(path, simulator.url, KEPT, NEW)
+        async with aiohttp.ClientSession() as session:
+
+            async def reload() -> int:
+                async with session.post(exporter.url + "/-/reload") as resp:
+                    return resp.status
+
+            statuses = await asyncio.gather(*(reload() for _ in range(20)))
+        assert statuses == [200] * 20
+        loops = [t for t in asyncio.all_tasks() if t.get_name().startswith("canary (")]
+        assert sorted(t.get_name() for t in loops) == [
+            "canary ('t', 'kept')",
+            "canary ('t', 'new')",
+        ], "one loop per canary after twenty reloads at once"
+    finally:
+        await stop_exporter(exporter)
+
+
+class BrokenSink:
+    def record(self, result: ProbeResult) -> None:
+        raise RuntimeError("this sink is broken")
+
+
+async def test_a_crashing_sink_stops_neither_probing_nor_the_other_sinks(
+    simulator: Sim, tmp_path: Path
+) -> None:
+    from exporter.config import load_config
+
+    path = tmp_path / "config.yaml"
+    write(path, simulator.url, KEPT)
+    exporter = await start_exporter(load_config(path), path)
+    exporter.service.sinks.insert(0, BrokenSink())  # first: the others come after it
+    try:
+
+        async def going_on() -> str | None:
+            _, text = await exporter.get("/metrics")
+            failures = 'chatcanary_sink_failures_total{sink="BrokenSink"}'
+            counted = any(
+                line.startswith(failures) and float(line.split()[-1]) >= 3
+                for line in text.splitlines()
+            )
+            return text if counted and probes(text, "kept") >= 3 else None
+
+        await wait_for(going_on)
+        assert exporter.service.history.runs(("t", "kept")), "history sink too"
+    finally:
+        await stop_exporter(exporter)
+
+
+async def test_sigterm_finishes_runs_in_flight_flushes_traces_and_exits_0(
+    simulator: Sim, receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    simulator.sim.set_behaviour("slow", Behaviour(ttft=1.5, answer_tokens=3))
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"opentelemetry: {{endpoint: '{receiver.url}', sample_ratio: 1}}\n"
+        + BASE.replace("URL", simulator.url).replace("model: m", "model: slow")
+        + KEPT
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    process = await asyncio.create_subprocess_exec(
+        *(
+            sys.executable,
+            "-m",
+            "exporter",
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+            "run",
+            "-c",
+            str(path),
+        ),
+        *("--listen", f"127.0.0.1:{port}", "--grace", "10"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+
+        async def in_flight() -> bool:
+            return simulator.sim.in_flight > 0
+
+        await wait_for(in_flight, timeout=30, every=0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()[-2000:]
+    events = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    order = [e["msg"] for e in events]
+    assert "stopping" in order, err.decode()[-2000:]
+    stopping = order.index("stopping")
+    finished = [
+        e for e in events[stopping:] if e["msg"] == "canary run" and e.get("outcome") == "success"
+    ]
+    assert finished, "the run in flight at SIGTERM finished: " + repr(order[-5:])
+    assert receiver.spans_named("canary kept"), "its trace was flushed before exit"
