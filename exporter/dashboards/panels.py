@@ -7,6 +7,7 @@ variable, a title, a description, a unit, numbered queries and sensible colours.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, Self, TypeVar
 
 from grafana_foundation_sdk.builders import (
     bargauge,
@@ -19,6 +20,8 @@ from grafana_foundation_sdk.builders import (
     table,
     timeseries,
 )
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.variants import Dataquery
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import heatmap as hm
@@ -111,6 +114,45 @@ def numbered(queries: Sequence[prometheus.Dataquery]) -> list[prometheus.Dataque
     return [q.ref_id(chr(ord("A") + i)) for i, q in enumerate(queries)]
 
 
+class _Panel(Protocol):
+    """What every panel builder of the SDK has (each returns its own type)."""
+
+    def title(self, title: str) -> Self: ...
+    def description(self, description: str) -> Self: ...
+    def unit(self, unit: str) -> Self: ...
+    def datasource(self, datasource: dm.DataSourceRef) -> Self: ...
+    def span(self, w: int) -> Self: ...
+    def height(self, h: int) -> Self: ...
+    def with_target(self, target: Builder[Dataquery]) -> Self: ...
+
+
+P = TypeVar("P", bound=_Panel)
+
+
+def dressed(
+    panel: P,
+    title: str,
+    description: str,
+    unit: str,
+    queries: Sequence[prometheus.Dataquery],
+    width: int,
+    height: int,
+) -> P:
+    """The conventions every panel shares: title, description, unit, the `datasource`
+    variable, its place on the grid and its numbered queries."""
+    panel = (
+        panel.title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .span(width)
+        .height(height)
+    )
+    for q in numbered(queries):
+        panel = panel.with_target(q)
+    return panel
+
+
 def timeseries_panel(
     title: str,
     description: str,
@@ -125,13 +167,7 @@ def timeseries_panel(
     max_value: float | None = None,
 ) -> timeseries.Panel:
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .span(width)
-        .height(height)
+        dressed(timeseries.Panel(), title, description, unit, queries, width, height)
         .min(0)
         .line_width(1)
         .fill_opacity(60 if stack else 10)
@@ -159,8 +195,6 @@ def timeseries_panel(
         )
     if max_value is not None:
         panel = panel.max(max_value)
-    for q in numbered(queries):
-        panel = panel.with_target(q)
     return panel
 
 
@@ -178,13 +212,7 @@ def stat_panel(
     reduce: str = "lastNotNull",
 ) -> stat.Panel:
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .span(width)
-        .height(height)
+        dressed(stat.Panel(), title, description, unit, queries, width, height)
         .color_mode(cm.BigValueColorMode.BACKGROUND)
         .graph_mode(cm.BigValueGraphMode.NONE)
         .text_mode(cm.BigValueTextMode.AUTO)
@@ -195,8 +223,6 @@ def stat_panel(
         panel = panel.mappings(mappings)
     if decimals is not None:
         panel = panel.decimals(decimals)
-    for q in numbered(queries):
-        panel = panel.with_target(q)
     return panel
 
 
@@ -212,13 +238,7 @@ def bargauge_panel(
     max_value: float | None = None,
 ) -> bargauge.Panel:
     panel = (
-        bargauge.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .span(width)
-        .height(height)
+        dressed(bargauge.Panel(), title, description, unit, queries, width, height)
         .min(0)
         .display_mode(cm.BarGaugeDisplayMode.GRADIENT)
         .orientation(cm.VizOrientation.HORIZONTAL)
@@ -227,8 +247,6 @@ def bargauge_panel(
     )
     if max_value is not None:
         panel = panel.max(max_value)
-    for q in numbered(queries):
-        panel = panel.with_target(q)
     return panel
 
 
@@ -244,13 +262,7 @@ def table_panel(
 ) -> table.Panel:
     """An instant table; `hide` lists columns that add nothing (the time, `Value`s)."""
     panel = (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .span(width)
-        .height(height)
+        dressed(table.Panel(), title, description, unit, queries, width, height)
         .cell_height(cm.TableCellHeight.SM)
         .filterable(True)
         .with_transformation(
@@ -262,8 +274,6 @@ def table_panel(
     )
     if len(queries) > 1:
         panel = panel.with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
-    for q in numbered(queries):
-        panel = panel.with_target(q)
     return panel
 
 
@@ -272,13 +282,7 @@ def heatmap_panel(
 ) -> heatmap.Panel:
     """A histogram's buckets over time; exemplars drawn on top."""
     panel = (
-        heatmap.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .span(width)
-        .height(8)
+        dressed(heatmap.Panel(), title, description, unit, [q], width, 8)
         .calculate(False)
         .color(
             heatmap.HeatmapColorOptions()
@@ -293,7 +297,6 @@ def heatmap_panel(
         .y_axis(heatmap.YAxisConfig().unit(unit))
         .cell_gap(1)
         .exemplars_color("rgba(255,0,255,0.7)")
-        .with_target(q.ref_id("A"))
     )
     return panel
 
@@ -308,18 +311,11 @@ def state_panel(
     height: int = 8,
 ) -> statetimeline.Panel:
     panel = (
-        statetimeline.Panel()
-        .title(title)
-        .description(description)
-        .unit("none")
-        .datasource(DATASOURCE)
-        .span(width)
-        .height(height)
+        dressed(statetimeline.Panel(), title, description, "none", [q], width, height)
         .mappings(mapping(states))
         .show_value(cm.VisibilityMode.NEVER)
         .merge_values(True)
         .row_height(0.8)
-        .with_target(q.ref_id("A"))
     )
     return panel
 
