@@ -74,13 +74,18 @@ def le_label(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
+OUTCOMES = tuple(str(o) for o in Outcome)
+
+
 @dataclass
 class Series:
     """Everything collected for one (target, canary)."""
 
     model: str
     buckets: Metrics
-    outcomes: dict[str, int] = field(default_factory=dict)
+    # Every outcome from the first run on, at 0 until it happens: an SLO's bad/all ratio
+    # needs its numerator to exist for a target that never failed.
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     errors: dict[str, int] = field(default_factory=dict)
     durations: dict[str, Hist] = field(default_factory=dict)
     ttft: Hist | None = None

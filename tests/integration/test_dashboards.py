@@ -131,9 +131,14 @@ async def test_every_panel_query_returns_data(
         await asyncio.sleep(2)
         seconds = time.monotonic() - started
         empty = await run_every_query(prometheus.url, seconds)
+        # Healthy targets too: an SLO's ratio needs its numerator series at 0.
+        budgets = await prometheus.query(
+            'slo:chatcanary_error_budget:remaining{slo="availability"}'
+        )
     finally:
         await stop_exporter(exporter)
     assert empty == [], "queries without data:\n" + "\n".join(empty)
+    assert {b["metric"]["target"] for b in budgets} == {"good", "flaky", "guarded", "local"}
 
 
 async def run_every_query(url: str, seconds: float) -> list[str]:

@@ -90,6 +90,17 @@ def test_probes_by_outcome_and_errors_by_class() -> None:
         assert {k: ls[k] for k in BASE} == BASE
 
 
+def test_every_outcome_is_exported_from_the_first_run() -> None:
+    """Regression: a target that never failed had no `outcome="error"` series, so the SLO
+    rules' bad/all ratio had no numerator and no value at all."""
+    sink = sink_of(result(outcome=Outcome.SUCCESS))
+    assert {ls["outcome"]: v for ls, v in samples(sink, "chatcanary_probes_total")} == {
+        "success": 1,
+        "check_failed": 0,
+        "error": 0,
+    }
+
+
 def test_no_error_series_without_errors() -> None:
     sink = sink_of(result(), result(outcome=Outcome.CHECK_FAILED))
     assert samples(sink, "chatcanary_probe_errors_total") == []
@@ -97,9 +108,9 @@ def test_no_error_series_without_errors() -> None:
 
 def test_keys_are_kept_apart() -> None:
     sink = sink_of(result(canary="a"), result(canary="b"), result(canary="b", target="u"))
-    assert value(sink, "chatcanary_probes_total", target="t", canary="a") == 1
-    assert value(sink, "chatcanary_probes_total", target="t", canary="b") == 1
-    assert value(sink, "chatcanary_probes_total", target="u", canary="b") == 1
+    assert value(sink, "chatcanary_probes_total", outcome="success", target="t", canary="a") == 1
+    assert value(sink, "chatcanary_probes_total", outcome="success", target="t", canary="b") == 1
+    assert value(sink, "chatcanary_probes_total", outcome="success", target="u", canary="b") == 1
 
 
 # --- histograms --------------------------------------------------------------------------
@@ -361,7 +372,7 @@ def test_a_new_model_for_the_same_key_starts_fresh_series() -> None:
         "chatcanary_request_duration_seconds_count",
     ):
         assert {ls["model"] for ls, _ in samples(sink, name)} == {"new"}, name
-    assert value(sink, "chatcanary_probes_total") == 1
+    assert value(sink, "chatcanary_probes_total", outcome="success") == 1
     assert value(sink, "chatcanary_responses_total") == 1
     assert value(sink, "chatcanary_answer_changes_total") == 0
 
@@ -429,18 +440,19 @@ def test_retain_drops_removed_keys() -> None:
     sink = sink_of(result(canary="kept"), result(canary="gone"))
     sink.retain([("t", "kept"), ("t", "not-run-yet")], Metrics())
     assert {ls["canary"] for ls, _ in samples(sink, "chatcanary_probes_total")} == {"kept"}
-    assert value(sink, "chatcanary_probes_total", canary="kept") == 1
+    assert value(sink, "chatcanary_probes_total", outcome="success", canary="kept") == 1
 
 
 def test_retain_with_new_buckets_starts_over() -> None:
     sink = sink_of(result(canary="kept"), buckets=Metrics(duration_buckets=(1,)))
     sink.retain([("t", "kept")], Metrics(duration_buckets=(1,)))
-    assert value(sink, "chatcanary_probes_total") == 1  # same buckets: nothing lost
+    # same buckets: nothing lost
+    assert value(sink, "chatcanary_probes_total", outcome="success") == 1
 
     sink.retain([("t", "kept")], Metrics(duration_buckets=(1, 2)))
     assert samples(sink, "chatcanary_probes_total") == []
     sink.record(result(canary="kept", duration_seconds=1.5))
-    assert value(sink, "chatcanary_probes_total") == 1
+    assert value(sink, "chatcanary_probes_total", outcome="success") == 1
     assert buckets(sink, "chatcanary_request_duration_seconds") == [
         ("1.0", 0),
         ("2.0", 1),
