@@ -72,10 +72,15 @@ def build() -> dashboard.Dashboard:
         )
         .with_panel(
             stat_panel(
-                "Canaries scheduled",
-                "(target, canary) pairs on the schedule.",
+                "Canaries and shards",
+                "(target, canary) pairs on the schedule, summed over the instances; shards "
+                "reporting against shards expected (fewer: a shard's canaries run nowhere).",
                 "none",
-                [query(f"sum(chatcanary_canaries_configured{{{HERE}}})", "canaries")],
+                [
+                    query(f"sum(chatcanary_canaries_configured{{{HERE}}})", "canaries"),
+                    query(f"count(chatcanary_shard_info{{{HERE}}})", "shards up"),
+                    query(f"max(chatcanary_shards{{{HERE}}})", "shards expected"),
+                ],
             )
         )
         .with_panel(
