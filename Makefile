@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test check lint typecheck bench system-deps clean
+.PHONY: demo test check lint typecheck bench fuzz soak system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ check: lint typecheck test
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.timing
 	$(BIN)/python -m bench.memory
+
+# Property-based tests with the long profile (10,000 examples per property), with
+# Hypothesis's per-test figures (examples run, time spent).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q --hypothesis-show-statistics tests/fuzz
+
+# Ten minutes of 200 canaries against a faulty simulator; SOAK_ARGS="--duration 60" to shorten.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,7 +1,8 @@
 """Newline-delimited JSON (NDJSON / JSON Lines), decoded incrementally from network reads.
 
 Pure: bytes in, parsed JSON values out, as Ollama streams `/api/chat`. Handles values split
-across reads at any byte, LF and CRLF line ends, and blank lines. A line longer than
+across reads at any byte, LF and CRLF line ends, blank lines, and a last line without its
+newline (`close()` parses it at the end of the stream). A line longer than
 `max_line`, bytes that are not UTF-8, or a line that is not one JSON value raise
 `NDJSONError`, so a hostile stream can neither grow the buffer without bound nor escape as
 another exception.
@@ -32,16 +33,27 @@ class NDJSONDecoder:
         if len(self._pending) > self._max_line:
             raise NDJSONError(f"line longer than {self._max_line} bytes")
         # a CR before the LF is JSON whitespace, so CRLF lines need no special case
-        return [self._parse(line) for line in lines if line and not line.isspace()]
+        return [self._parse(line) for line in lines if self._content(line)]
+
+    def close(self) -> list[Any]:
+        """End the stream: the value of a last line that came without its newline, which
+        JSON Lines allows. Raises `NDJSONError` when that line is not JSON (cut short)."""
+        line, self._pending = self._pending, b""
+        return [self._parse(line)] if self._content(line) else []
 
     @property
     def pending(self) -> bool:
         """True when the stream ended inside a line."""
         return bool(self._pending) and not self._pending.isspace()
 
-    def _parse(self, line: bytes) -> Any:
+    def _content(self, line: bytes) -> bool:
+        """Whether a complete line holds a value; blank lines do not, but count against
+        `max_line` all the same, as they would have pending across reads."""
         if len(line) > self._max_line:
             raise NDJSONError(f"line longer than {self._max_line} bytes")
+        return bool(line) and not line.isspace()
+
+    def _parse(self, line: bytes) -> Any:
         try:
             # decoded here rather than by json.loads, which would also guess UTF-16 and -32
             text = line.decode("utf-8")

@@ -69,10 +69,12 @@ class SSEDecoder:
     def _line(self, raw: bytes) -> Event | None:
         if not raw:
             return self._dispatch()
-        if raw[:1] == b":":
-            return None
+        # before the comment test: a long comment must fail the same whether it came in
+        # one read or was caught pending across reads
         if len(raw) > self._max_line:
             raise SSEError(f"line longer than {self._max_line} bytes")
+        if raw[:1] == b":":
+            return None
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

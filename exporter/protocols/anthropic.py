@@ -29,7 +29,7 @@ from exporter.protocols.http import (
     identity,
     json_headers,
     parse_json,
-    read_all,
+    read_json_body,
     record_tokens,
     sse_events,
 )
@@ -103,7 +103,7 @@ def apply_event(name: str, data: Any, rec: Recorder, state: StreamState, now: fl
 
 
 async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> None:
-    data = parse_json((await read_all(resp, limit)).decode("utf-8", "replace"))
+    data, _ = await read_json_body(resp, limit)
     apply_message(data, rec)
     finish_answer(rec)
 

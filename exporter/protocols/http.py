@@ -228,6 +228,12 @@ async def post(
     except OSError as exc:
         error = ErrorClass.TRUNCATED if rec.status is not None else ErrorClass.CONNECTION
         return rec.build(error, f"{type(exc).__name__}: {exc}")
+    except UnicodeError as exc:
+        # a host name the resolver cannot even encode (a label over 63 characters, an
+        # empty one): it fails in getaddrinfo's IDNA step, before any lookup
+        if rec.status is not None:
+            raise
+        return rec.build(ErrorClass.DNS, f"host name cannot be resolved: {exc}")
     return rec.build()
 
 

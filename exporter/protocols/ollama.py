@@ -30,8 +30,7 @@ from exporter.protocols.http import (
     finish_answer,
     identity,
     json_headers,
-    parse_json,
-    read_all,
+    read_json_body,
     record_tokens,
     require_content_type,
 )
@@ -77,6 +76,7 @@ async def read_stream(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -
     require_content_type(resp, "application/x-ndjson", "application/json")
     decoder = NDJSONDecoder()
     state = StreamState()
+    now = rec.elapsed()
     async for chunk in bounded_chunks(resp, limit):
         now = rec.elapsed()
         try:
@@ -86,8 +86,18 @@ async def read_stream(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -
         for data in objects:
             if not state.done:  # read to the end all the same, so the connection is reusable
                 apply_object(data, rec, state, now)
+    # The end of the body also ends a last line sent without its newline (a proxy that
+    # relabels a whole JSON answer, a server that does not end its last line); a last
+    # line that does not parse was cut short.
+    cut = ""
+    try:
+        objects = decoder.close()
+    except NDJSONError:
+        objects, cut = [], " (cut inside a line)"
+    for data in objects:
+        if not state.done:
+            apply_object(data, rec, state, now)
     # `done_reason` comes only with `done: true`, so no finish reason means no end either
-    cut = " (cut inside a line)" if decoder.pending else ""
     end_stream(rec, state, f"stream ended without an object with done: true{cut}")
 
 
@@ -107,7 +117,7 @@ def apply_object(data: Any, rec: Recorder, state: StreamState, now: float) -> No
 
 
 async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> None:
-    data = parse_json((await read_all(resp, limit)).decode("utf-8", "replace"))
+    data, _ = await read_json_body(resp, limit)
     apply_response(data, rec)
     finish_answer(rec)
 

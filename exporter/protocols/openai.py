@@ -35,7 +35,7 @@ from exporter.protocols.http import (
     identity,
     json_headers,
     parse_json,
-    read_all,
+    read_json_body,
     record_tokens,
     sse_events,
 )
@@ -122,10 +122,15 @@ def apply_chunk(data: Any, rec: Recorder, state: StreamState, now: float) -> Non
             "error event in stream: " + error_message(json.dumps(data).encode()),
         )
     identity(data, rec)
-    for choice in data.get("choices") or ():
+    choices = data.get("choices") or []  # usage and filter frames: [] or null
+    if not isinstance(choices, list):
+        raise ProbeError(ErrorClass.MALFORMED, "choices is not a JSON array")
+    for choice in choices:
         if not isinstance(choice, dict):
             raise ProbeError(ErrorClass.MALFORMED, "choice is not a JSON object")
         delta = choice.get("delta") or {}
+        if not isinstance(delta, dict):
+            raise ProbeError(ErrorClass.MALFORMED, "delta is not a JSON object")
         rec.content(as_text(delta.get("content")), as_text(delta.get("refusal")), now)
         if choice.get("finish_reason"):
             rec.fields["finish_reason"] = str(choice["finish_reason"])
@@ -133,8 +138,7 @@ def apply_chunk(data: Any, rec: Recorder, state: StreamState, now: float) -> Non
 
 
 async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> None:
-    raw = await read_all(resp, limit)
-    data = parse_json(raw.decode("utf-8", "replace"))
+    data, raw = await read_json_body(resp, limit)
     if not isinstance(data, dict):
         raise ProbeError(ErrorClass.MALFORMED, "response is not a JSON object")
     if "error" in data:

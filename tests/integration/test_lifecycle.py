@@ -38,10 +38,12 @@ def write(path: Path, url: str, *canaries: str) -> None:
 
 
 def probes(text: str, canary: str) -> float:
-    for line in text.splitlines():
-        if line.startswith("chatcanary_probes_total{") and f'canary="{canary}"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    """The canary's finished runs, of every outcome."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("chatcanary_probes_total{") and f'canary="{canary}"' in line
+    )
 
 
 async def test_a_reload_keeps_unchanged_canaries_and_drops_removed_ones(

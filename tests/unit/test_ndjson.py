@@ -139,6 +139,32 @@ def test_a_last_line_without_newline_stays_pending() -> None:
     assert pending
 
 
+# --- close: the end of the stream -----------------------------------------------------
+
+
+def test_close_parses_a_last_line_without_its_newline() -> None:
+    # JSON Lines allows it; a proxy relabelling one JSON answer sends exactly this
+    decoder = NDJSONDecoder()
+    assert decoder.feed(b'{"a":1}\n{"done": tr') == [{"a": 1}]
+    assert decoder.feed(b"ue}") == []
+    assert decoder.close() == [{"done": True}]
+    assert not decoder.pending
+
+
+@pytest.mark.parametrize("tail", [b"", b"  ", b"\r", b'{"a":1}\n'], ids=repr)
+def test_close_without_a_last_line_gives_nothing(tail: bytes) -> None:
+    decoder = NDJSONDecoder()
+    decoder.feed(tail)
+    assert decoder.close() == []
+
+
+def test_close_on_a_cut_line_raises() -> None:
+    decoder = NDJSONDecoder()
+    decoder.feed(b'{"done": tr')
+    with pytest.raises(NDJSONError, match="invalid JSON line"):
+        decoder.close()
+
+
 # --- errors ------------------------------------------------------------------------------
 
 
@@ -187,6 +213,14 @@ def test_long_pending_line_raises_before_it_ends() -> None:
     decoder.feed(b'{"a": "' + b"x" * 50)
     with pytest.raises(NDJSONError, match="longer than 64 bytes"):
         decoder.feed(b"x" * 50)
+
+
+def test_long_blank_line_raises_in_one_read_as_across_reads() -> None:
+    # found by tests/fuzz: a long blank line passed in one read but failed across reads
+    with pytest.raises(NDJSONError, match="longer than 4 bytes"):
+        NDJSONDecoder(max_line=4).feed(b" " * 5 + b"\n")
+    with pytest.raises(NDJSONError, match="longer than 4 bytes"):
+        NDJSONDecoder(max_line=4).feed(b" " * 5)
 
 
 def test_line_of_exactly_max_line_is_accepted() -> None:

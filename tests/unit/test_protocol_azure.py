@@ -232,3 +232,21 @@ def test_other_errors_stay_errors(status: int, raw: bytes) -> None:
     rec = Recorder(streamed=True)
     assert not filtered_prompt(status, raw, rec)
     assert (rec.fields, rec.refusal) == ({}, [])  # nothing recorded: `post` raises as usual
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [
+        ({"choices": [{"delta": [None]}]}, "delta is not a JSON object"),
+        ({"choices": [{"delta": "text"}]}, "delta is not a JSON object"),
+        ({"choices": 5}, "choices is not a JSON array"),
+        ({"choices": {"0": {}}}, "choices is not a JSON array"),
+        ({"choices": ["x"]}, "choice is not a JSON object"),
+    ],
+    ids=["delta-list", "delta-string", "choices-number", "choices-object", "choice-string"],
+)
+def test_chunks_of_the_wrong_shape_are_malformed(data: dict[str, Any], detail: str) -> None:
+    # found by tests/fuzz: a list or string `delta` crashed the reader (an internal error)
+    with pytest.raises(ProbeError) as caught:
+        apply_chunk(data, Recorder(streamed=True), StreamState(), 0.1)
+    assert (caught.value.error_class, caught.value.detail) == (ErrorClass.MALFORMED, detail)

@@ -310,6 +310,16 @@ def test_line_completed_over_max_line_across_reads_raises() -> None:
         decoder.feed(b"56789abc\n")
 
 
+def test_comment_over_max_line_raises_in_one_read_as_across_reads() -> None:
+    # found by tests/fuzz: a long comment passed in one read but failed across reads
+    comment = b":" + b"x" * 16
+    with pytest.raises(SSEError, match="longer than 16 bytes"):
+        SSEDecoder(max_line=16).feed(comment + b"\n\n")
+    decoder = SSEDecoder(max_line=16)
+    with pytest.raises(SSEError, match="longer than 16 bytes"):
+        decoder.feed(comment)
+
+
 def test_many_short_lines_are_not_limited_by_max_line() -> None:
     stream = b"data: 0123456789\n" * 50 + b"\n"
     (event,) = decode([stream], max_line=16)[0]

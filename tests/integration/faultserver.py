@@ -1,0 +1,679 @@
+"""A raw asyncio TCP server that misbehaves on purpose, for the fault matrix.
+
+It makes the faults a well-behaved HTTP server cannot: a reset in the middle of the
+headers or of a stream, a body dripped a byte at a time, bytes that are not UTF-8, an
+endless stream, a gzip bomb, a certificate nobody trusts. Every connection gets the one
+fault the server was started with, answered in the dialect the request asked for (the
+path says which; the JSON body says whether to stream), with wire bytes written here from
+the specifications, sharing no code with `exporter.protocols` or the simulator.
+
+It also watches the client side for leaks: at each accepted connection it counts this
+process's sockets connected to its port. Runs are sequential, so a client that closes or
+reuses its connections always shows exactly one; a leaked socket shows as more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gzip
+import json
+import os
+import socket
+import ssl
+import struct
+import subprocess
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# the longest a fault holds a connection open when the client does not hang up first
+HOLD_SECONDS = 10.0
+ANSWER = ("4", "2")
+
+
+@dataclass
+class Conn:
+    """One accepted connection and the request read from it."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    path: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dialect(self) -> str:
+        if self.path.startswith("/v1/messages"):
+            return "anthropic"
+        if self.path.startswith("/api/chat"):
+            return "ollama"
+        return "openai"
+
+    @property
+    def stream(self) -> bool:
+        # Ollama streams unless told not to; the others only when asked
+        default = self.dialect == "ollama"
+        return bool(self.body.get("stream", default))
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+        # drain() returns at once while the socket takes the bytes: yield all the same,
+        # or an endless fault would starve the client sharing this event loop
+        await asyncio.sleep(0)
+
+    async def head(self, status: str, headers: dict[str, str]) -> None:
+        lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items())]
+        await self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    async def respond(self, status: str, content_type: str, body: bytes, **extra: str) -> None:
+        headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        await self.head(status, {**headers, "Connection": "close", **extra})
+        await self.send(body)
+
+    async def chunked(self, status: str, content_type: str, **extra: str) -> None:
+        headers = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
+        await self.head(status, {**headers, "Connection": "close", **extra})
+
+    async def chunk(self, data: bytes) -> None:
+        if data:  # an empty chunk would end the body
+            await self.send(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+    async def last_chunk(self) -> None:
+        await self.send(b"0\r\n\r\n")
+
+    async def reset(self) -> None:
+        """Abort with a TCP RST rather than a FIN (SO_LINGER with a zero timeout)."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
+
+    async def hold(self) -> None:
+        """Say nothing until the client hangs up (or HOLD_SECONDS pass)."""
+        try:
+            async with asyncio.timeout(HOLD_SECONDS):
+                while await self.reader.read(4096):
+                    pass
+        except TimeoutError:
+            pass
+
+
+# --- each dialect's answer, from its specification --------------------------------------
+
+
+def content_type(dialect: str) -> str:
+    return "application/x-ndjson" if dialect == "ollama" else "text/event-stream"
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def opening(dialect: str) -> list[bytes]:
+    """Frames before the first content token."""
+    if dialect == "openai":
+        delta = {"role": "assistant", "content": ""}
+        return [sse(_openai_chunk(delta, None))]
+    if dialect == "anthropic":
+        message = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "m",
+            "content": [],
+            "usage": {"input_tokens": 5, "output_tokens": 1},
+        }
+        return [
+            sse({"type": "message_start", "message": message}, "message_start"),
+            sse(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
+                "content_block_start",
+            ),
+        ]
+    return []
+
+
+def piece(dialect: str, text: str) -> bytes:
+    """One frame carrying `text` of the answer."""
+    if dialect == "openai":
+        return sse(_openai_chunk({"content": text}, None))
+    if dialect == "anthropic":
+        delta = {"type": "text_delta", "text": text}
+        return sse(
+            {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
+        )
+    line = {"model": "m", "message": {"role": "assistant", "content": text}, "done": False}
+    return json.dumps(line).encode() + b"\n"
+
+
+def closing(dialect: str, marker: bool = True) -> list[bytes]:
+    """The frames that say why the answer stopped, then (with `marker`) the end marker."""
+    if dialect == "openai":
+        usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+        frames = [sse(_openai_chunk({}, "stop")), sse({"choices": [], "usage": usage})]
+        return [*frames, sse("[DONE]")] if marker else frames
+    if dialect == "anthropic":
+        delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
+        frames = [
+            sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            sse({**delta, "usage": {"output_tokens": 2}}, "message_delta"),
+        ]
+        return [*frames, sse({"type": "message_stop"}, "message_stop")] if marker else frames
+    done = {
+        "model": "m",
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        "done_reason": "stop",
+        "prompt_eval_count": 5,
+        "eval_count": 2,
+    }
+    return [json.dumps(done).encode() + b"\n"] if marker else []
+
+
+def stream_frames(dialect: str) -> list[bytes]:
+    return [*opening(dialect), *(piece(dialect, t) for t in ANSWER), *closing(dialect)]
+
+
+def whole_body(dialect: str) -> bytes:
+    """The non-streamed answer."""
+    text = "".join(ANSWER)
+    if dialect == "openai":
+        body: dict[str, Any] = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        }
+    elif dialect == "anthropic":
+        body = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "m",
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 5, "output_tokens": 2},
+        }
+    else:
+        body = {
+            "model": "m",
+            "message": {"role": "assistant", "content": text},
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": 5,
+            "eval_count": 2,
+        }
+    return json.dumps(body).encode()
+
+
+def _openai_chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+# --- the faults ---------------------------------------------------------------------------
+
+Fault = Callable[[Conn], Awaitable[None]]
+FAULTS: dict[str, Fault] = {}
+
+
+def fault(name: str) -> Callable[[Fault], Fault]:
+    def register(fn: Fault) -> Fault:
+        FAULTS[name] = fn
+        return fn
+
+    return register
+
+
+async def answer(conn: Conn, frames: list[bytes], **extra: str) -> None:
+    """A 200 answer in the request's dialect and mode, made of `frames` when it streams."""
+    if not conn.stream:
+        await conn.respond("200 OK", "application/json", whole_body(conn.dialect), **extra)
+        return
+    await conn.chunked("200 OK", content_type(conn.dialect), **extra)
+    for frame in frames:
+        await conn.chunk(frame)
+    await conn.last_chunk()
+
+
+@fault("healthy")
+async def healthy(conn: Conn) -> None:
+    await answer(conn, stream_frames(conn.dialect))
+
+
+@fault("reset_mid_headers")
+async def reset_mid_headers(conn: Conn) -> None:
+    await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/ev")
+    await asyncio.sleep(0.05)  # let the client read the half, then pull the plug
+    await conn.reset()
+
+
+@fault("reset_mid_stream")
+async def reset_mid_stream(conn: Conn) -> None:
+    await conn.chunked("200 OK", content_type(conn.dialect))
+    for frame in [*opening(conn.dialect), piece(conn.dialect, "4")]:
+        await conn.chunk(frame)
+    await asyncio.sleep(0.05)
+    await conn.reset()
+
+
+@fault("close_mid_chunk")
+async def close_mid_chunk(conn: Conn) -> None:
+    """A FIN in the middle of a chunk: the chunked body never reaches its last chunk."""
+    await conn.chunked("200 OK", content_type(conn.dialect))
+    for frame in [*opening(conn.dialect), piece(conn.dialect, "4")]:
+        await conn.chunk(frame)
+    await conn.send(b'40\r\ndata: {"cho')
+    conn.writer.close()
+
+
+@fault("hang_before_headers")
+async def hang_before_headers(conn: Conn) -> None:
+    await conn.hold()
+
+
+@fault("headers_then_silence")
+async def headers_then_silence(conn: Conn) -> None:
+    await conn.chunked("200 OK", content_type(conn.dialect))
+    await conn.hold()
+
+
+@fault("silence_after_first_token")
+async def silence_after_first_token(conn: Conn) -> None:
+    await conn.chunked("200 OK", content_type(conn.dialect))
+    for frame in [*opening(conn.dialect), piece(conn.dialect, "4")]:
+        await conn.chunk(frame)
+    await conn.hold()
+
+
+@fault("slow_drip")
+async def slow_drip(conn: Conn) -> None:
+    """The whole answer, headers included, one byte per second."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+    await drip(conn, head + b"".join(stream_frames(conn.dialect)), 1.0)
+
+
+@fault("slow_drip_body")
+async def slow_drip_body(conn: Conn) -> None:
+    """Headers and the first token at once, then the rest of the body a byte per 50 ms."""
+    await conn.head("200 OK", {"Content-Type": content_type(conn.dialect), "Connection": "close"})
+    frames = stream_frames(conn.dialect)
+    first = len(opening(conn.dialect)) + 1
+    await conn.send(b"".join(frames[:first]))
+    await drip(conn, b"".join(frames[first:]), 0.05)
+
+
+async def drip(conn: Conn, data: bytes, every: float) -> None:
+    try:
+        for i in range(len(data)):
+            await conn.send(data[i : i + 1])
+            await asyncio.sleep(every)
+    except ConnectionError:
+        pass  # the client gave up, as it should
+
+
+@fault("oversized_body")
+async def oversized_body(conn: Conn) -> None:
+    """A well-formed answer of 256 KiB of content."""
+    big = [piece(conn.dialect, "x" * 1024) for _ in range(256)]
+    frames = [*opening(conn.dialect), *big, *closing(conn.dialect)]
+    if conn.stream:
+        await answer(conn, frames)
+        return
+    body = json.loads(whole_body(conn.dialect))
+    body["padding"] = "x" * (256 * 1024)
+    await conn.respond("200 OK", "application/json", json.dumps(body).encode())
+
+
+@fault("endless_stream")
+async def endless_stream(conn: Conn) -> None:
+    """Content frames without end, as fast as the client reads them."""
+    await conn.chunked("200 OK", content_type(conn.dialect))
+    frame = piece(conn.dialect, "x" * 100)
+    try:
+        for frame_ in opening(conn.dialect):
+            await conn.chunk(frame_)
+        for _ in range(1_000_000):  # bounded: 100 MB, far past any response limit
+            await conn.chunk(frame)
+    except ConnectionError:
+        pass
+
+
+@fault("endless_pings")
+async def endless_pings(conn: Conn) -> None:
+    """Keep-alive frames without end and no content: SSE comments (blank lines for
+    NDJSON), one every 10 ms."""
+    await conn.chunked("200 OK", content_type(conn.dialect))
+    ping = b"\n" if conn.dialect == "ollama" else b": ping\n\n"
+    try:
+        for _ in range(int(HOLD_SECONDS / 0.01)):
+            await conn.chunk(ping)
+            await asyncio.sleep(0.01)
+    except ConnectionError:
+        pass
+
+
+@fault("invalid_utf8")
+async def invalid_utf8(conn: Conn) -> None:
+    """A content frame whose text carries a byte that is never UTF-8."""
+    bad = piece(conn.dialect, "4 SPLIT").replace(b"SPLIT", b"\xff\xfe")
+    if conn.stream:
+        await answer(conn, [*opening(conn.dialect), bad, *closing(conn.dialect)])
+        return
+    body = whole_body(conn.dialect).replace(b'"42"', b'"4\xff2"')
+    await conn.respond("200 OK", "application/json", body)
+
+
+@fault("invalid_json_chunk")
+async def invalid_json_chunk(conn: Conn) -> None:
+    """One frame of invalid JSON in an otherwise good stream."""
+    broken = piece(conn.dialect, "2").replace(b"}", b"", 1)
+    frames = [*opening(conn.dialect), piece(conn.dialect, "4"), broken, *closing(conn.dialect)]
+    if conn.stream:
+        await answer(conn, frames)
+        return
+    await conn.respond("200 OK", "application/json", whole_body(conn.dialect)[:-5])
+
+
+@fault("missing_end")
+async def missing_end(conn: Conn) -> None:
+    """The content, then a clean end of body without a finish reason or end marker."""
+    frames = [*opening(conn.dialect), *(piece(conn.dialect, t) for t in ANSWER)]
+    if conn.dialect == "anthropic":
+        frames.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    await answer(conn, frames)
+
+
+@fault("finish_without_end_marker")
+async def finish_without_end_marker(conn: Conn) -> None:
+    """The content and the finish reason, but no `[DONE]` / `message_stop`."""
+    frames = [*opening(conn.dialect), *(piece(conn.dialect, t) for t in ANSWER)]
+    await answer(conn, [*frames, *closing(conn.dialect, marker=False)])
+
+
+@fault("html_200")
+async def html_200(conn: Conn) -> None:
+    """A proxy's error page, sent with HTTP 200."""
+    page = b"<html><body><h1>Service temporarily unavailable</h1></body></html>"
+    await conn.respond("200 OK", "text/html; charset=utf-8", page)
+
+
+@fault("wrong_content_type")
+async def wrong_content_type(conn: Conn) -> None:
+    """The right bytes under the wrong label: text/plain."""
+    if conn.stream:
+        await conn.respond("200 OK", "text/plain", b"".join(stream_frames(conn.dialect)))
+    else:
+        await conn.respond("200 OK", "text/plain", whole_body(conn.dialect))
+
+
+@fault("json_instead_of_stream")
+async def json_instead_of_stream(conn: Conn) -> None:
+    """A server that ignores `stream: true` and answers with one JSON body."""
+    await conn.respond("200 OK", "application/json", whole_body(conn.dialect))
+
+
+@fault("gzip")
+async def gzip_body(conn: Conn) -> None:
+    """A good answer, gzip-encoded, which a client must decode."""
+    if not conn.stream:
+        body = gzip.compress(whole_body(conn.dialect))
+        await conn.respond("200 OK", "application/json", body, **{"Content-Encoding": "gzip"})
+        return
+    packed = gzip.compress(b"".join(stream_frames(conn.dialect)))
+    await conn.chunked("200 OK", content_type(conn.dialect), **{"Content-Encoding": "gzip"})
+    for i in range(0, len(packed), 16):  # in small pieces, as a stream would come
+        await conn.chunk(packed[i : i + 16])
+    await conn.last_chunk()
+
+
+@functools.cache
+def bomb() -> bytes:
+    """64 KiB that inflate to 64 MiB (made once: making it takes a while)."""
+    return gzip.compress(b" " * (64 << 20), compresslevel=9)
+
+
+@fault("gzip_bomb")
+async def gzip_bomb(conn: Conn) -> None:
+    kind = content_type(conn.dialect) if conn.stream else "application/json"
+    await conn.respond("200 OK", kind, bomb(), **{"Content-Encoding": "gzip"})
+
+
+@fault("redirect")
+async def redirect(conn: Conn) -> None:
+    await conn.respond(
+        "307 Temporary Redirect", "text/plain", b"moved", Location="http://127.0.0.1:9/v1"
+    )
+
+
+@fault("garbage_status_line")
+async def garbage_status_line(conn: Conn) -> None:
+    await conn.send(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+    conn.writer.close()
+
+
+@fault("oversized_header")
+async def oversized_header(conn: Conn) -> None:
+    """One header line of 1 MiB."""
+    await conn.send(b"HTTP/1.1 200 OK\r\nX-Filler: " + b"x" * (1 << 20) + b"\r\n\r\n")
+
+
+@fault("endless_headers")
+async def endless_headers(conn: Conn) -> None:
+    """Header lines without end (bounded at 1,000,000), as fast as the client reads."""
+    await conn.send(b"HTTP/1.1 200 OK\r\n")
+    try:
+        for i in range(1_000_000):
+            await conn.send(f"X-Header-{i}: value\r\n".encode())
+    except ConnectionError:
+        pass
+
+
+@fault("bad_chunk_size")
+async def bad_chunk_size(conn: Conn) -> None:
+    """Chunked framing broken from the first chunk on, in the read with the headers."""
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type(conn.dialect)}\r\n"
+    head += "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    await conn.send(head.encode() + b"zz\r\nnot a chunk\r\n")
+    conn.writer.close()
+
+
+@fault("bad_chunk_after_data")
+async def bad_chunk_after_data(conn: Conn) -> None:
+    """Good chunks, then broken framing once the client has read them, then a close."""
+    await conn.chunked("200 OK", content_type(conn.dialect))
+    for frame in [*opening(conn.dialect), piece(conn.dialect, "4")]:
+        await conn.chunk(frame)
+    await asyncio.sleep(0.05)
+    await conn.send(b"zz\r\nnot a chunk\r\n")
+    conn.writer.close()
+
+
+def _status(status: str, body: bytes, kind: str = "application/json", **extra: str) -> Fault:
+    async def respond(conn: Conn) -> None:
+        await conn.respond(status, kind, body, **extra)
+
+    return respond
+
+
+_OVERLOADED = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+FAULTS.update(
+    {
+        "http_429_retry_after": _status(
+            "429 Too Many Requests",
+            b'{"error":{"message":"Rate limit reached","type":"requests"}}',
+            **{"Retry-After": "1"},
+        ),
+        "http_429": _status("429 Too Many Requests", b'{"error":{"message":"Rate limit reached"}}'),
+        "http_500": _status("500 Internal Server Error", b'{"error":{"message":"boom"}}'),
+        "http_502": _status(
+            "502 Bad Gateway",
+            b"<html><body><center><h1>502 Bad Gateway</h1></center></body></html>",
+            "text/html",
+        ),
+        "http_503": _status("503 Service Unavailable", b"upstream connect error", "text/plain"),
+        "http_529": _status("529 Site Overloaded", _OVERLOADED),
+    }
+)
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+class FaultServer:
+    def __init__(self, fault: str, tls: ssl.SSLContext | None = None) -> None:
+        self._fault = FAULTS[fault]
+        if fault == "gzip_bomb":
+            bomb()  # made now, not on the loop while a client waits for it
+        self._tls = tls
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+        self.accepted = 0
+        # this process's sockets connected to the port, counted at each accept
+        self.client_sockets: list[int] = []
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self._tls)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.url
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        conn = Conn(reader, writer)
+        self._writers.append(writer)
+        self.accepted += 1
+        self.client_sockets.append(len(sockets_to(self.port)))
+        try:
+            if await _read_request(conn):
+                await self._fault(conn)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass  # the client went away first
+        except asyncio.CancelledError:
+            # close() ends the faults still running; the task is the connection's own, so
+            # ending it quietly here hides nothing (asyncio would log it as an error)
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()  # flushes what is buffered first; close() aborts the rest
+
+
+async def _read_request(conn: Conn) -> bool:
+    """Read the request head and its JSON body; False when the client sent none."""
+    try:
+        async with asyncio.timeout(HOLD_SECONDS):
+            head = await conn.reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            conn.path = lines[0].split(" ")[1]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            raw = await conn.reader.readexactly(length)
+    except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return False
+    conn.body = json.loads(raw) if raw else {}
+    return True
+
+
+# --- leak watching ------------------------------------------------------------------------
+
+
+def sockets_to(port: int) -> list[str]:
+    """The TCP states of this process's sockets whose remote end is 127.0.0.1:`port`."""
+    inodes = set()
+    fd_dir = Path("/proc/self/fd")
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(fd_dir / fd)
+        except OSError:
+            continue  # closed since the listing
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    remote = f"0100007F:{port:04X}"
+    states = []
+    for line in Path("/proc/self/net/tcp").read_text().splitlines()[1:]:
+        cols = line.split()
+        if cols[2] == remote and cols[9] in inodes:
+            states.append(cols[3])
+    return states
+
+
+def open_fds() -> set[str]:
+    """What this process's open file descriptors point at."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add(f"{fd}->{os.readlink(f'/proc/self/fd/{fd}')}")
+        except OSError:
+            continue
+    return found
+
+
+def self_signed(directory: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1, made by the
+    openssl command, which no client trusts."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
