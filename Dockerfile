@@ -1,20 +1,46 @@
 # syntax=docker/dockerfile:1
-# Build the wheel in one stage; install it into a slim runtime with no build tools.
-FROM python:3.11.7-slim-bookworm AS build
+# chatcanary's image. The first stage builds the wheel and installs it, with its
+# dependencies, into a virtualenv; the runtime stage copies that virtualenv into the same
+# slim Python, without build tools, and runs it as a non-root user.
+#
+#   docker build --build-arg VERSION="$(python3 -c 'import exporter; print(exporter.__version__)')" -t chatcanary .
+#   docker run -v "$PWD/config.yaml:/etc/chatcanary/config.yaml:ro" -p 9477:9477 chatcanary
+#
+# tests/integration/test_package.py repeats these steps outside Docker (build the wheel
+# from this build context, install it into a clean virtualenv, run ENTRYPOINT + CMD and
+# the HEALTHCHECK against the simulator).
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN pip install --no-cache-dir build==1.2.2
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
-RUN pip install --no-cache-dir build==1.2.2 && python -m build --wheel --outdir /dist
+RUN python -m build --wheel --outdir /dist \
+    && python -m venv /opt/chatcanary \
+    && /opt/chatcanary/bin/pip install --no-cache-dir /dist/chatcanary-*.whl
 
-FROM python:3.11.7-slim-bookworm
+FROM ${PYTHON_IMAGE}
+ARG VERSION=unknown
 LABEL org.opencontainers.image.title="chatcanary" \
-      org.opencontainers.image.description="Canary prober and Prometheus exporter for chat endpoints" \
-      org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build /dist/*.whl /tmp/
-RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl \
-    && useradd --system --uid 10001 --no-create-home chatcanary
-USER 10001
+      org.opencontainers.image.description="Canary prober and Prometheus exporter for chat (LLM) endpoints" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/chatcanary/chatcanary" \
+      org.opencontainers.image.documentation="https://github.com/chatcanary/chatcanary#deploy"
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin chatcanary
+COPY --from=build /opt/chatcanary /opt/chatcanary
+ENV PATH=/opt/chatcanary/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# Numeric, so that Kubernetes' runAsNonRoot can check it.
+USER 10001:10001
+WORKDIR /tmp
 EXPOSE 9477
-HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9477/-/healthy', timeout=2)"]
+# The plain-HTTP listener of CMD; with --web.config.file (TLS) or another --listen, override it.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9477/-/healthy', timeout=2)"]
 ENTRYPOINT ["chatcanary"]
-CMD ["run", "-c", "/etc/chatcanary/config.yaml", "--listen", "0.0.0.0:9477"]
+# Mount the config at /etc/chatcanary/config.yaml (a file, or a ConfigMap in Kubernetes).
+CMD ["run", "-c", "/etc/chatcanary/config.yaml", "--listen", "0.0.0.0:9477", "--log-format", "json"]

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test check lint typecheck bench fuzz soak system-deps clean
+.PHONY: demo test check lint typecheck bench fuzz soak manifests system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ fuzz: $(STAMP)
 # Ten minutes of 200 canaries against a faulty simulator; SOAK_ARGS="--duration 60" to shorten.
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# Regenerate the Kubernetes manifests' generated files (PrometheusRules, dashboards);
+# the tests fail while they are stale.
+manifests: $(STAMP)
+	$(BIN)/python scripts/manifests.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -101,7 +101,9 @@ class Shard:
         return {key: value for key, value in plan.items() if self.owns(key)}
 
     def export(self, registry: CollectorRegistry) -> None:
-        """`chatcanary_shard_info{shard, shards} 1` — which part of the fleet this is."""
+        """`chatcanary_shard_info{shard, shards} 1` — which part of the fleet this is — and
+        `chatcanary_shards`, the count as a value, so that an alert can compare how many
+        shards report with how many there should be."""
         info = Gauge(
             "chatcanary_shard_info",
             "The shard of the canary runs this exporter owns (0-based) and the shard count.",
@@ -109,6 +111,11 @@ class Shard:
             registry=registry,
         )
         info.labels(str(self.index), str(self.count)).set(1)
+        Gauge(
+            "chatcanary_shards",
+            "The number of shards the canary runs are split into (1: not sharded).",
+            registry=registry,
+        ).set(self.count)
 
 
 WHOLE = Shard(0, 1)

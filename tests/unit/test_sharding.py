@@ -133,8 +133,10 @@ async def test_the_service_schedules_only_its_shard_and_says_which_it_is() -> No
         try:
             keys = set(service.scheduler.keys)
             assert keys == {k for k in everything if bucket(k, 3) == index}
+            assert set(service.plan) == keys  # what its page and APIs show
             text = generate_latest(service.registry).decode()
             assert f'chatcanary_shard_info{{shard="{index}",shards="3"}} 1.0' in text
+            assert "\nchatcanary_shards 3.0\n" in text
             assert f"chatcanary_canaries_configured {float(len(keys))}" in text
         finally:
             await service.stop(grace=0)
