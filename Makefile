@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 
 .PHONY: demo test check lint typecheck bench fuzz soak manifests system-deps clean
 
@@ -22,8 +23,8 @@ test: $(STAMP) system-deps
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench
-	$(BIN)/ruff format --check exporter tests bench
+	$(BIN)/ruff check exporter tests bench grafana scripts
+	$(BIN)/ruff format --check exporter tests bench grafana scripts
 	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
@@ -31,9 +32,19 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-bench: $(STAMP) system-deps
+# The six benchmarks of docs/BENCHMARKS.md (about 10 minutes); results in bench/results/.
+bench: $(BENCH_STAMP) system-deps
 	$(BIN)/python -m bench.timing
+	$(BIN)/python -m bench.cost
+	$(BIN)/python -m bench.scheduling
 	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.scrape
+	$(BIN)/python -m bench.scaling
+	$(BIN)/python -m bench.report
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 # Property-based tests with the long profile (10,000 examples per property), with
 # Hypothesis's per-test figures (examples run, time spent).

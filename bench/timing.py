@@ -1,27 +1,48 @@
-"""Timing accuracy: measured TTFT and duration against the simulator's scripted values,
-at N concurrent streams. Run: `python -m bench.timing [--streams 1 50] [--rounds 5]`.
+"""Timing accuracy: chatcanary's measured TTFT, inter-token gaps and total duration against
+the simulator's scripted values, at N concurrent streams.
+Run: `python -m bench.timing [--streams 1 50 200 500]`.
 
-Two start patterns at the same concurrency:
-- staggered: N workers, starts spread evenly over one stream's length, then back to back,
-  so about N streams are always in flight. This is how the scheduler runs canaries.
-- burst: N requests started in the same instant. The simulator then parses N requests
-  in a row before its clock for each starts, so the queue shows up as error here.
+N workers start spread evenly over one stream's length and then run back to back, so
+about N streams are always in flight — the way the scheduler runs canaries. The
+simulator (its own process) scripts TTFT and every gap exactly; its clock for a request
+starts when its handler gets the request, so the loopback round trip and the simulator's
+request parsing are part of every error measured here. The prober (this process) and the
+simulator are pinned to a core each; the CPU each used is reported beside each row: once
+one of them nears a whole core, the queue on that side shows up as error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import gc
+import json
+import os
+import resource
+import time
+from typing import Any
 
 import aiohttp
 
-from bench.common import put_behaviour, start_simulator, write
+from bench.common import (
+    cpu_seconds,
+    markdown,
+    put_behaviour,
+    quantile,
+    start_simulator,
+    stop,
+    write,
+)
 from exporter.config import parse_config
+from exporter.protocols.http import timing_trace
 from exporter.result import ProbeResult
 from exporter.runner import run_canary
 
-TTFT, GAP, TOKENS = 0.2, 0.02, 20
+TTFT, GAP, TOKENS = 0.1, 0.05, 20
+SCRIPTED_TOTAL = TTFT + (TOKENS - 1) * GAP
+# streams -> runs per worker: enough samples for a p99 without a long run
+ROUNDS = {1: 30, 50: 6, 200: 4, 500: 3}
+FLOORS = (1, 200, 500)  # the minimal client's runs, for comparison
 
 CONFIG = """
 defaults: {{timeout: 10s, max_tokens: 100}}
@@ -30,61 +51,148 @@ canaries: [{{name: c, prompt: "Tell me a story"}}]
 """
 
 
-async def measure(url: str, streams: int, rounds: int, pattern: str) -> dict[str, object]:
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure(url: str, simulator_pid: int, streams: int, rounds: int) -> dict[str, Any]:
     spec = next(iter(parse_config(CONFIG.format(url=url), "bench").plan().values()))
-    scripted_total = TTFT + (TOKENS - 1) * GAP
-    ttft_err: list[float] = []
-    total_err: list[float] = []
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, trace_configs=[timing_trace()]) as s:
 
         async def worker(i: int) -> list[ProbeResult]:
-            if pattern == "staggered":
-                await asyncio.sleep(i * scripted_total / streams)
-            return [await run_canary(session, spec) for _ in range(rounds)]
+            await asyncio.sleep(i * SCRIPTED_TOTAL / streams)
+            return [await run_canary(s, spec) for _ in range(rounds)]
 
-        await asyncio.gather(*(run_canary(session, spec) for _ in range(streams)))  # warm-up
-        if pattern == "burst":
-            batches = [
-                await asyncio.gather(*(run_canary(session, spec) for _ in range(streams)))
-                for _ in range(rounds)
-            ]
-        else:
-            batches = await asyncio.gather(*(worker(i) for i in range(streams)))
-        for r in (r for batch in batches for r in batch):
-            assert r.error_class is None, r.error_detail
-            assert r.ttft_seconds is not None
-            ttft_err.append(abs(r.ttft_seconds - TTFT))
-            total_err.append(abs(r.last.duration_seconds - scripted_total))
-    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1] * 1000  # noqa: E731
+        await asyncio.gather(*(run_canary(s, spec) for _ in range(streams)))  # warm-up
+        gc.collect()
+        gc.freeze()  # as `Service.start()` does: what lives now is not rescanned
+        cpu0, sim0, t0 = own_cpu(), cpu_seconds(simulator_pid), time.monotonic()
+        batches = await asyncio.gather(*(worker(i) for i in range(streams)))
+        cpu1, sim1, t1 = own_cpu(), cpu_seconds(simulator_pid), time.monotonic()
+    ttft: list[float] = []
+    gaps: list[float] = []
+    total: list[float] = []
+    for r in (r for batch in batches for r in batch):
+        assert r.error_class is None, r.error_detail
+        assert r.ttft_seconds is not None
+        ttft.append(abs(r.ttft_seconds - TTFT))
+        gaps.extend(abs(gap - GAP) for gap in r.last.chunk_gaps)
+        total.append(abs(r.last.duration_seconds - SCRIPTED_TOTAL))
+    row: dict[str, Any] = {"streams": streams, "runs": len(ttft), "gaps": len(gaps)}
+    for name, errors in (("ttft", ttft), ("gap", gaps), ("duration", total)):
+        row[f"{name}_median_abs_error_ms"] = round(quantile(errors, 0.5) * 1000, 3)
+        row[f"{name}_p99_abs_error_ms"] = round(quantile(errors, 0.99) * 1000, 3)
+    row["prober_cpu_cores"] = round((cpu1 - cpu0) / (t1 - t0), 2)
+    row["simulator_cpu_cores"] = round((sim1 - sim0) / (t1 - t0), 2)
+    return row
+
+
+async def reference(url: str, streams: int, rounds: int) -> dict[str, Any]:
+    """The floor: TTFT error of a minimal client (raw asyncio socket per stream,
+    keep-alive, no HTTP library, stamping each read) against the same simulator, with the
+    same start pattern. What it sees is the loopback and the simulator, not a prober."""
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps(
+        {
+            "model": "bench",
+            "messages": [{"role": "user", "content": "Tell me a story"}],
+            "max_tokens": 100,
+            "stream": True,
+        }
+    ).encode()
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    errors: list[float] = []
+
+    async def worker(i: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        await asyncio.sleep(i * SCRIPTED_TOTAL / streams)
+        for _ in range(rounds):
+            started = time.perf_counter()
+            writer.write(request)
+            await reader.readuntil(b"\r\n\r\n")
+            first, text = None, b""
+            while True:  # chunked transfer: size line, data, CRLF; a zero size ends it
+                size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                data = await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                text += data[:-2]
+                if first is None and b'"content": "' in text.replace(b'"content": ""', b""):
+                    first = time.perf_counter() - started
+            assert first is not None
+            errors.append(abs(first - TTFT))
+        writer.close()
+
+    await asyncio.gather(*(worker(i) for i in range(streams)))
     return {
-        "pattern": pattern,
         "streams": streams,
-        "samples": len(ttft_err),
-        "ttft_median_abs_error_ms": round(statistics.median(ttft_err) * 1000, 3),
-        "ttft_p99_abs_error_ms": round(q(ttft_err, 99), 3),
-        "duration_median_abs_error_ms": round(statistics.median(total_err) * 1000, 3),
-        "duration_p99_abs_error_ms": round(q(total_err, 99), 3),
+        "runs": len(errors),
+        "ttft_median_abs_error_ms": round(quantile(errors, 0.5) * 1000, 3),
+        "ttft_p99_abs_error_ms": round(quantile(errors, 0.99) * 1000, 3),
     }
+
+
+def table(rows: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
+    def pair(row: dict[str, Any], name: str) -> str:
+        median = row[f"{name}_median_abs_error_ms"]
+        p99 = row[f"{name}_p99_abs_error_ms"]
+        return f"{median:.2f} / {p99:.2f}"
+
+    return markdown(
+        [
+            "concurrent streams",
+            "runs",
+            "TTFT error ms (median / p99)",
+            "inter-token gap error ms",
+            "duration error ms",
+            "CPU cores: prober / simulator",
+        ],
+        [
+            [
+                row["streams"],
+                row["runs"],
+                pair(row, "ttft"),
+                pair(row, "gap"),
+                pair(row, "duration"),
+                f"{row['prober_cpu_cores']:.2f} / {row['simulator_cpu_cores']:.2f}",
+            ]
+            for row in rows
+        ]
+        + [
+            [
+                f"{floor['streams']}, minimal raw-socket client (the floor)",
+                floor["runs"],
+                f"{floor['ttft_median_abs_error_ms']:.2f} / {floor['ttft_p99_abs_error_ms']:.2f}",
+                "",
+                "",
+                "",
+            ]
+            for floor in floors
+        ],
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--streams", type=int, nargs="+", default=[1, 50])
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--streams", type=int, nargs="+", default=list(ROUNDS))
     args = parser.parse_args()
-    process, url = start_simulator()
+    # one core each, so neither side's queue hides in the other's scheduling
+    os.sched_setaffinity(0, {0})
+    process, url = start_simulator(cpu=1)
     try:
         put_behaviour(url, "bench", {"ttft": TTFT, "token_interval": GAP, "answer_tokens": TOKENS})
-        rows = [
-            asyncio.run(measure(url, n, args.rounds, pattern))
-            for n in args.streams
-            for pattern in ("staggered", "burst")
-        ]
+        rows = [asyncio.run(measure(url, process.pid, n, ROUNDS.get(n, 4))) for n in args.streams]
+        floors = [asyncio.run(reference(url, n, ROUNDS[n])) for n in FLOORS]
     finally:
-        process.terminate()
-        process.wait()
-    write("timing", {"scripted": {"ttft_s": TTFT, "gap_s": GAP, "tokens": TOKENS}, "rows": rows})
+        stop(process)
+    scripted = {"ttft_s": TTFT, "gap_s": GAP, "tokens": TOKENS}
+    result = {"scripted": scripted, "rows": rows, "floors": floors}
+    write("timing", result, table(rows, floors))
 
 
 if __name__ == "__main__":

@@ -9,21 +9,26 @@ live on the same private registry, never on the import-time global one.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
+from prometheus_client.utils import floatToGoString as _go_float
 
 from exporter import __version__
 from exporter.config import Metrics
@@ -201,6 +206,8 @@ class PrometheusSink:
         self._series: dict[Key, Series] = {}
         # (target, rating, category): bounded by the targets and the configured categories
         self._feedback: dict[tuple[str, str, str], int] = {}
+        # OpenMetrics or not -> each canary's rendered lines, one text per family
+        self._rendered: dict[bool, dict[Key, list[str]]] = {False: {}, True: {}}
 
     def record_feedback(self, feedback: Feedback) -> None:
         key = (feedback.target, str(feedback.rating), feedback.category)
@@ -212,6 +219,8 @@ class PrometheusSink:
         if series is None or series.model != result.model:
             series = self._series[key] = Series(model=result.model, buckets=self._buckets)
         series.add(result)
+        for rendered in self._rendered.values():
+            rendered.pop(key, None)
 
     def retain(self, keys: Iterable[Key], buckets: Metrics) -> None:
         """Forget canaries no longer configured; new bucket bounds start fresh series."""
@@ -221,6 +230,9 @@ class PrometheusSink:
             self._series.clear()
         for key in set(self._series) - wanted:
             del self._series[key]
+        for rendered in self._rendered.values():
+            for key in set(rendered) - set(self._series):
+                del rendered[key]
         targets = {target for target, _ in wanted}
         for labels in [k for k in self._feedback if k[0] not in targets]:
             del self._feedback[labels]
@@ -233,44 +245,185 @@ class PrometheusSink:
         f: dict[str, Any] = {
             key: cls(name, doc, labels=labels) for key, (cls, name, doc, labels) in FAMILIES.items()
         }
-        for (target, canary), s in self._series.items():
-            lv = [target, s.model, canary]
-            for outcome, count in s.outcomes.items():
-                f["probes"].add_metric([*lv, outcome], count)
-            for error_class, count in s.errors.items():
-                f["errors"].add_metric([*lv, error_class], count)
-            for outcome, hist in s.durations.items():
-                f["duration"].add_metric([*lv, outcome], hist.buckets(), hist.total)
-            if s.ttft is not None:
-                f["ttft"].add_metric(lv, s.ttft.buckets(), s.ttft.total)
-            if s.gaps is not None:
-                f["gaps"].add_metric(lv, s.gaps.buckets(), s.gaps.total)
-            for kind, count in s.tokens.items():
-                f["tokens"].add_metric([*lv, kind], count)
-            if s.responses:
-                f["responses"].add_metric([*lv, s.expected], s.responses)
-                f["refusals"].add_metric([*lv, s.expected], s.refusals)
-            for name, count in s.check_failures.items():
-                f["checks"].add_metric([*lv, name], count)
-            f["success"].add_metric(lv, s.success)
-            f["last_run"].add_metric(lv, s.last_run)
-            if s.identity is not None:
-                f["info"].add_metric([*lv, *s.identity], 1)
-                f["model_changes"].add_metric(lv, s.model_changes)
-            if s.fingerprint is not None:
-                f["answer_changes"].add_metric(lv, s.answer_changes)
-            for families, hists in (
-                ("turn_duration", s.turn_durations),
-                ("turn_ttft", s.turn_ttfts),
-                ("server", s.server),
-            ):
-                for key, hist in hists.items():
-                    f[families].add_metric([*lv, key], hist.buckets(), hist.total)
-            for kind, ratio in s.ratelimit.items():
-                f["headroom"].add_metric([*lv, kind], ratio)
-        for labels, count in self._feedback.items():
-            f["feedback"].add_metric(list(labels), count)
+        for key, series in self._series.items():
+            for family, labels, value in _points(key, series):
+                if isinstance(value, Hist):
+                    f[family].add_metric(labels, value.buckets(), value.total)
+                else:
+                    f[family].add_metric(labels, value)
+        for rating, count in self._feedback.items():
+            f["feedback"].add_metric(list(rating), count)
         yield from f.values()
+
+    def render(self, openmetrics: bool) -> str:
+        """The probe metrics in the text format (or OpenMetrics), exactly as
+        prometheus_client renders `collect()`, several times faster. Each canary's lines
+        are kept until its next result, so a scrape renders only the canaries that ran
+        since the last one."""
+        cache = self._rendered[openmetrics]
+        parts: list[list[str]] = [[header] for header in _headers(openmetrics)]
+        for key, series in self._series.items():
+            lines = cache.get(key)
+            if lines is None:
+                lines = cache[key] = _render_series(key, series, openmetrics)
+            for part, text in zip(parts, lines, strict=True):
+                if text:
+                    part.append(text)
+        feedback = parts[_INDEX["feedback"]]
+        for labels, count in self._feedback.items():
+            feedback.append(_sample("feedback", [_escape(v) for v in labels], count))
+        return "".join(text for part in parts for text in part)
+
+
+Point = tuple[str, list[str], float | Hist]
+
+
+def _points(key: Key, s: Series) -> Iterator[Point]:
+    """Every sample group of one canary: (family key, label values, number or histogram)."""
+    target, canary = key
+    lv = [target, s.model, canary]
+    for outcome, count in s.outcomes.items():
+        yield "probes", [*lv, outcome], count
+    for error_class, count in s.errors.items():
+        yield "errors", [*lv, error_class], count
+    for outcome, hist in s.durations.items():
+        yield "duration", [*lv, outcome], hist
+    if s.ttft is not None:
+        yield "ttft", lv, s.ttft
+    if s.gaps is not None:
+        yield "gaps", lv, s.gaps
+    for kind, count in s.tokens.items():
+        yield "tokens", [*lv, kind], count
+    if s.responses:
+        yield "responses", [*lv, s.expected], s.responses
+        yield "refusals", [*lv, s.expected], s.refusals
+    for name, count in s.check_failures.items():
+        yield "checks", [*lv, name], count
+    yield "success", lv, s.success
+    yield "last_run", lv, s.last_run
+    if s.identity is not None:
+        yield "info", [*lv, *s.identity], 1
+        yield "model_changes", lv, s.model_changes
+    if s.fingerprint is not None:
+        yield "answer_changes", lv, s.answer_changes
+    for family, hists in (
+        ("turn_duration", s.turn_durations),
+        ("turn_ttft", s.turn_ttfts),
+        ("server", s.server),
+    ):
+        for label_value, hist in hists.items():
+            yield family, [*lv, label_value], hist
+    for kind, ratio in s.ratelimit.items():
+        yield "headroom", [*lv, kind], ratio
+
+
+# --- the fast text rendering; tests hold it to prometheus_client's output byte for byte ---
+
+
+def _render_series(key: Key, series: Series, openmetrics: bool) -> list[str]:
+    lines: list[list[str]] = [[] for _ in FAMILIES]
+    for family, labels, value in _points(key, series):
+        values = [_escape(v) for v in labels]
+        if isinstance(value, Hist):
+            text = _histogram(family, values, value, openmetrics)
+        else:
+            text = _sample(family, values, value)
+        lines[_INDEX[family]].append(text)
+    return ["".join(texts) for texts in lines]
+
+
+def _sample(family: str, values: list[str], value: float) -> str:
+    name, labels, _, _ = _LAYOUT[family]
+    return f"{name}{{{labels.format(*values)}}} {_number(value)}\n"
+
+
+def _histogram(family: str, values: list[str], hist: Hist, openmetrics: bool) -> str:
+    name, labels, before, after = _LAYOUT[family]
+    head = f'{name}_bucket{{{before.format(*values)}le="'
+    tail = f'"{after.format(*values)}}} '
+    out = []
+    running = 0
+    for le, count, exemplar in zip(
+        _le_labels(hist.bounds), hist.counts, hist.exemplars, strict=True
+    ):
+        running += count
+        line = f"{head}{le}{tail}{_number(running)}"
+        if openmetrics and exemplar is not None:
+            line += _exemplar(exemplar)
+        out.append(line + "\n")
+    label_text = labels.format(*values)
+    out.append(f"{name}_count{{{label_text}}} {_number(running)}\n")
+    out.append(f"{name}_sum{{{label_text}}} {_number(hist.total)}\n")
+    return "".join(out)
+
+
+def _layout(cls: Family, name: str, names: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """A family's sample name and its label templates (`{0}`... are the label values in
+    the family's order; prometheus_client writes labels sorted by name): all labels, and
+    for histogram buckets those before and after `le`."""
+
+    def template(keep: Callable[[str], bool]) -> str:
+        order = sorted((n, i) for i, n in enumerate(names) if keep(n))
+        return ",".join(f'{n}="{{{i}}}"' for n, i in order)
+
+    before, after = template(lambda n: n < "le"), template(lambda n: n > "le")
+    sample = name + "_total" if cls is CounterMetricFamily else name
+    return (
+        sample,
+        template(lambda n: True),
+        before + "," if before else "",
+        "," + after if after else "",
+    )
+
+
+@functools.cache
+def _le_labels(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    return (*map(le_label, bounds), "+Inf")
+
+
+def _escape(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def _number(value: float) -> str:
+    # floatToGoString prints whole numbers below 10**6 as `n.0`: the common case, made cheap
+    if type(value) is int and 0 <= value < 1_000_000:
+        return f"{value}.0"
+    return _go_string(value)
+
+
+def _go_string(value: float) -> str:
+    """A number as prometheus_client writes it (Go's formatting)."""
+    text: str = _go_float(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+def _exemplar(exemplar: Exemplar) -> str:
+    labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(exemplar.labels.items()))
+    text = f" # {{{labels}}} {_go_string(exemplar.value)}"
+    return text if exemplar.timestamp is None else f"{text} {exemplar.timestamp}"
+
+
+class _One:
+    """A collector of one metric family, to render its header lines."""
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+
+    def collect(self) -> Iterable[Metric]:
+        return [self.metric]
+
+
+@functools.cache
+def _headers(openmetrics: bool) -> tuple[str, ...]:
+    """The `# HELP` / `# TYPE` lines of each family, as prometheus_client writes them."""
+    encode = generate_openmetrics if openmetrics else generate_latest
+    return tuple(
+        encode(_One(cls(name, doc, labels=labels))).decode().removesuffix("# EOF\n")
+        for cls, name, doc, labels in FAMILIES.values()
+    )
 
 
 _BASE = ("target", "model", "canary")
@@ -395,6 +548,10 @@ FAMILIES: dict[str, tuple[Family, str, str, tuple[str, ...]]] = {
 }
 
 
+_INDEX = {key: index for index, key in enumerate(FAMILIES)}
+_LAYOUT = {key: _layout(cls, name, labels) for key, (cls, name, _, labels) in FAMILIES.items()}
+
+
 class SelfMetrics:
     """The exporter's own health, on the private registry."""
 
@@ -446,8 +603,46 @@ class SelfMetrics:
         build.labels(__version__).set(1)
 
 
-def make_registry(sink: PrometheusSink) -> tuple[CollectorRegistry, SelfMetrics]:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(sink)
+class Registry(CollectorRegistry):
+    """The exporter's private registry. It keeps its collectors other than the probe sink
+    apart, so that `exposition` renders the sink's many series by the sink's own fast path
+    and only the few others through prometheus_client."""
+
+    def __init__(self, sink: PrometheusSink) -> None:
+        super().__init__(auto_describe=False)
+        self.sink = sink
+        self.others: list[Collector] = []
+        self.register(sink)
+
+    def register(self, collector: Collector) -> None:
+        super().register(collector)
+        if collector is not self.sink:
+            self.others.append(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        super().unregister(collector)
+        if collector in self.others:
+            self.others.remove(collector)
+
+
+class _Others:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for collector in list(self.registry.others):
+            yield from collector.collect()
+
+
+def exposition(registry: Registry, accept: str) -> tuple[bytes, str]:
+    """The body and content type of `/metrics` for this Accept header: what
+    prometheus_client's `choose_encoder` picks would write for the registry."""
+    encoder, content_type = choose_encoder(accept)
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    return registry.sink.render(openmetrics).encode() + encoder(_Others(registry)), content_type
+
+
+def make_registry(sink: PrometheusSink) -> tuple[Registry, SelfMetrics]:
+    registry = Registry(sink)
     ProcessCollector(registry=registry)
     return registry, SelfMetrics(registry)

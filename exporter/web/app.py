@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 from aiohttp import web
-from prometheus_client.exposition import choose_encoder
 
 from exporter.service import Service
+from exporter.sinks.prometheus import exposition
 from exporter.web import api, pages
 from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE
 from exporter.web.assets import CSS, JS
@@ -138,8 +138,7 @@ async def config_page(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(service.registry)
+    body, content_type = exposition(service.registry, request.headers.get("Accept", ""))
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

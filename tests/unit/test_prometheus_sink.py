@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Metrics
@@ -15,7 +17,13 @@ from exporter.errors import ErrorClass
 from exporter.feedback import NO_CATEGORY, Feedback, Rating
 from exporter.refusal import Verdict
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, RateLimit
-from exporter.sinks.prometheus import LABEL_LIMIT, PrometheusSink, label, make_registry
+from exporter.sinks.prometheus import (
+    LABEL_LIMIT,
+    PrometheusSink,
+    exposition,
+    label,
+    make_registry,
+)
 
 REFUSED = Verdict(refused=True, detector="decline", reason="i can't")
 ANSWERED = Verdict(refused=False, detector="none", reason="")
@@ -628,3 +636,56 @@ def test_rendered_metrics_pass_promtool() -> None:
     report = (checked.stdout + checked.stderr).decode()
     assert checked.returncode == 0, report
     assert report == "", report
+
+
+# --- the fast rendering /metrics serves, and its cache ------------------------------------
+
+OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+
+
+def traced_sink() -> PrometheusSink:
+    """`busy_sink` plus exemplars, and a model name that needs escaping in a label."""
+    sink = busy_sink()
+    sink.record(result(canary="traced", trace_id="0af7651916cd43dd8448eb211c80319c"))
+    sink.record(result(canary="odd", model='m"\\\n2', duration_seconds=2_000_000.5))
+    return sink
+
+
+def without_process(text: bytes) -> bytes:
+    """The exposition less the process_* families, whose values move between two calls."""
+    return b"\n".join(line for line in text.split(b"\n") if b"process_" not in line)
+
+
+@pytest.mark.parametrize("accept", ["", "text/plain", OPENMETRICS])
+def test_exposition_is_what_prometheus_client_renders(accept: str) -> None:
+    registry, _ = make_registry(traced_sink())
+    encoder, content_type = choose_encoder(accept)
+    body, served_type = exposition(registry, accept)
+    assert served_type == content_type
+    assert without_process(body) == without_process(encoder(registry))
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_cached_rendering_follows_every_change(openmetrics: bool) -> None:
+    sink = traced_sink()
+    encode = generate_openmetrics if openmetrics else generate_latest
+
+    def expected() -> str:
+        return encode(sink).decode().removesuffix("# EOF\n")
+
+    assert sink.render(openmetrics) == expected()
+    sink.record(result(outcome=Outcome.ERROR, error_class=ErrorClass.TIMEOUT))  # a new result
+    assert 'error_class="timeout"' in sink.render(openmetrics)
+    assert sink.render(openmetrics) == expected()
+    sink.record(result(canary="new"))  # a new canary
+    assert sink.render(openmetrics) == expected()
+    sink.record_feedback(feedback("t", Rating.POSITIVE))
+    assert sink.render(openmetrics) == expected()
+    sink.retain([("t", "c"), ("t", "new")], Metrics())  # canaries removed by a reload
+    assert 'canary="traced"' not in sink.render(openmetrics)
+    assert sink.render(openmetrics) == expected()
+    sink.retain([("t", "c")], Metrics(duration_buckets=(1.0, 3.0)))  # new bounds: start over
+    assert sink.render(openmetrics) == expected()
+    sink.record(result(duration_seconds=2.0))
+    assert 'le="3.0"' in sink.render(openmetrics)
+    assert sink.render(openmetrics) == expected()
