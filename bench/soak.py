@@ -32,24 +32,10 @@ from bench.memory import rss_mb
 from exporter.config import parse_config
 from exporter.service import Service
 from exporter.simulator import Simulator
+from exporter.simulator.behaviour import FAULTS as SIM_FAULTS
 
 # Every simulator fault but the ones that are answers, not failures (content filters).
-FAULTS = (
-    "http_429",
-    "http_429_no_retry_after",
-    "http_401",
-    "http_400",
-    "http_500",
-    "http_503",
-    "http_529",
-    "hang_before_headers",
-    "hang_mid_stream",
-    "stream_error",
-    "truncate",
-    "malformed",
-    "empty",
-    "too_large",
-)
+FAULTS = tuple(f for f in SIM_FAULTS if f not in ("content_filter", "prompt_filtered"))
 # protocol -> base_url suffix its SDK takes
 DIALECTS = {"openai": "/v1", "azure_openai": "", "anthropic": "", "ollama": ""}
 
