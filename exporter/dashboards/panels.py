@@ -209,14 +209,13 @@ def stat_panel(
     limits: dashboard.ThresholdsConfig | None = None,
     mappings: list[dm.ValueMapping] | None = None,
     decimals: int | None = None,
-    reduce: str = "lastNotNull",
 ) -> stat.Panel:
     panel = (
         dressed(stat.Panel(), title, description, unit, queries, width, height)
         .color_mode(cm.BigValueColorMode.BACKGROUND)
         .graph_mode(cm.BigValueGraphMode.NONE)
         .text_mode(cm.BigValueTextMode.AUTO)
-        .reduce_options(common.ReduceDataOptions().calcs([reduce]).values(False))
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .thresholds(limits if limits is not None else thresholds((None, BLUE)))
     )
     if mappings is not None:
