@@ -35,8 +35,7 @@ from exporter.checkspecs import (
     Similarity,
 )
 from exporter.config import Canary
-from exporter.refusal import Verdict
-from exporter.result import CheckVerdict, Exchange
+from exporter.result import CheckVerdict, Exchange, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +84,23 @@ def judge_canary(
     return tuple(verdicts)
 
 
-def expectation(expect_refusal: bool, verdict: Verdict | None) -> CheckVerdict:
+def expectation(expect_refusal: bool | None, verdict: Verdict | None) -> CheckVerdict:
+    """The verdict on `expect_refusal`, named `refusal`.
+
+    A structured refusal signal (a `refusal` field, a content filter, `stop_reason:
+    refusal`) is exact and always decides: unless the canary expects a refusal, it fails
+    the run. The text classifier is a heuristic: it decides only where the canary says
+    what it expects (`expect_refusal: true` or `false`); otherwise its verdict is recorded
+    and the check passes.
+    """
     refused = verdict is not None and verdict.refused
     why = f" ({verdict.detector}: {verdict.reason})" if verdict is not None and refused else ""
+    if expect_refusal is None:
+        if refused and verdict is not None and verdict.structured:
+            said = "refused by the service, expected an answer (set expect_refusal: true if"
+            return CheckVerdict("refusal", False, f"{said} it should refuse){why}")
+        said = "reads as a refusal" if refused else "answered"
+        return CheckVerdict("refusal", True, f"{said}; not judged: expect_refusal unset{why}")
     if refused == expect_refusal:
         said = "refused as expected" if refused else "answered as expected"
         return CheckVerdict("refusal", True, said + why)

@@ -148,7 +148,10 @@ class Canary(Overridable):
     turns: list[Turn] | None = Field(default=None, min_length=1, max_length=20)
     checks: list[Check] = Field(default_factory=list)
     targets: list[Name] | None = None
-    expect_refusal: bool = False
+    # True: must be refused; False: must be answered; None (unset): a refusal the text
+    # classifier reads is measured and shown but never fails the run (structured refusal
+    # signals still do). See `exporter.checks.expectation`.
+    expect_refusal: bool | None = None
     deterministic: bool = False
 
     @model_validator(mode="after")

@@ -39,18 +39,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
+from exporter.result import Verdict
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The text classifier's judgement of one answer."""
-
-    refused: bool
-    # Which rule decided: prefix, apology_decline, decline, partial, lecture, as_ai, zh, none.
-    detector: str
-    # The phrase that decided, short enough for a log line.
-    reason: str
-    # Declined, yet delivered substantial content too (counted as refused).
-    partial: bool = False
+__all__ = ["Verdict", "detect_refusal", "prefix_refusal"]
 
 
 # ---------------------------------------------------------------------------------------

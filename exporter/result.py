@@ -9,7 +9,34 @@ from enum import StrEnum
 from typing import Any
 
 from exporter.errors import ErrorClass
-from exporter.refusal import Verdict
+
+# The detectors of exact, structured refusal signals; every other detector is the text
+# classifier's (exporter.refusal), a heuristic.
+STRUCTURED_DETECTORS = frozenset({"content_filter", "refusal_field", "stop_reason"})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A refusal verdict on one answer: from a structured signal, or the text classifier."""
+
+    refused: bool
+    # Which signal or rule decided (content_filter, refusal_field, stop_reason, or one of
+    # the text classifier's detectors; "none" when nothing did).
+    detector: str
+    # The phrase that decided, short enough for a log line.
+    reason: str
+    # Declined, yet delivered substantial content too (counted as refused).
+    partial: bool = False
+    # How likely the verdict is right, from the rule's agreement with people on the
+    # development corpus (1.0 for structured signals).
+    confidence: float = 1.0
+    # The answer's language (ISO 639-1) as far as the classifier could tell; "" unknown.
+    language: str = ""
+
+    @property
+    def structured(self) -> bool:
+        """An exact signal from the service, not a reading of the text."""
+        return self.detector in STRUCTURED_DETECTORS
 
 
 class Outcome(StrEnum):
@@ -97,10 +124,15 @@ class ProbeResult:
     error_detail: str = ""
     turns: tuple[Exchange, ...] = ()
     checks: tuple[CheckVerdict, ...] = ()
-    expect_refusal: bool = False
+    expect_refusal: bool | None = None  # None: the canary did not say (see `expected`)
     refusal: Verdict | None = None  # the last answer's; None when no answer came back
     answer_fingerprint: str | None = None  # deterministic canaries only
     trace_id: str | None = None  # 32 hex digits when the run is traced (and sampled)
+
+    @property
+    def expected(self) -> str:
+        """The `expected` label of the refusal metrics: answer, refuse or unspecified."""
+        return expected_label(self.expect_refusal)
 
     @property
     def refused(self) -> bool | None:
@@ -149,6 +181,9 @@ class ProbeResult:
             "refused": self.refused,
             "refusal_detector": None if self.refusal is None else self.refusal.detector,
             "refusal_reason": None if self.refusal is None else self.refusal.reason,
+            "refusal_confidence": None if self.refusal is None else self.refusal.confidence,
+            "refusal_language": None if self.refusal is None else self.refusal.language or None,
+            "refusal_partial": None if self.refusal is None else self.refusal.partial,
             "expect_refusal": self.expect_refusal,
             "turns": len(self.turns),
             "answer_fingerprint": self.answer_fingerprint,
@@ -159,6 +194,14 @@ class ProbeResult:
             ],
             "answer": last.text,
         }
+
+
+def expected_label(expect_refusal: bool | None) -> str:
+    """Refusal SLOs and alerts select only `answer` and `refuse`: a canary that did not
+    say what it expects is measured under `unspecified` and never judged."""
+    if expect_refusal is None:
+        return "unspecified"
+    return "refuse" if expect_refusal else "answer"
 
 
 def _sum(values: Any) -> int | None:

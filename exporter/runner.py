@@ -23,8 +23,8 @@ from exporter.checks import judge_canary
 from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
 from exporter.protocols import PROBES
-from exporter.refusal import Verdict, detect_refusal
-from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult
+from exporter.refusal import detect_refusal
+from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -207,7 +207,8 @@ def per_canary(d: dashboard.Dashboard) -> dashboard.Dashboard:
             timeseries_panel(
                 "Refusals",
                 "Answers judged refusals per second: expected=answer is over-refusal, "
-                "expected=refuse is the wanted refusal.",
+                "expected=refuse is the wanted refusal, expected=unspecified is measured "
+                "only (the canary sets no expect_refusal; never alerted on).",
                 "reqps",
                 [
                     query(

@@ -221,8 +221,13 @@ class OTelSink:
                 {
                     "gen_ai.evaluation.name": "refusal_detection",
                     "gen_ai.evaluation.score.label": "refused" if verdict.refused else "answered",
-                    "gen_ai.evaluation.score.value": 1.0 if verdict.refused else 0.0,
+                    # the probability that the answer is a refusal
+                    "gen_ai.evaluation.score.value": round(
+                        verdict.confidence if verdict.refused else 1.0 - verdict.confidence, 4
+                    ),
                     "gen_ai.evaluation.explanation": f"{verdict.detector}: {verdict.reason}"[:200],
+                    "chatcanary.refusal.expected": result.expected,
+                    "chatcanary.refusal.language": verdict.language,
                 },
                 timestamp=end,
             )

@@ -153,7 +153,7 @@ class Series:
         for kind, count in (("input", result.input_tokens), ("output", result.output_tokens)):
             if count:
                 _inc(self.tokens, kind, count)
-        expected = "refuse" if result.expect_refusal else "answer"
+        expected = result.expected
         if expected != self.expected:  # the canary's expectation changed on reload
             self.expected, self.responses, self.refusals = expected, 0, 0
         if result.refused is not None:

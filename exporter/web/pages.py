@@ -118,6 +118,8 @@ def refusal_cell(r: dict[str, Any]) -> str:
         return MISSING
     refused, expected = last["refused"], r["expect_refusal"]
     word = "refused" if refused else "answered"
+    if expected is None:  # measured, not judged: a neutral tag
+        return f'<span class="tag" title="not judged: expect_refusal is unset">{word}</span>'
     good = refused == expected
     hint = "as expected" if good else ("over-refusal" if refused else "under-refusal")
     return f'<span class="tag {"good" if good else "bad"}" title="{e(hint)}">{word}</span>'
@@ -332,6 +334,29 @@ def _tokens(count: int) -> str:
     return f"{count} token" if count == 1 else f"{count} tokens"
 
 
+def refusal_row(run: dict[str, Any]) -> str:
+    """The refusal verdict: what was expected, which detector decided, on which phrase, how
+    sure it is and in which language it read the answer."""
+    expect = run["expect_refusal"]
+    word = "refused" if run["refused"] else "answered"
+    if expect is None:
+        tag, expected = "", "not judged (expect_refusal unset)"
+    else:
+        tag = "good" if run["refused"] == expect else "bad"
+        expected = "expected to " + ("refuse" if expect else "answer")
+    detail = f"{expected} · detector <b>{e(run['refusal_detector'])}</b>"
+    if run["refusal_reason"]:
+        detail += f": <q>{e(run['refusal_reason'])}</q>"
+    if run.get("refusal_confidence") is not None:
+        detail += f" · confidence {run['refusal_confidence']:.2f}"
+    if run.get("refusal_language"):
+        detail += f" · language {e(run['refusal_language'])}"
+    return (
+        f'<tr><td class="mono">refusal verdict</td><td><span class="tag {tag}">{word}</span>'
+        f'</td><td class="wrap">{detail}</td></tr>'
+    )
+
+
 def verdicts(run: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr><td class="mono">{e(c["name"])}</td><td>'
@@ -341,15 +366,7 @@ def verdicts(run: dict[str, Any]) -> str:
         for c in run["checks"]
     )
     if run["refused"] is not None:
-        expected = "refuse" if run["expect_refusal"] else "answer"
-        word = "refused" if run["refused"] else "answered"
-        good = run["refused"] == run["expect_refusal"]
-        rows += (
-            f'<tr><td class="mono">refusal verdict</td><td><span class="tag '
-            f'{"good" if good else "bad"}">{word}</span></td><td class="wrap">expected to '
-            f"{expected} · detector <b>{e(run['refusal_detector'])}</b>"
-            f"{': ' + e(run['refusal_reason']) if run['refusal_reason'] else ''}</td></tr>"
-        )
+        rows += refusal_row(run)
     if not rows:
         return '<div class="panel empty">No verdicts: the run errored before an answer.</div>'
     return (

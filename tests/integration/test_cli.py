@@ -148,6 +148,55 @@ async def test_probe_json_reports_every_run_and_fails_on_errors(
     assert down["outcome"] == "error" and down["error_class"] == "http_5xx"
 
 
+POLICY = """
+defaults: {{timeout: 5s}}
+targets:
+  - {{name: text, protocol: openai, base_url: "{url}/v1", model: text-refuser, stream: false}}
+  - {{name: field, protocol: openai, base_url: "{url}/v1", model: field-refuser}}
+canaries:
+  - name: unset                    # says nothing about refusal
+    prompt: "How do I kill a Python process?"
+  - name: must-answer
+    prompt: "How do I kill a Python process?"
+    expect_refusal: false
+  - name: must-refuse
+    prompt: "How do I kill a Python process?"
+    expect_refusal: true
+"""
+
+
+async def test_probe_judges_a_text_refusal_only_where_the_canary_asks(
+    simulator: Sim, tmp_path: Path
+) -> None:
+    # `text-refuser` refuses in prose (a heuristic reads it); `field-refuser` in the
+    # structured `refusal` field (exact)
+    simulator.sim.set_behaviour("text-refuser", Behaviour(refusal_pattern="kill"))
+    simulator.sim.set_behaviour(
+        "field-refuser", Behaviour(refusal_pattern="kill", refusal_style="field")
+    )
+    config = write(tmp_path, POLICY.format(url=simulator.url))
+    code, out, _ = await chatcanary("probe", "-c", config, "--json")
+    assert code == 1
+    runs = {(r["target"], r["canary"]): r for r in json.loads(out)}
+    # the text verdict is recorded everywhere ...
+    assert all(r["refused"] is True for r in runs.values())
+    unset = runs["text", "unset"]
+    assert unset["expect_refusal"] is None and unset["refusal_detector"] not in (
+        "refusal_field",
+        "content_filter",
+    )
+    # ... but decides only where asked for
+    assert unset["outcome"] == "success" and unset["failed_checks"] == []
+    assert runs["text", "must-answer"]["outcome"] == "check_failed"
+    assert runs["text", "must-answer"]["failed_checks"] == ["refusal"]
+    assert runs["text", "must-refuse"]["outcome"] == "success"
+    # a structured signal always decides: unset means an answer was wanted
+    assert runs["field", "unset"]["refusal_detector"] == "refusal_field"
+    assert runs["field", "unset"]["outcome"] == "check_failed"
+    assert runs["field", "must-answer"]["outcome"] == "check_failed"
+    assert runs["field", "must-refuse"]["outcome"] == "success"
+
+
 async def test_probe_table_and_selection(simulator: Sim, tmp_path: Path) -> None:
     config = write(tmp_path, CONFIG.format(url=simulator.url))
     code, out, _ = await chatcanary("probe", "-c", config, "--target", "sim")

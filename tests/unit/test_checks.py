@@ -10,13 +10,13 @@ from pydantic import TypeAdapter
 from exporter.checks import JUDGES, Answer, answer_of, expectation, judge, judge_canary
 from exporter.checkspecs import CHECK_KINDS, CHECK_MODELS, Check
 from exporter.config import Canary, ConfigError, parse_config
-from exporter.refusal import Verdict
-from exporter.result import CheckVerdict, Exchange
+from exporter.result import CheckVerdict, Exchange, Verdict
 
 CHECK: TypeAdapter[Any] = TypeAdapter(Check)
 
 REFUSED = Verdict(refused=True, detector="decline", reason="i can't help")
 ANSWERED = Verdict(refused=False, detector="none", reason="")
+FILTERED = Verdict(refused=True, detector="content_filter", reason="finish_reason: content_filter")
 
 
 def check(fields: dict[str, Any]) -> Any:
@@ -600,6 +600,29 @@ def test_verdict_name(fields: dict[str, Any], label: str | None, name: str) -> N
         (True, ANSWERED, False, "answered, expected a refusal"),
         (True, None, False, "answered, expected a refusal"),
         (False, None, True, "answered as expected"),
+        # unset: the text classifier is measured, never judged ...
+        (None, ANSWERED, True, "answered; not judged: expect_refusal unset"),
+        (
+            None,
+            REFUSED,
+            True,
+            "reads as a refusal; not judged: expect_refusal unset (decline: i can't help)",
+        ),
+        (None, None, True, "answered; not judged: expect_refusal unset"),
+        # ... but a structured refusal signal is exact and decides
+        (
+            None,
+            FILTERED,
+            False,
+            "refused by the service, expected an answer (set expect_refusal: true if it "
+            "should refuse) (content_filter: finish_reason: content_filter)",
+        ),
+        (
+            True,
+            FILTERED,
+            True,
+            "refused as expected (content_filter: finish_reason: content_filter)",
+        ),
     ],
     ids=[
         "answered-as-expected",
@@ -608,10 +631,15 @@ def test_verdict_name(fields: dict[str, Any], label: str | None, name: str) -> N
         "under-refusal",
         "no-verdict-expecting-refusal",
         "no-verdict-expecting-answer",
+        "unset-answered",
+        "unset-text-refusal-not-judged",
+        "unset-no-verdict",
+        "unset-structured-refusal-fails",
+        "structured-refusal-expected",
     ],
 )
 def test_expectation(
-    expect_refusal: bool, verdict: Verdict | None, passed: bool, reason: str
+    expect_refusal: bool | None, verdict: Verdict | None, passed: bool, reason: str
 ) -> None:
     assert expectation(expect_refusal, verdict) == CheckVerdict("refusal", passed, reason)
 
@@ -658,7 +686,8 @@ def test_judge_canary_multi_turn() -> None:
         CheckVerdict("max_duration", False, "took 2.500s, limit 2s"),
         CheckVerdict("max_ttft", True, "first token after 0.200s, limit 0.3s"),
         CheckVerdict("length", True, "14 chars, 7 tokens"),
-        CheckVerdict("refusal", True, "answered as expected"),
+        # the canary leaves expect_refusal unset
+        CheckVerdict("refusal", True, "answered; not judged: expect_refusal unset"),
     )
 
 
@@ -720,7 +749,7 @@ def test_judge_canary_single_prompt_labels_by_kind() -> None:
     assert verdicts == (
         CheckVerdict("number", True, "found 42, expected 42 ± 0"),
         CheckVerdict("digits_only", True, r"answer matches /^\d+$/"),
-        CheckVerdict("refusal", True, "answered as expected"),
+        CheckVerdict("refusal", True, "answered; not judged: expect_refusal unset"),
     )
 
 

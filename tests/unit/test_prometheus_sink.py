@@ -15,8 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import Metrics
 from exporter.errors import ErrorClass
 from exporter.feedback import NO_CATEGORY, Feedback, Rating
-from exporter.refusal import Verdict
-from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, RateLimit
+from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, RateLimit, Verdict
 from exporter.sinks.prometheus import (
     LABEL_LIMIT,
     PrometheusSink,
@@ -228,23 +227,35 @@ def test_no_token_series_without_counts() -> None:
 
 def test_responses_and_refusals_by_expectation() -> None:
     sink = sink_of(
-        result(refusal=ANSWERED),
-        result(refusal=REFUSED),
-        result(refusal=ANSWERED),
-        result(outcome=Outcome.ERROR, error_class=ErrorClass.DNS, refusal=None),
+        result(expect_refusal=False, refusal=ANSWERED),
+        result(expect_refusal=False, refusal=REFUSED),
+        result(expect_refusal=False, refusal=ANSWERED),
+        result(expect_refusal=False, outcome=Outcome.ERROR, error_class=ErrorClass.DNS),
     )
     assert samples(sink, "chatcanary_responses_total") == [({**BASE, "expected": "answer"}, 3)]
     assert samples(sink, "chatcanary_refusals_total") == [({**BASE, "expected": "answer"}, 1)]
 
 
+def test_a_canary_without_an_expectation_counts_under_unspecified() -> None:
+    # measured, so the refusal rate of such canaries is visible; never `answer`, so refusal
+    # SLOs and the over-refusal alert do not see a heuristic's verdict they did not ask for
+    sink = sink_of(result(refusal=REFUSED), result(refusal=ANSWERED))
+    unspecified = {**BASE, "expected": "unspecified"}
+    assert samples(sink, "chatcanary_responses_total") == [(unspecified, 2)]
+    assert samples(sink, "chatcanary_refusals_total") == [(unspecified, 1)]
+
+
 def test_refusals_are_exported_as_zero_once_there_are_responses() -> None:
-    sink = sink_of(result(refusal=ANSWERED))
+    sink = sink_of(result(expect_refusal=False, refusal=ANSWERED))
     assert value(sink, "chatcanary_refusals_total", expected="answer") == 0
     assert samples(sink_of(result()), "chatcanary_responses_total") == []
 
 
 def test_responses_and_refusals_reset_when_the_expectation_flips() -> None:
-    sink = sink_of(result(refusal=ANSWERED), result(refusal=REFUSED))
+    sink = sink_of(
+        result(expect_refusal=False, refusal=ANSWERED),
+        result(expect_refusal=False, refusal=REFUSED),
+    )
     sink.record(result(expect_refusal=True, refusal=REFUSED))
     assert samples(sink, "chatcanary_responses_total") == [({**BASE, "expected": "refuse"}, 1)]
     assert samples(sink, "chatcanary_refusals_total") == [({**BASE, "expected": "refuse"}, 1)]
@@ -621,7 +632,7 @@ def test_rendered_families_round_trip() -> None:
         (s.labels["canary"], s.labels["expected"]): s.value
         for s in families["chatcanary_refusals"].samples
     }
-    assert refusals == {("c", "answer"): 1.0, ("refuser", "refuse"): 1.0}
+    assert refusals == {("c", "unspecified"): 1.0, ("refuser", "refuse"): 1.0}
 
 
 def test_rendered_metrics_pass_promtool() -> None:

@@ -73,3 +73,30 @@ def test_answers_are_escaped() -> None:
     html = pages.exchange(run)
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "say &lt;b&gt;" in html
+
+
+def refusal_run(expect: bool | None, refused: bool) -> dict[str, Any]:
+    return {
+        "expect_refusal": expect,
+        "refused": refused,
+        "refusal_detector": "lecture",
+        "refusal_reason": "it is not appropriate",
+        "refusal_confidence": 0.87,
+        "refusal_language": "en",
+    }
+
+
+def test_the_refusal_verdict_shows_its_phrase_confidence_and_language() -> None:
+    row = pages.refusal_row(refusal_run(False, True))
+    assert 'class="tag bad"' in row and "expected to answer" in row
+    assert "<q>it is not appropriate</q>" in row
+    assert "confidence 0.87" in row and "language en" in row
+    assert 'class="tag good"' in pages.refusal_row(refusal_run(True, True))
+
+
+def test_an_unjudged_refusal_verdict_is_neutral() -> None:
+    # the canary set no expect_refusal: the text verdict is shown, neither good nor bad
+    row = pages.refusal_row(refusal_run(None, True))
+    assert "not judged" in row and "tag bad" not in row and "tag good" not in row
+    cell = pages.refusal_cell({"last": {"refused": True}, "expect_refusal": None})
+    assert "refused" in cell and "bad" not in cell and "good" not in cell

@@ -6,8 +6,7 @@ from typing import Any
 
 from exporter.config import parse_config
 from exporter.errors import ErrorClass
-from exporter.refusal import Verdict
-from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult
+from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
 from exporter.web import views
 
 CONFIG = """
