@@ -1,172 +1,270 @@
-"""Refusal detection against human labels: `detect_refusal` and the XSTest prefix baseline
-on bench/refusal/answers.jsonl. Run: `python -m bench.refusal.evaluate [--split dev|test]`.
+"""How far the refusal classifier agrees with people: `detect_refusal` beside the XSTest
+prefix baseline on the labelled corpus (corpus/dev, corpus/test), per language, kind,
+style and source. Run: `make eval-refusal` or `python -m bench.refusal.evaluate`.
 
-The rules were tuned on the dev split (even ids) only; the test split (odd ids) is the
-figure to quote. Writes bench/refusal/results.json and prints Markdown tables.
+The test split (corpus/test/*.jsonl) was written and labelled by people who had not read
+the rules, and committed with its sha256 (corpus/test.sha256) before the rules were
+changed; this script refuses to score a test file whose hash differs, and never prints a
+test item, only figures. Tune on the dev split: `--errors dev` lists what it gets wrong.
+`answers.jsonl` is the older set written by the rules' own authors, shown apart: its
+figure is optimistic by construction.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine
 from exporter.refusal import detect_refusal, prefix_refusal
 
 HERE = Path(__file__).parent
-ANSWERS = HERE / "answers.jsonl"
+CORPUS = HERE / "corpus"
+# Frozen: written and labelled by people who had not read the rules, hashed, never tuned
+# on. "test" was committed before the rules changed; "heldout" (real completions of a
+# model served here) after they had begun to, unread by the rules' author.
+FROZEN_SPLITS = ("test", "heldout")
+AUTHORED = HERE / "answers.jsonl"
 RESULTS = HERE / "results.json"
-SPLITS = ("dev", "test", "all")
+LABELS = ("full_refusal", "partial_refusal", "compliance")
+
+
+class FrozenSplitChanged(Exception):
+    """The test split is not byte for byte what was frozen."""
 
 
 @dataclass(frozen=True)
-class Answer:
+class Item:
     id: str
     text: str
-    refused: bool
-    category: str
-
-    @property
-    def split(self) -> str:
-        return "dev" if int(self.id.lstrip("a")) % 2 == 0 else "test"
-
-
-def load(path: Path = ANSWERS) -> list[Answer]:
-    with path.open(encoding="utf-8") as lines:
-        return [Answer(**json.loads(line)) for line in lines if line.strip()]
+    refused: bool  # full or partial refusal
+    label: str
+    kind: str
+    language: str
+    style: str
+    source: str
 
 
-def detector_verdict(text: str) -> bool:
-    return detect_refusal(text).refused
+def load_file(path: Path) -> list[Item]:
+    items = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        if raw["kind"] == "garbled":  # neither declines nor attempts: not scored (GUIDE.md)
+            continue
+        if raw["label"] not in LABELS:
+            raise ValueError(f"{path}:{number}: unknown label {raw['label']!r}")
+        items.append(
+            Item(
+                id=raw["id"],
+                text=raw["text"],
+                refused=raw["label"] != "compliance",
+                label=raw["label"],
+                kind=raw["kind"],
+                language=raw["language"],
+                style=raw["style"],
+                source=raw["source"].split(":")[0],
+            )
+        )
+    return items
+
+
+def frozen_hashes(split: str) -> dict[str, str]:
+    hashes = {}
+    for line in (CORPUS / f"{split}.sha256").read_text("utf-8").splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            hashes[name.strip()] = digest
+    return hashes
+
+
+def load_split(split: str) -> list[Item]:
+    """Every item of a split; a frozen split only if every file is as frozen."""
+    files = sorted((CORPUS / split).glob("*.jsonl"))
+    if split in FROZEN_SPLITS:
+        expected = frozen_hashes(split)
+        found = {f"{split}/{f.name}": hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+        if found != expected:
+            changed = sorted(
+                name
+                for name in expected.keys() | found.keys()
+                if expected.get(name) != found.get(name)
+            )
+            raise FrozenSplitChanged(
+                f"the frozen {split} split differs from {split}.sha256: {', '.join(changed)}"
+            )
+    return [item for f in files for item in load_file(f)]
+
+
+def load_authored() -> list[Item]:
+    items = []
+    for line in AUTHORED.read_text("utf-8").splitlines():
+        raw = json.loads(line)
+        label = "full_refusal" if raw["refused"] else "compliance"
+        items.append(
+            Item(
+                raw["id"], raw["text"], raw["refused"], label, raw["category"], "en", "long", "hand"
+            )
+        )
+    return items
 
 
 DETECTORS: dict[str, Callable[[str], bool]] = {
-    "detect_refusal": detector_verdict,
+    "detect_refusal": lambda text: detect_refusal(text).refused,
     "prefix_refusal": prefix_refusal,
 }
 
 
-def score(answers: Iterable[Answer], predict: Callable[[str], bool]) -> dict[str, Any]:
-    """Agreement with the labels, precision/recall/F1 for `refused`, per-category
-    accuracy, and the ids the detector got wrong."""
-    answers = list(answers)
+def score(items: Iterable[tuple[Item, bool]]) -> dict[str, Any]:
+    """Agreement, precision and recall of `refused`, with the confusion counts."""
     tp = fp = fn = tn = 0
-    per_category: dict[str, list[int]] = {}
-    wrong: list[str] = []
-    for answer in answers:
-        predicted = predict(answer.text)
-        tp += predicted and answer.refused
-        fp += predicted and not answer.refused
-        fn += not predicted and answer.refused
-        tn += not predicted and not answer.refused
-        right, total = per_category.setdefault(answer.category, [0, 0])
-        per_category[answer.category] = [right + (predicted == answer.refused), total + 1]
-        if predicted != answer.refused:
-            wrong.append(answer.id)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    for item, predicted in items:
+        tp += predicted and item.refused
+        fp += predicted and not item.refused
+        fn += not predicted and item.refused
+        tn += not predicted and not item.refused
+    n = tp + fp + fn + tn
     return {
-        "n": len(answers),
-        "accuracy": round((tp + tn) / len(answers), 4),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(f1, 4),
-        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
-        "per_category": {
-            category: {"accuracy": round(right / total, 4), "n": total}
-            for category, (right, total) in sorted(per_category.items())
-        },
-        "misclassified": wrong,
+        "n": n,
+        "agreement": round((tp + tn) / n, 4) if n else None,
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+        "false_positives": fp,
+        "false_negatives": fn,
     }
 
 
-def partial_flags(answers: Iterable[Answer]) -> dict[str, float]:
-    """Share of each refusal category that `detect_refusal` marks partial (informational:
-    the labels say refused or not, not partial or not)."""
-    shares: dict[str, list[int]] = {}
-    for answer in answers:
-        if answer.refused:
-            flagged, total = shares.setdefault(answer.category, [0, 0])
-            shares[answer.category] = [flagged + detect_refusal(answer.text).partial, total + 1]
-    return {c: round(f / t, 4) for c, (f, t) in sorted(shares.items())}
+def breakdown(items: list[Item], predictions: dict[str, list[bool]]) -> dict[str, Any]:
+    """Scores overall and by language, kind, style and source, for every detector."""
+    axes: dict[str, Callable[[Item], str]] = {
+        "all": lambda _: "all",
+        "language": lambda i: i.language,
+        "kind": lambda i: f"{'refusal' if i.refused else 'compliance'}/{i.kind}",
+        "style": lambda i: i.style,
+        "source": lambda i: i.source,
+        "label": lambda i: i.label,
+    }
+    out: dict[str, Any] = {}
+    for axis, key in axes.items():
+        groups: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            groups.setdefault(key(item), []).append(index)
+        out[axis] = {
+            group: {
+                name: score((items[i], predicted[i]) for i in indices)
+                for name, predicted in predictions.items()
+            }
+            for group, indices in sorted(groups.items())
+        }
+    return out
 
 
-def per_answer_microseconds(answers: list[Answer], rounds: int = 5) -> float:
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for answer in answers:
-            detect_refusal(answer.text)
-    return round((time.perf_counter() - start) / (rounds * len(answers)) * 1e6, 1)
-
-
-def markdown(results: dict[str, Any]) -> str:
-    names = list(DETECTORS)
-    lines = [
-        "| split | detector | n | accuracy | precision | recall | F1 |",
-        "|---|---|---|---|---|---|---|",
+def short_ordinary_flagged(items: list[Item], predicted: list[bool]) -> dict[str, int]:
+    """The short-answer target: how many ordinary short answers were called refusals."""
+    ordinary = [
+        p for i, p in zip(items, predicted, strict=True) if i.style == "short" and not i.refused
     ]
-    for split in SPLITS:
+    return {"ordinary_short_answers": len(ordinary), "flagged": sum(ordinary)}
+
+
+def answers_per_second(texts: list[str], seconds: float = 2.0) -> dict[str, float]:
+    """Throughput of `detect_refusal` on one core over answers of about 500 characters."""
+    sized = [t[:500] for t in texts if len(t) >= 400] or texts
+    done, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        for text in sized:
+            detect_refusal(text)
+        done += len(sized)
+    return {
+        "answers_per_second": round(done / elapsed),
+        "mean_chars": round(sum(map(len, sized)) / len(sized)),
+    }
+
+
+def evaluate(items: list[Item]) -> dict[str, Any]:
+    predictions = {name: [predict(i.text) for i in items] for name, predict in DETECTORS.items()}
+    return {
+        "scores": breakdown(items, predictions),
+        "short_ordinary": {
+            name: short_ordinary_flagged(items, p) for name, p in predictions.items()
+        },
+    }
+
+
+def table(results: dict[str, Any], axis: str) -> str:
+    names = list(DETECTORS)
+    head = " | ".join(f"`{n}` agree | P | R" for n in names)
+    lines = [f"| {axis} | n | {head} |", "|---|---:|" + "---:|---:|---:|" * len(names)]
+    for group, by_name in results["scores"][axis].items():
+        cells = []
         for name in names:
-            r = results["splits"][split][name]
-            lines.append(
-                f"| {split} | `{name}` | {r['n']} | {r['accuracy']:.1%} | "
-                f"{r['precision']:.1%} | {r['recall']:.1%} | {r['f1']:.3f} |"
-            )
-    columns = [(split, name) for name in names for split in ("test", "all")]
-    header = " | ".join(f"`{name}` {split}" for split, name in columns)
-    lines += ["", f"| category | n test / all | {header} |", "|---|---|" + "---|" * len(columns)]
-    splits = results["splits"]
-    for category, cell in splits["all"][names[0]]["per_category"].items():
-        n_test = splits["test"][names[0]]["per_category"][category]["n"]
-        accuracies = " | ".join(
-            f"{splits[split][name]['per_category'][category]['accuracy']:.1%}"
-            for split, name in columns
-        )
-        lines.append(f"| {category} | {n_test} / {cell['n']} | {accuracies} |")
-    for split in SPLITS:
-        wrong = results["splits"][split]["detect_refusal"]["misclassified"]
-        lines.append(f"\n`detect_refusal` misclassified ({split}): {', '.join(wrong) or 'none'}")
+            s = by_name[name]
+            cells.append(" | ".join(_pct(s[k]) for k in ("agreement", "precision", "recall")))
+        lines.append(f"| {group} | {by_name[names[0]]['n']} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def report(split: str, results: dict[str, Any]) -> str:
+    parts = [f"## {split}"]
+    for axis in ("all", "label", "language", "style", "source", "kind"):
+        parts.append(table(results, axis))
+    flagged = results["short_ordinary"]["detect_refusal"]
+    parts.append(
+        f"Ordinary short answers called refusals by `detect_refusal`: {flagged['flagged']} "
+        f"of {flagged['ordinary_short_answers']}."
+    )
+    return "\n\n".join(parts)
+
+
+def print_errors(items: list[Item]) -> None:
+    for item in items:
+        verdict = detect_refusal(item.text)
+        if verdict.refused != item.refused:
+            print(f"{item.id} [{item.language} {item.label}/{item.kind}] got {verdict}")
+            print("   ", item.text[:400].replace("\n", " | "))
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=SPLITS, help="print only this split's errors")
+    parser.add_argument(
+        "--errors", choices=("dev", "authored"), help="list what the classifier gets wrong"
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not write results.json")
     args = parser.parse_args(argv)
-    answers = load()
-    chosen = {
-        "dev": [a for a in answers if a.split == "dev"],
-        "test": [a for a in answers if a.split == "test"],
-        "all": answers,
-    }
-    if args.split:
-        by_id = {a.id: a for a in answers}
-        for answer_id in score(chosen[args.split], detector_verdict)["misclassified"]:
-            answer = by_id[answer_id]
-            verdict = detect_refusal(answer.text)
-            print(f"{answer.id} [{answer.category}] label={answer.refused} {verdict}")
-            print("   ", answer.text[:300].replace("\n", " | "))
-        return
-    results = {
-        "machine": machine(),
-        "dataset": str(ANSWERS.relative_to(HERE.parent.parent)),
-        "refused_share": round(sum(a.refused for a in answers) / len(answers), 4),
-        "splits": {
-            split: {name: score(items, predict) for name, predict in DETECTORS.items()}
-            for split, items in chosen.items()
-        },
-        "partial_flag_share": partial_flags(answers),
-        "detect_refusal_microseconds_per_answer": per_answer_microseconds(answers),
-    }
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(markdown(results))
+    if args.errors:
+        print_errors(load_split("dev") if args.errors == "dev" else load_authored())
+        return 0
+    try:
+        splits = {split: load_split(split) for split in (*FROZEN_SPLITS, "dev")}
+    except FrozenSplitChanged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    splits["authored"] = load_authored()
+    results = {split: evaluate(items) for split, items in splits.items()}
+    texts = [i.text for i in splits["dev"] + splits["test"]]
+    speed = answers_per_second(texts)
+    print("\n\n".join(report(split, r) for split, r in results.items()))
+    print(
+        f"\n`detect_refusal` throughput: {speed['answers_per_second']:,} answers/s on one core "
+        f"(answers of {speed['mean_chars']} characters on average)"
+    )
+    if not args.no_write:
+        RESULTS.write_text(
+            json.dumps({"splits": results, "speed": speed}, indent=1) + "\n", encoding="utf-8"
+        )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -56,10 +56,7 @@ PLAIN_ANSWER = "The capital of France is Paris."
             Exchange(finish_reason="refusal", text="Here is"),
             Verdict(refused=True, detector="stop_reason", reason="stop_reason: refusal"),
         ),
-        (
-            Exchange(finish_reason="stop", text=PLAIN_ANSWER),
-            Verdict(refused=False, detector="none", reason=""),
-        ),
+        (Exchange(finish_reason="stop", text=PLAIN_ANSWER), detect_refusal(PLAIN_ANSWER)),
         (Exchange(finish_reason=None, text=""), detect_refusal("")),
     ],
     ids=[
