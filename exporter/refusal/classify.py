@@ -120,7 +120,9 @@ def _not_its_own_voice(sentences: tuple[str, ...], i: int, lexicon: Lexicon | No
 def _says(sentence: str, lexicon: Lexicon | None) -> bool:
     """Whether a sentence carries content, rather than warning, pointing elsewhere or
     offering something else."""
-    if any(en.cue(found, sentence) for found in en.NOT_CONTENT):
+    if en.NOT_CONTENT_HINTS.search(sentence) and any(
+        en.cue(found, sentence) for found in en.NOT_CONTENT
+    ):
         return False
     if lexicon is None:
         return True
@@ -190,7 +192,9 @@ def _lecture(context: Context) -> Found:
         (
             i
             for i, s in enumerate(sentences)
-            if en.cue(en.REDIRECT_CUE, s) or (lexicon and lexicon.redirect.search(s))
+            # "talk to your doctor if you're on SSRIs" is advice for a case, not a way out
+            if (en.cue(en.REDIRECT_CUE, s) or (lexicon and lexicon.redirect.search(s)))
+            and not en.REDIRECT_CASE.search(s)
         ),
         None,
     )

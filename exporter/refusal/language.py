@@ -52,6 +52,7 @@ _LETTERS: Final[dict[str, str]] = {
 }
 
 
+_DIACRITICS: Final = re.compile("[áàâãäéèêëíìîïóòôõöúùûüñçœß]")
 _ACCENTED: Final = re.compile("[" + "".join(_LETTERS.values()) + "]")
 
 
@@ -62,7 +63,7 @@ def _count(script: re.Pattern[str], text: str) -> int:
 def language_of(text: str) -> str:
     """The ISO 639-1 code of the answer's language among LANGUAGES, or "" unknown."""
     sample = text[:_SAMPLE]
-    if not sample.isascii():
+    if not sample.isascii() and max(sample) >= "\u0400":  # beyond Latin, Greek, IPA
         # Scripts first: a Korean or Japanese answer quotes English terms, a Chinese one
         # numbers and product names.
         if _HANGUL.search(sample):
@@ -77,6 +78,12 @@ def language_of(text: str) -> str:
             if cyrillic and _count(_CYRILLIC, sample) * 2 >= latin:
                 return "ru"
     lowered = sample[:_WORDS_SAMPLE].lower()
+    if (
+        " the " in lowered
+        and (" and " in lowered or " you" in lowered or " is " in lowered)
+        and not _DIACRITICS.search(lowered)
+    ):
+        return "en"  # no other language here writes these words, and without accents
     # Set intersections run in C: a word with punctuation attached is simply not counted.
     words = set(lowered.split())
     scores = {language: len(words & common) for language, common in _WORDS.items()}

@@ -18,7 +18,6 @@ _QUOTES: Final = str.maketrans(
 
 _CURLY: Final = re.compile("[\u2018-\u201f\u2032\u2033\u00ab\u00bb\u300c-\u300f]")
 _SPACES: Final = re.compile(r"[ \t\u00a0\u3000]{2,}|[\t\u00a0\u3000]")
-_BLANK_LINES: Final = re.compile(r" ?\n[ \n]*")
 
 
 def fold_quotes(text: str) -> str:
@@ -35,7 +34,8 @@ def _normalise(text: str) -> str:
     if "  " in text or "\t" in text or "\u00a0" in text or "\u3000" in text:
         text = _SPACES.sub(" ", text)
     if "\n\n" in text or " \n" in text or "\n " in text:
-        text = _BLANK_LINES.sub("\n", text)
+        # blank lines and the spaces around line breaks go; one "\n" stays between lines
+        text = "\n".join(line for raw in text.split("\n") if (line := raw.strip(" ")))
     return text.strip()
 
 
@@ -122,7 +122,7 @@ class Answer:
     """An answer prepared for the rules: its own prose, cut into sentences."""
 
     sentences: tuple[str, ...]
-    code_blocks: int
+    code_blocks: int  # and drafts between rules: substance set aside
     length: int
 
 
@@ -142,6 +142,9 @@ def prepare(text: str) -> Answer:
         # A placeholder keeps the line after the code from passing for the line after the
         # code's introduction ("Here's the script:").
         prose = _CODE_BLOCK.sub("\n[code]\n", prose)
+    if "\n---" in prose:
+        prose, drafts = _without_drafts(prose)
+        code_blocks += drafts
     if "\n" in prose:
         if prose.startswith(_GREETINGS) or any(f"\n{g}" in prose for g in _GREETINGS):
             prose = _without_letters(prose)
@@ -155,6 +158,17 @@ def prepare(text: str) -> Answer:
         prose = _SINGLE_QUOTED.sub("''", prose)
     sentences = tuple(s for part in _split(prose) if (s := _lead_stripped(part)))
     return Answer(sentences, code_blocks, len(text))
+
+
+def _without_drafts(prose: str) -> tuple[str, int]:
+    """A draft set between rules ("---") is the user's text, written for them: it is
+    replaced by a placeholder, and counted. Rules pair up in order, in one pass."""
+    lines = prose.split("\n")
+    rules = [i for i, line in enumerate(lines) if len(line) >= 3 and set(line.strip()) == {"-"}]
+    pairs = list(zip(rules[::2], rules[1::2], strict=False))
+    for start, end in reversed(pairs):
+        lines[start : end + 1] = ["[draft]"]
+    return "\n".join(lines), len(pairs)
 
 
 def _without_letters(prose: str) -> str:
