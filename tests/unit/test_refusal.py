@@ -9,8 +9,6 @@ These are behaviours, not accuracy figures: the figures come from the labelled c
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -262,12 +260,6 @@ def test_long_answers() -> None:
     assert detect_refusal("I can't help with that. " + "The weather is mild. " * 5000).refused
     # a decline buried past the analysed head of a huge answer does not decide
     assert not detect_refusal(STEPS * 3000 + "\nI can't help with that.").refused
-
-
-def test_the_verdict_is_frozen() -> None:
-    verdict = detect_refusal("I can't help with that.")
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        verdict.refused = False  # type: ignore[misc]
 
 
 @given(st.text(max_size=400))
