@@ -32,6 +32,8 @@ CORPUS = HERE / "corpus"
 FROZEN_SPLITS = ("test", "heldout")
 AUTHORED = HERE / "answers.jsonl"
 RESULTS = HERE / "results.json"
+DOC = HERE.parents[1] / "docs" / "REFUSAL.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
 LABELS = ("full_refusal", "partial_refusal", "compliance")
 
 
@@ -263,7 +265,45 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.write_text(
             json.dumps({"splits": results, "speed": speed}, indent=1) + "\n", encoding="utf-8"
         )
+        write_doc(results)
     return 0
+
+
+def summary(results: dict[str, Any]) -> str:
+    """The headline table of docs/REFUSAL.md: every split, both detectors."""
+    lines = [
+        "| split | n | `detect_refusal` agreement | precision | recall | ordinary short answers "
+        "flagged | prefix baseline agreement |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for split, r in results.items():
+        ours, base = (
+            r["scores"]["all"]["all"]["detect_refusal"],
+            r["scores"]["all"]["all"]["prefix_refusal"],
+        )
+        short = r["short_ordinary"]["detect_refusal"]
+        lines.append(
+            f"| {split} | {ours['n']} | **{_pct(ours['agreement'])}** | "
+            f"{_pct(ours['precision'])} | {_pct(ours['recall'])} | "
+            f"{short['flagged']} of {short['ordinary_short_answers']} | "
+            f"{_pct(base['agreement'])} |"
+        )
+    return "\n".join(lines)
+
+
+def write_doc(results: dict[str, Any]) -> None:
+    """Put the figures between the markers of docs/REFUSAL.md, so the page never drifts
+    from the last run."""
+    text = DOC.read_text("utf-8")
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    body = [
+        "Written by `make eval-refusal` from its last run.",
+        summary(results),
+        "### Test split, by language, kind and style",
+        *(table(results["test"], axis) for axis in ("language", "kind", "style", "label")),
+    ]
+    DOC.write_text(f"{before}{START}\n" + "\n\n".join(body) + f"\n{END}{after}", "utf-8")
 
 
 if __name__ == "__main__":

@@ -72,10 +72,12 @@ def language_of(text: str) -> str:
             return "ja"
         han, cyrillic = _HAN.search(sample), _CYRILLIC.search(sample)
         if han or cyrillic:
-            latin = _count(_LATIN, sample)
-            if han and _count(_HAN, sample) * 2 >= latin:
+            # the opening decides: a Chinese answer may go on to draft an English email
+            opening = sample[:_WORDS_SAMPLE]
+            latin = _count(_LATIN, opening)
+            if han and _count(_HAN, opening) * 2 >= latin:
                 return "zh"
-            if cyrillic and _count(_CYRILLIC, sample) * 2 >= latin:
+            if cyrillic and _count(_CYRILLIC, opening) * 2 >= latin:
                 return "ru"
     lowered = sample[:_WORDS_SAMPLE].lower()
     if (

@@ -166,6 +166,8 @@ def _without_drafts(prose: str) -> tuple[str, int]:
     lines = prose.split("\n")
     rules = [i for i, line in enumerate(lines) if len(line) >= 3 and set(line.strip()) == {"-"}]
     pairs = list(zip(rules[::2], rules[1::2], strict=False))
+    if len(rules) % 2 and rules[-1] <= 2:  # "Here's what to send:\n---\n" and the draft to the end
+        pairs.append((rules[-1], len(lines) - 1))
     for start, end in reversed(pairs):
         lines[start : end + 1] = ["[draft]"]
     return "\n".join(lines), len(pairs)
