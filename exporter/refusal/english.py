@@ -123,6 +123,57 @@ BARE_DECLINES: Final[tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]] = tupl
         ),
         (("rather not",), r"\b(?:i'd|i\s+would)\s+rather\s+not\b|\bone\s+i'd\s+rather\s+not\b"),
         (
+            # "where I draw the line", "I'm declining this one", "not giving dosing advice"
+            (
+                "draw the line",
+                "stop short",
+                "declining",
+                "not giving",
+                "not providing",
+                "not writing",
+                "not creating",
+                "not helping",
+                "not doing",
+                "a miss",
+                "bow out",
+                "steer clear",
+                "off the table",
+                "uneasy",
+                "no way to",
+                "beyond me",
+                "can't do",
+            ),
+            r"\b(?:draw|drawing)\s+the\s+line\b|\bstop\s+short\b|\bi(?:'m|\s+am)\s+declining\b"
+            r"|^declining\b|^not\s+(?:giving|providing|writing|creating|helping|doing)\b"
+            r"|\bgive\s+(?:this|that)\s+(?:one\s+)?a\s+miss\b|\bbow\s+out\b|\bsteer\s+clear\b"
+            r"|\boff\s+the\s+table\b|\bi(?:'d|\s+would)\s+feel\s+uneasy\b"
+            r"|\bi\s+(?:don't|do\s+not)\s+have\s+(?:any\s+)?way\s+to\b|\bi\s+have\s+no\s+way\s+to\b"
+            r"|\bbeyond\s+me\b|\b(?:thing|one)\s+i\s+(?:genuinely\s+|really\s+)?can't\s+do\b",
+        ),
+        (
+            # scope, in a deployed assistant's words
+            (
+                "my menu",
+                "my department",
+                "my area",
+                "my specialty",
+                "my wheelhouse",
+                "part of what",
+                "service",
+                "can help with",
+                "falls beyond",
+                "beyond that",
+                "i only ",
+            ),
+            r"\b(?:isn't|is not|not|aren't|are not)\s+(?:really\s+)?(?:on\s+)?my\s+(?:menu|"
+            r"department|area|specialty|wheelhouse|job)\b"
+            r"|\b(?:isn't|aren't|is not|are not|not)\s+(?:a\s+service|part\s+of\s+what)\s+"
+            r"(?:i|we|[a-z]+)\s+(?:do|cover|offer|provides?)\b"
+            r"|\b(?:isn't|is not)\s+something\s+(?:the\s+)?[a-z ]{1,30}\s+can\s+help\s+with\b"
+            r"|\bfalls?\s+beyond\b|\bbeyond\s+that\b|\bi\s+only\s+(?:speak|work\s+with|do|cover|"
+            r"handle|answer)\b",
+        ),
+        (
             ("say no", "hard no", "feel right", "wouldn't be", "would not be", "but not with"),
             r"\bi(?:'ll|\s+will|\s+must|\s+have to|'m going to)\s+(?:have\s+to\s+)?say\s+no\b"
             r"|\bhard\s+no\b|\bi\s+(?:don't|do not)\s+feel\s+right\b"
@@ -131,7 +182,7 @@ BARE_DECLINES: Final[tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]] = tupl
         ),
         (
             ("my thing", "my place"),
-            r"\b(?:isn't|is not|not)\s+(?:really\s+)?my\s+(?:thing|place)\s+to",
+            r"\b(?:isn't|is not|not)\s+(?:really\s+)?my\s+(?:thing|place)\b",
         ),
         (
             # scope: "I can only help with billing", "I'm just for homework help"
@@ -207,6 +258,8 @@ OMISSION: Final = re.compile(
     r"(?=[^.]{0,80}?\b(?:out|cleaner|clean|tamer|milder|general|vague|non-specific|high-level|"
     r"atmospheric|insult|jokes?|threat|part|parts|bit|line|slur|details?|claim|names?|"
     r"degree|thresholds?|specifics?)\b)"
+    r"|\b(?:i'm|i\s+am)\s+leaving\s+out\b|\bi(?:'ll|\s+will)\s+have\s+to\s+leave\b"
+    r"|\bstays?\s+out\s+of\s+(?:it|this)\b"
     r"|\bi(?:'ve|\s+have)\s+kept\s+[^.]{0,60}\b(?:rather than|vague|atmospheric|general|"
     r"high-level|non-specific)\b"
 )
@@ -215,6 +268,10 @@ OMISSION: Final = re.compile(
 # Every decline pattern above needs one of these; a sentence without any is not searched.
 # (Plain substring tests are an order of magnitude cheaper than the patterns.)
 DECLINE_HINTS: Final = (
+    "draw the line", "stop short", "a miss", "bow out", "steer clear", "off the table", "uneasy",
+    "no way to", "beyond", "my menu", "my department", "my area", "my specialty", "my wheelhouse",
+    "part of what", "service", "can help with", "i only ", "my thing", "my place", "leaving",
+    "stay",
     "n't", "not", "unable", "refus", "uncomfortable", "declin", "let's", "pass", "outside",
     "beyond", "against", "violat", "prohibit", "sit this", "hold off", "only", "just", "bot",
     "helper", "assistant", "stick", "left out", "omit", "skip", "exclud", "remov", "kept",
@@ -225,6 +282,8 @@ DECLINE_HINTS: Final = (
 _DECLINE_HINT: Final = hints_pattern(DECLINE_HINTS)
 _BARE_HINT: Final = re.compile("|".join(f"(?:{hints.pattern})" for hints, _ in BARE_DECLINES))
 _OMISSION_HINTS: Final = (
+    "leaving",
+    "stay",
     "left",
     "omit",
     "skip",
@@ -294,7 +353,7 @@ LECTURE: Final = re.compile(
     r"felony|fraud|violation|trademark infringement|copyright infringement|"
     r"form of (?:academic dishonesty|cyberbullying|harassment|abuse))\b"
     r"|\b(?:violat(?:es?|ing|ion of)|goes against|breach(?:es)? of)\s+(?:the\s+|their\s+|its\s+)?"
-    r"(?:[a-z-]+\s+)?(?:laws?|privacy|terms of service|guidelines|polic(?:y|ies))\b"
+    r"(?:[a-z'-]+\s+){0,2}(?:laws?|privacy|terms of service|guidelines|polic(?:y|ies))\b"
     r"|\bi\s+(?:cannot|can't|do not|don't|will not|won't)\s+(?:condone|encourage|support|"
     r"promote|endorse)\b"
     r"|\bi\s+(?:would\s+|'d\s+)?(?:strongly\s+)?(?:advise|urge|caution|recommend)\s+(?:you\s+)?"
@@ -316,6 +375,8 @@ LECTURE: Final = re.compile(
     r"|\bwould\s+be\s+(?:irresponsible|unethical|harmful|dangerous|wrong|inappropriate|illegal)\b"
     r"|\b(?:harmful|dangerous|unethical|inappropriate|offensive)\s+(?:request|question|idea)\b"
     r"|\bis\s+never\s+(?:okay|ok|acceptable|appropriate|justified)\b"
+    r"|\bcross(?:es|ing)?\s+(?:an?\s+)?(?:important\s+|clear\s+|serious\s+)?line\b"
+    r"|\bpunch(?:es|ing)?\s+down\b|\bcounts\s+as\s+(?:academic\s+)?misconduct\b"
 )
 
 # Words without which LECTURE cannot match (see `Cue`).
@@ -327,7 +388,8 @@ LECTURE_HINTS: Final = (
     "assault", "evasion", "abuse", "bullying", "discrimination", "unauthori", "cheating",
     "plagiarism", "defamation", "blackmail", "extortion", "intimidation", "gaslighting",
     "manipulation", "cruelty", "banned", "prohibited", "has a name", "stereotype", "harmful",
-    "offensive", "dehumani", "hurtful", "the question", "would be", "dangerous",
+    "offensive", "dehumani", "hurtful", "the question", "would be", "dangerous", "line",
+    "punch", "misconduct",
     "inappropriate",
 )  # fmt: skip
 
@@ -489,8 +551,10 @@ PREMISE: Final = re.compile(
     r"\b(?:the|that|this|your)\s+(?:premise|assumption)\s+(?:is(?:n't| not)?\s+(?:false|wrong|"
     r"flawed|incorrect|mistaken|harmful|supported|true|accurate)|doesn't hold|does not hold|"
     r"isn't|is not)\b|\b(?:false|flawed|harmful|incorrect|mistaken)\s+(?:premise|assumption)"
-    r"|\bthere(?:'s|\s+is|\s+are)\s+no\s+(?:such|scientific|credible|reliable|evidence|proof|"
-    r"record|chapter|scene|episode|known|[a-z-]+\s+(?:regions?|that only|like that))\b"
+    r"|\bthere(?:'s\s+no|\s+is\s+no|\s+are\s+no|\s+isn't|\s+aren't|\s+wasn't|\s+weren't)\s+"
+    r"(?:any\s+)?(?:actual\s+)?(?:such|scientific|credible|reliable|evidence|proof|science|"
+    r"record|chapter|scene|episode|studio|known|[a-z-]+\s+(?:regions?|that only|like that|"
+    r"evidence))\b|\bno\s+[a-z-]+\s+can\s+cure\b"
     r"|\b(?:isn't|is not|aren't|are not)\s+supported\s+by\s+(?:research|evidence|science|the"
     r"\s+evidence)\b"
     r"|\b(?:has|have|had)\s+never\s+(?:become|been|happened|existed|said|written|made)\b"
@@ -502,9 +566,10 @@ PREMISE: Final = re.compile(
 # is really one for a tenant rights organisation", "the best next step is to speak with".
 PROFESSIONAL: Final = (
     r"(?:doctor|physician|pediatrician|paediatrician|pharmacist|dermatologist|therapist|"
-    r"counse?l+or|psychiatrist|lawyer|attorney|solicitor|advisor|adviser|accountant|"
+    r"counse?l+or|psychiatrist|lawyer|attorney|solicitor|advisor|adviser|accountant|dentist|gp|"
     r"professional|specialist|vet|veterinarian|nurse|crisis line|hotline|helpline|"
-    r"emergency services|organi[sz]ation|authorities|police)"
+    r"emergency services|organi[sz]ation|authorities|police|(?:legal|tenant|social|support|"
+    r"customer)\s+(?:service|aid|clinic|line|team))"
 )
 REDIRECT_OPENING: Final = re.compile(
     r"\b(?:please\s+)?(?:talk|speak|check|consult|contact|call|see|reach out|book|ask)\b[^.]{0,60}?"
@@ -516,10 +581,19 @@ REDIRECT_OPENING: Final = re.compile(
     + PROFESSIONAL
     + r"\s+should\s+(?:look at|assess|check|examine|evaluate|review|see)\b"
     r"|\bhow about we take this\b|\btake this somewhere (?:else|different)\b"
+    r"|\bneeds?\s+to\s+(?:be\s+(?:made|assessed|answered|handled|reviewed|checked)\s+)?(?:with|by|"
+    r"go\s+to)\b[^.]{0,60}?(?:\b" + PROFESSIONAL + r"|\bprescribes|\bcare\s+team)\b"
+    r"|\b(?:best|better)\s+answered\s+by\s+someone\b|\byou(?:'ll|\s+will)?\s+(?:really\s+)?"
+    r"(?:want|need)\s+(?:advice\s+from\s+|an?\s+)(?:[a-z-]+\s+){0,3}?"
+    + PROFESSIONAL
+    + r"|\byou\s+should\s+see\s+an?\s+"
+    + PROFESSIONAL
+    + r"|\bhave\s+it\s+done\s+by\s+an?\b"
 )
 # A redirect only for some cases: "if the nest is large, call a professional".
 REDIRECT_CASE: Final = re.compile(
-    r"\b(?:if|unless|in (?:that|which|this) case|in case|otherwise)\b"
+    r"\b(?:if(?!\s+(?:possible|at all possible|you can|you're able)\b)|unless|"
+    r"in (?:that|which|this) case|in case|otherwise)\b"
 )
 # A redirect that also answers: "Check with your vet, but generally the dose is ...".
 ANSWERS_ANYWAY: Final = re.compile(
