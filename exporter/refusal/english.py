@@ -65,149 +65,147 @@ I_DECLINE: Final = re.compile(
 # Declines that need no object, each with the words it cannot match without: a pattern
 # runs only on a sentence holding one of them, because one pattern of all alternatives
 # costs more than every other rule together.
-BARE_DECLINES: Final[tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]] = tuple(
-    (hints_pattern(hints), re.compile(pattern))
-    for hints, pattern in (
+_BARE_PARTS: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (
+        ("declin", "refus"),
+        r"\bi(?:\s+(?:must|have to|need to|'ll have to|will have to|(?:'m|am) going to have "
+        r"to|(?:'m|am) going to|will|have decided to)|'ll|'ll have to|'m going to|'ve decided "
+        r"to)?\s+(?:respectfully\s+|politely\s+)?(?:decline|refuse)\b"
+        r"(?!\s+(?:to\s+)?(?:pay|accept|believe))",
+    ),
+    (
+        ("comfortable",),
+        r"\bi(?:'m|\s+am)\s+not\s+comfortable\s+(?:with|doing)\b"
+        r"|\bi\s+(?:don't|do not)\s+feel\s+comfortable\s+(?:with|doing)\b",
+    ),
+    (
+        ("let's",),
+        r"\blet's\s+(?:talk about|discuss|focus on|move on to|change the subject to)\s+"
+        r"(?:something|a different|another)\b",
+    ),
+    (
+        ("can't", "cannot", "won't", "will not"),
+        r"\bi\s+(?:can't|cannot|won't|will not)\s*(?:[.!]|$)",
+    ),
+    (
+        ("something",),
+        r"(?:\bnot|n't)\s+(?:really\s+)?something\s+i(?:'m|\s+am|'ll|'d)?\s+(?:can|could|able|will|"
+        r"willing|comfortable|going|cover|handle|deal|do|help)"
+        r"|\b(?:isn't|is not|not)\s+(?:really\s+)?something\s+i(?:'d|\s+would)\s+feel\s+"
+        r"(?:right|comfortable|good)",
+    ),
+    (
+        ("outside", "beyond"),
+        r"\b(?:outside|beyond)\s+(?:of\s+)?(?:my|what\s+i|the\s+scope\s+of\s+(?:what|this))\b",
+    ),
+    (
+        ("guideline", "polic", "principle", "programming", "rules", "terms", "instructions"),
+        r"\b(?:against|violates?|violation of|not allowed under|prohibited by|outside)\s+(?:my|"
+        r"openai's|anthropic's|our)\s+(?:[a-z-]+\s+)?(?:guidelines|polic(?:y|ies)|principles|"
+        r"programming|rules|terms)"
+        r"|\bnot\s+within\s+my\s+(?:programming|ethical|guidelines)"
+        r"|\bmy\s+(?:guidelines|rules|instructions|policies|programming)\s+(?:don't|do not|"
+        r"won't|wouldn't)\s+(?:allow|let|permit)",
+    ),
+    (
+        # soft: "I think I'll sit this one out", "I'll pass on this", "I'm going to hold off"
+        ("pass", "sit this", "sit that", "hold off"),
+        r"\bi(?:\s+think\s+i)?(?:'ll|\s+will|'m going to|\s+am going to|\s+must|\s+have to|'ll "
+        r"have to|\s+will have to)\s+(?:have to\s+)?(?:pass\b|hold off|sit\s+(?:this|that)\s+"
+        r"one\s+out)",
+    ),
+    (
+        ("think",),
+        r"\bi\s+(?:don't|do not)\s+think\s+(?:i\s+(?:should|can|could|ought to|want to|'d|"
+        r"would|'ll)\b|[a-z-]+\s+is\s+(?:really\s+)?my\s+(?:thing|place)\b)",
+    ),
+    (("rather not",), r"\b(?:i'd|i\s+would)\s+rather\s+not\b|\bone\s+i'd\s+rather\s+not\b"),
+    (
+        # "where I draw the line", "I'm declining this one", "not giving dosing advice"
         (
-            ("declin", "refus"),
-            r"\bi(?:\s+(?:must|have to|need to|'ll have to|will have to|(?:'m|am) going to have "
-            r"to|(?:'m|am) going to|will|have decided to)|'ll|'ll have to|'m going to|'ve decided "
-            r"to)?\s+(?:respectfully\s+|politely\s+)?(?:decline|refuse)\b"
-            r"(?!\s+(?:to\s+)?(?:pay|accept|believe))",
+            "draw the line",
+            "stop short",
+            "declining",
+            "not giving",
+            "not providing",
+            "not writing",
+            "not creating",
+            "not helping",
+            "not doing",
+            "a miss",
+            "bow out",
+            "steer clear",
+            "off the table",
+            "uneasy",
+            "no way to",
+            "beyond me",
+            "can't do",
         ),
+        r"\b(?:draw|drawing)\s+the\s+line\b|\bstop\s+short\b|\bi(?:'m|\s+am)\s+declining\b"
+        r"|^declining\b|^not\s+(?:giving|providing|writing|creating|helping|doing)\b"
+        r"|\bgive\s+(?:this|that)\s+(?:one\s+)?a\s+miss\b|\bbow\s+out\b|\bsteer\s+clear\b"
+        r"|\boff\s+the\s+table\b|\bi(?:'d|\s+would)\s+feel\s+uneasy\b"
+        r"|\bi\s+(?:don't|do\s+not)\s+have\s+(?:any\s+)?way\s+to\b|\bi\s+have\s+no\s+way\s+to\b"
+        r"|\bbeyond\s+me\b|\b(?:thing|one)\s+i\s+(?:genuinely\s+|really\s+)?can't\s+do\b",
+    ),
+    (
+        # scope, in a deployed assistant's words
         (
-            ("comfortable",),
-            r"\bi(?:'m|\s+am)\s+not\s+comfortable\s+(?:with|doing)\b"
-            r"|\bi\s+(?:don't|do not)\s+feel\s+comfortable\s+(?:with|doing)\b",
+            "my menu",
+            "my department",
+            "my area",
+            "my specialty",
+            "my wheelhouse",
+            "part of what",
+            "service",
+            "can help with",
+            "falls beyond",
+            "beyond that",
+            "i only ",
         ),
+        r"\b(?:isn't|is not|not|aren't|are not)\s+(?:really\s+)?(?:on\s+)?my\s+(?:menu|"
+        r"department|area|specialty|wheelhouse|job)\b"
+        r"|\b(?:isn't|aren't|is not|are not|not)\s+(?:a\s+service|part\s+of\s+what)\s+"
+        r"(?:i|we|[a-z]+)\s+(?:do|cover|offer|provides?)\b"
+        r"|\b(?:isn't|is not)\s+something\s+(?:the\s+)?[a-z ]{1,30}\s+can\s+help\s+with\b"
+        r"|\bfalls?\s+beyond\b|\bbeyond\s+that\b|\bi\s+only\s+(?:speak|work\s+with|do|cover|"
+        r"handle|answer)\b",
+    ),
+    (
+        ("say no", "hard no", "feel right", "wouldn't be", "would not be", "but not with"),
+        r"\bi(?:'ll|\s+will|\s+must|\s+have to|'m going to)\s+(?:have\s+to\s+)?say\s+no\b"
+        r"|\bhard\s+no\b|\bi\s+(?:don't|do not)\s+feel\s+right\b"
+        r"|\b(?:wouldn't|would not)\s+be\s+(?:right|appropriate|responsible|ethical)\s+"
+        r"(?:for\s+me\s+)?to\b|\bbut\s+not\s+with\s+(?:this|that)\b",
+    ),
+    (
+        ("my thing", "my place"),
+        r"\b(?:isn't|is not|not)\s+(?:really\s+)?my\s+(?:thing|place)\b",
+    ),
+    (
+        # scope: "I can only help with billing", "I'm just for homework help"
         (
-            ("let's",),
-            r"\blet's\s+(?:talk about|discuss|focus on|move on to|change the subject to)\s+"
-            r"(?:something|a different|another)\b",
+            "only",
+            "just",
+            "right",
+            "bot",
+            "helper",
+            "assistant",
+            "stick",
+            "unable",
+            "scope",
+            "limited",
         ),
-        (
-            ("can't", "cannot", "won't", "will not"),
-            r"\bi\s+(?:can't|cannot|won't|will not)\s*(?:[.!]|$)",
-        ),
-        (
-            ("something",),
-            r"(?:\bnot|n't)\s+(?:really\s+)?something\s+i(?:'m|\s+am|'ll|'d)?\s+(?:can|could|able|will|"
-            r"willing|comfortable|going|cover|handle|deal|do|help)"
-            r"|\b(?:isn't|is not|not)\s+(?:really\s+)?something\s+i(?:'d|\s+would)\s+feel\s+"
-            r"(?:right|comfortable|good)",
-        ),
-        (
-            ("outside", "beyond"),
-            r"\b(?:outside|beyond)\s+(?:of\s+)?(?:my|what\s+i|the\s+scope\s+of\s+(?:what|this))\b",
-        ),
-        (
-            ("guideline", "polic", "principle", "programming", "rules", "terms", "instructions"),
-            r"\b(?:against|violates?|violation of|not allowed under|prohibited by|outside)\s+(?:my|"
-            r"openai's|anthropic's|our)\s+(?:[a-z-]+\s+)?(?:guidelines|polic(?:y|ies)|principles|"
-            r"programming|rules|terms)"
-            r"|\bnot\s+within\s+my\s+(?:programming|ethical|guidelines)"
-            r"|\bmy\s+(?:guidelines|rules|instructions|policies|programming)\s+(?:don't|do not|"
-            r"won't|wouldn't)\s+(?:allow|let|permit)",
-        ),
-        (
-            # soft: "I think I'll sit this one out", "I'll pass on this", "I'm going to hold off"
-            ("pass", "sit this", "sit that", "hold off"),
-            r"\bi(?:\s+think\s+i)?(?:'ll|\s+will|'m going to|\s+am going to|\s+must|\s+have to|'ll "
-            r"have to|\s+will have to)\s+(?:have to\s+)?(?:pass\b|hold off|sit\s+(?:this|that)\s+"
-            r"one\s+out)",
-        ),
-        (
-            ("think",),
-            r"\bi\s+(?:don't|do not)\s+think\s+(?:i\s+(?:should|can|could|ought to|want to|'d|"
-            r"would|'ll)\b|[a-z-]+\s+is\s+(?:really\s+)?my\s+(?:thing|place)\b)",
-        ),
-        (("rather not",), r"\b(?:i'd|i\s+would)\s+rather\s+not\b|\bone\s+i'd\s+rather\s+not\b"),
-        (
-            # "where I draw the line", "I'm declining this one", "not giving dosing advice"
-            (
-                "draw the line",
-                "stop short",
-                "declining",
-                "not giving",
-                "not providing",
-                "not writing",
-                "not creating",
-                "not helping",
-                "not doing",
-                "a miss",
-                "bow out",
-                "steer clear",
-                "off the table",
-                "uneasy",
-                "no way to",
-                "beyond me",
-                "can't do",
-            ),
-            r"\b(?:draw|drawing)\s+the\s+line\b|\bstop\s+short\b|\bi(?:'m|\s+am)\s+declining\b"
-            r"|^declining\b|^not\s+(?:giving|providing|writing|creating|helping|doing)\b"
-            r"|\bgive\s+(?:this|that)\s+(?:one\s+)?a\s+miss\b|\bbow\s+out\b|\bsteer\s+clear\b"
-            r"|\boff\s+the\s+table\b|\bi(?:'d|\s+would)\s+feel\s+uneasy\b"
-            r"|\bi\s+(?:don't|do\s+not)\s+have\s+(?:any\s+)?way\s+to\b|\bi\s+have\s+no\s+way\s+to\b"
-            r"|\bbeyond\s+me\b|\b(?:thing|one)\s+i\s+(?:genuinely\s+|really\s+)?can't\s+do\b",
-        ),
-        (
-            # scope, in a deployed assistant's words
-            (
-                "my menu",
-                "my department",
-                "my area",
-                "my specialty",
-                "my wheelhouse",
-                "part of what",
-                "service",
-                "can help with",
-                "falls beyond",
-                "beyond that",
-                "i only ",
-            ),
-            r"\b(?:isn't|is not|not|aren't|are not)\s+(?:really\s+)?(?:on\s+)?my\s+(?:menu|"
-            r"department|area|specialty|wheelhouse|job)\b"
-            r"|\b(?:isn't|aren't|is not|are not|not)\s+(?:a\s+service|part\s+of\s+what)\s+"
-            r"(?:i|we|[a-z]+)\s+(?:do|cover|offer|provides?)\b"
-            r"|\b(?:isn't|is not)\s+something\s+(?:the\s+)?[a-z ]{1,30}\s+can\s+help\s+with\b"
-            r"|\bfalls?\s+beyond\b|\bbeyond\s+that\b|\bi\s+only\s+(?:speak|work\s+with|do|cover|"
-            r"handle|answer)\b",
-        ),
-        (
-            ("say no", "hard no", "feel right", "wouldn't be", "would not be", "but not with"),
-            r"\bi(?:'ll|\s+will|\s+must|\s+have to|'m going to)\s+(?:have\s+to\s+)?say\s+no\b"
-            r"|\bhard\s+no\b|\bi\s+(?:don't|do not)\s+feel\s+right\b"
-            r"|\b(?:wouldn't|would not)\s+be\s+(?:right|appropriate|responsible|ethical)\s+"
-            r"(?:for\s+me\s+)?to\b|\bbut\s+not\s+with\s+(?:this|that)\b",
-        ),
-        (
-            ("my thing", "my place"),
-            r"\b(?:isn't|is not|not)\s+(?:really\s+)?my\s+(?:thing|place)\b",
-        ),
-        (
-            # scope: "I can only help with billing", "I'm just for homework help"
-            (
-                "only",
-                "just",
-                "right",
-                "bot",
-                "helper",
-                "assistant",
-                "stick",
-                "unable",
-                "scope",
-                "limited",
-            ),
-            r"\bi\s+can\s+only\s+(?:help|assist|answer|discuss|talk|support|provide)"
-            r"|\bi(?:'m|\s+am)\s+(?:only|just)\s+(?:able to|here to|here for|for|set up|designed|"
-            r"meant|a\s+[a-z-]+\s+(?:bot|helper|assistant))"
-            r"|\bi(?:'m|\s+am)\s+(?:not\s+the\s+right\s+(?:one|place|person|assistant|tool|bot)|"
-            r"a\s+[a-z-]+\s+(?:bot|helper|assistant),?\s+so\s+i)"
-            r"|\bi\s+(?:only\s+)?stick\s+to\b|\bi(?:'m|\s+am)\s+unable\s+to\s+help\b"
-            r"|\bnot\s+within\s+(?:my|the)\s+scope\b|\b(?:role|purpose|job)\s+is\s+limited\s+to\b",
-        ),
-    )
+        r"\bi\s+can\s+only\s+(?:help|assist|answer|discuss|talk|support|provide)"
+        r"|\bi(?:'m|\s+am)\s+(?:only|just)\s+(?:able to|here to|here for|for|set up|designed|"
+        r"meant|a\s+[a-z-]+\s+(?:bot|helper|assistant))"
+        r"|\bi(?:'m|\s+am)\s+(?:not\s+the\s+right\s+(?:one|place|person|assistant|tool|bot)|"
+        r"a\s+[a-z-]+\s+(?:bot|helper|assistant),?\s+so\s+i)"
+        r"|\bi\s+(?:only\s+)?stick\s+to\b|\bi(?:'m|\s+am)\s+unable\s+to\s+help\b"
+        r"|\bnot\s+within\s+(?:my|the)\s+scope\b|\b(?:role|purpose|job)\s+is\s+limited\s+to\b",
+    ),
 )
+BARE_DECLINES: Final = tuple((hints_pattern(h), re.compile(p)) for h, p in _BARE_PARTS)
 
 # A decline qualified like this is a limitation or a disclaimer, not a refusal: "I can't
 # provide a definitive answer without seeing ...", "I can't give medical advice, but ...".
@@ -280,7 +278,7 @@ DECLINE_HINTS: Final = (
 
 
 _DECLINE_HINT: Final = hints_pattern(DECLINE_HINTS)
-_BARE_HINT: Final = re.compile("|".join(f"(?:{hints.pattern})" for hints, _ in BARE_DECLINES))
+_BARE_HINT: Final = hints_pattern(tuple(hint for hints, _ in _BARE_PARTS for hint in hints))
 _OMISSION_HINTS: Final = (
     "leaving",
     "stay",

@@ -21,6 +21,7 @@ _HANGUL: Final = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _KANA: Final = re.compile(r"[\u3040-\u30ff]")
 _HAN: Final = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _CYRILLIC: Final = re.compile(r"[\u0400-\u04ff]")
+_NON_LATIN: Final = re.compile(r"[\u0400-\uffff]")  # beyond Latin, Greek and IPA
 _LATIN: Final = re.compile(r"[a-zA-Z\u00c0-\u024f]")
 
 # The commonest function words of each language; a word shared by several counts for each.
@@ -63,7 +64,7 @@ def _count(script: re.Pattern[str], text: str) -> int:
 def language_of(text: str) -> str:
     """The ISO 639-1 code of the answer's language among LANGUAGES, or "" unknown."""
     sample = text[:_SAMPLE]
-    if not sample.isascii() and max(sample) >= "\u0400":  # beyond Latin, Greek, IPA
+    if not sample.isascii() and _NON_LATIN.search(sample):
         # Scripts first: a Korean or Japanese answer quotes English terms, a Chinese one
         # numbers and product names.
         if _HANGUL.search(sample):

@@ -83,22 +83,27 @@ def _dense(char: str) -> bool:
 
 
 def _split(prose: str) -> list[str]:
+    """The sentences, stripped of white space and leading list markers; empty ones go."""
     parts, start = [], 0
     for found in _BREAK.finditer(prose):
         at = found.start()
         char, following = prose[at], prose[at + 1 : at + 2]
         if char == "\n":
-            parts.append(prose[start:at])
-            start = at + 1
+            end = at
         elif (
             char == "\u3002"
             or following.isspace()
             or (char in "!?" and following and _dense(following))
         ):
-            parts.append(prose[start : at + 1])
-            start = at + 1
-    parts.append(prose[start:])
-    return parts
+            end = at + 1
+        else:
+            continue
+        if part := prose[start:end].strip():
+            parts.append(_LEAD.sub("", part).strip() if part[0] in _LEAD_CHARS else part)
+        start = at + 1
+    if part := prose[start:].strip():
+        parts.append(_LEAD.sub("", part).strip() if part[0] in _LEAD_CHARS else part)
+    return [part for part in parts if part]
 
 
 # Leading list markers, markdown emphasis and emoji do not change what a sentence says.
@@ -110,11 +115,6 @@ _LEAD: Final = re.compile(
 _LEAD_CHARS: Final = frozenset(
     " \t>*#_-•\u2013\u2014+(:\u26a0\ufe0f\u274c\u2705\U0001f6ab0123456789"
 )
-
-
-def _lead_stripped(part: str) -> str:
-    part = part.strip()
-    return _LEAD.sub("", part).strip() if part[:1] in _LEAD_CHARS else part
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,7 @@ def prepare(text: str) -> Answer:
         prose = _QUOTED.sub('""', prose)
     if _quote_opens(prose):
         prose = _SINGLE_QUOTED.sub("''", prose)
-    sentences = tuple(s for part in _split(prose) if (s := _lead_stripped(part)))
+    sentences = tuple(_split(prose))
     return Answer(sentences, code_blocks, len(text))
 
 
