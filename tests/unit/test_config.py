@@ -91,7 +91,8 @@ def test_there_are_enough_bad_cases() -> None:
 
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
-def test_bad_config(path: Path) -> None:
+def test_bad_config(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(TESTDATA)  # a case's includes are read relative to its name
     name = path.relative_to(TESTDATA).as_posix()
     expected = path.with_suffix(".expected").read_text(encoding="utf-8").splitlines()
     with pytest.raises(ConfigError) as info:
@@ -598,4 +599,6 @@ def test_an_included_canary_clashing_with_the_files_own_is_an_error() -> None:
     text = with_include("[packs/extra.yaml]").replace("name: c\n", "name: extra-echo\n")
     with pytest.raises(ConfigError) as info:
         parse_config(text, str(TESTDATA / "main.yaml"))
-    assert "duplicate name 'extra-echo'" in info.value.messages[0]
+    assert info.value.messages == [
+        f"{PACKS / 'extra.yaml'}:2: canaries[0].name: duplicate name 'extra-echo'"
+    ]
