@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -267,6 +267,13 @@ class SLO(Strict):
             raise ValueError("a latency SLO needs a threshold, and only a latency SLO takes one")
         return self
 
+    def selects(self, target: str, canary: str) -> bool:
+        """Whether the SLO judges this pair's runs. An empty filter selects every pair, as
+        the generated rules' label selector does."""
+        return (not self.targets or target in self.targets) and (
+            not self.canaries or canary in self.canaries
+        )
+
 
 class Web(Strict):
     """The operator page and its APIs: how much history to keep, how `/probe` reuses
@@ -347,19 +354,51 @@ class Config(Strict):
         return plans
 
     def buckets(self) -> Metrics:
-        """Configured buckets plus every latency threshold the checks use, so that a
-        `le` bucket exists for each of them."""
-        checks = [c for canary in self.canaries for _, (_, c) in canary.labelled_checks()]
-        durations = {c.max_duration for c in checks if isinstance(c, MaxDuration)}
-        ttfts = {c.max_ttft for c in checks if isinstance(c, MaxTTFT)}
-        for slo in self.slos:
-            if slo.threshold is not None:
-                (ttfts if slo.latency_of == "ttft" else durations).add(slo.threshold)
+        """The configured buckets plus every latency threshold of the config: the bounds
+        of histograms that serve every pair at once (the OTLP instruments)."""
+        checks = [check for canary in self.canaries for check in _checks(canary)]
+        return self._with(_thresholds(checks, self.slos))
+
+    def series_buckets(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Metrics]:
+        """The bounds of each (target, canary) pair's histograms: the configured buckets,
+        the latency thresholds of the canary's own checks, and the threshold of every SLO
+        that selects the pair, so that each has its `le` bucket. A threshold elsewhere in
+        the config leaves the pair's bounds, and so its histograms, alone."""
+        checks = {canary.name: _checks(canary) for canary in self.canaries}
+        shared: dict[Thresholds, Metrics] = {}  # one object for the many pairs alike
+        out: dict[tuple[str, str], Metrics] = {}
+        for target, canary in keys:
+            slos = [slo for slo in self.slos if slo.selects(target, canary)]
+            wanted = _thresholds(checks.get(canary, []), slos)
+            if wanted not in shared:
+                shared[wanted] = self._with(wanted)
+            out[target, canary] = shared[wanted]
+        return out
+
+    def _with(self, thresholds: Thresholds) -> Metrics:
+        durations, ttfts = thresholds
         return Metrics(
             duration_buckets=(*self.metrics.duration_buckets, *durations),
             ttft_buckets=(*self.metrics.ttft_buckets, *ttfts),
             inter_token_buckets=self.metrics.inter_token_buckets,
         )
+
+
+Thresholds = tuple[frozenset[float], frozenset[float]]  # request duration, time to first token
+
+
+def _checks(canary: Canary) -> list[Check]:
+    return [check for _, (_, check) in canary.labelled_checks()]
+
+
+def _thresholds(checks: Sequence[Check], slos: Iterable[SLO]) -> Thresholds:
+    """The latency bounds these checks and SLOs judge runs by."""
+    durations = {c.max_duration for c in checks if isinstance(c, MaxDuration)}
+    ttfts = {c.max_ttft for c in checks if isinstance(c, MaxTTFT)}
+    for slo in slos:
+        if slo.threshold is not None:
+            (ttfts if slo.latency_of == "ttft" else durations).add(slo.threshold)
+    return frozenset(durations), frozenset(ttfts)
 
 
 def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
