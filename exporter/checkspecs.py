@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar
 
 import jsonschema
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,7 +20,27 @@ from pydantic import (
     model_validator,
 )
 
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
+
+def matching(pattern: str, rule: str) -> AfterValidator:
+    """A string constraint whose error states `rule`: pydantic's own message for a pattern
+    shows the regular expression, which tells a reader little."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if compiled.match(value) is None:
+            raise ValueError(rule)
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[
+    str,
+    matching(
+        r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}\Z",
+        "names use letters, digits and _ . : / - (at most 64, starting alnum)",
+    ),
+]
 
 
 def parse_duration(value: Any) -> Any:

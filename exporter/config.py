@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -26,9 +26,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from exporter import yamlsource
-from exporter.checkspecs import Check, Duration, MaxDuration, MaxTTFT, Name, Strict
+from exporter.checkspecs import Check, Duration, MaxDuration, MaxTTFT, Name, Strict, matching
 
 
 class Protocol(StrEnum):
@@ -88,12 +89,15 @@ def _date_text(value: Any) -> Any:
 
 
 DateString = Annotated[str, BeforeValidator(_date_text), Field(min_length=1)]
+URL = Annotated[
+    str, matching(r"https?://[^\s/]+", "must start with http:// or https:// and a host")
+]
 
 
 class Target(Overridable):
     name: Name
     protocol: Protocol
-    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    base_url: URL
     model: str = Field(min_length=1, max_length=200)
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
@@ -223,7 +227,7 @@ class OpenTelemetry(Strict):
 
     traces: bool | None = None
     metrics: bool = False
-    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+")] | None = None
+    endpoint: URL | None = None
     protocol: Literal["http/protobuf", "grpc"] | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     service_name: str | None = None
@@ -262,6 +266,13 @@ class SLO(Strict):
         if (self.sli == "latency") != (self.threshold is not None):
             raise ValueError("a latency SLO needs a threshold, and only a latency SLO takes one")
         return self
+
+    def selects(self, target: str, canary: str) -> bool:
+        """Whether the SLO judges this pair's runs. An empty filter selects every pair, as
+        the generated rules' label selector does."""
+        return (not self.targets or target in self.targets) and (
+            not self.canaries or canary in self.canaries
+        )
 
 
 class Web(Strict):
@@ -343,19 +354,51 @@ class Config(Strict):
         return plans
 
     def buckets(self) -> Metrics:
-        """Configured buckets plus every latency threshold the checks use, so that a
-        `le` bucket exists for each of them."""
-        checks = [c for canary in self.canaries for _, (_, c) in canary.labelled_checks()]
-        durations = {c.max_duration for c in checks if isinstance(c, MaxDuration)}
-        ttfts = {c.max_ttft for c in checks if isinstance(c, MaxTTFT)}
-        for slo in self.slos:
-            if slo.threshold is not None:
-                (ttfts if slo.latency_of == "ttft" else durations).add(slo.threshold)
+        """The configured buckets plus every latency threshold of the config: the bounds
+        of histograms that serve every pair at once (the OTLP instruments)."""
+        checks = [check for canary in self.canaries for check in _checks(canary)]
+        return self._with(_thresholds(checks, self.slos))
+
+    def series_buckets(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Metrics]:
+        """The bounds of each (target, canary) pair's histograms: the configured buckets,
+        the latency thresholds of the canary's own checks, and the threshold of every SLO
+        that selects the pair, so that each has its `le` bucket. A threshold elsewhere in
+        the config leaves the pair's bounds, and so its histograms, alone."""
+        checks = {canary.name: _checks(canary) for canary in self.canaries}
+        shared: dict[Thresholds, Metrics] = {}  # one object for the many pairs alike
+        out: dict[tuple[str, str], Metrics] = {}
+        for target, canary in keys:
+            slos = [slo for slo in self.slos if slo.selects(target, canary)]
+            wanted = _thresholds(checks.get(canary, []), slos)
+            if wanted not in shared:
+                shared[wanted] = self._with(wanted)
+            out[target, canary] = shared[wanted]
+        return out
+
+    def _with(self, thresholds: Thresholds) -> Metrics:
+        durations, ttfts = thresholds
         return Metrics(
             duration_buckets=(*self.metrics.duration_buckets, *durations),
             ttft_buckets=(*self.metrics.ttft_buckets, *ttfts),
             inter_token_buckets=self.metrics.inter_token_buckets,
         )
+
+
+Thresholds = tuple[frozenset[float], frozenset[float]]  # request duration, time to first token
+
+
+def _checks(canary: Canary) -> list[Check]:
+    return [check for _, (_, check) in canary.labelled_checks()]
+
+
+def _thresholds(checks: Sequence[Check], slos: Iterable[SLO]) -> Thresholds:
+    """The latency bounds these checks and SLOs judge runs by."""
+    durations = {c.max_duration for c in checks if isinstance(c, MaxDuration)}
+    ttfts = {c.max_ttft for c in checks if isinstance(c, MaxTTFT)}
+    for slo in slos:
+        if slo.threshold is not None:
+            (ttfts if slo.latency_of == "ttft" else durations).add(slo.threshold)
+    return frozenset(durations), frozenset(ttfts)
 
 
 def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
@@ -466,18 +509,44 @@ def parse_config(text: str, name: str, environ: Mapping[str, str] | None = None)
     if not isinstance(source.data, dict):
         raise ConfigError([f"{name}: the config must be a mapping with targets and canaries"])
     data = dict(source.data)
-    # Included canaries go after the file's own, so the file's error lines stay right.
-    included = _included(source, data.get("include"), Path(name).parent, environ)
-    if included:
-        data["canaries"] = [*(data.get("canaries") or []), *included]
+    own = data.get("canaries") or []
+    packs = _included(source, data.get("include"), Path(name).parent, environ)
+    if not isinstance(own, list):
+        packs = []  # Config validation reports the file's canaries; the packs can wait
+    origins = Origins(source, len(own), packs)
+    if packs:
+        data["canaries"] = [*own, *(c for pack in packs for c in pack.data["canaries"])]
     try:
         config = Config.model_validate(data, context={"located": True})
     except ValidationError as exc:
-        raise ConfigError([_describe(source, e) for e in exc.errors()]) from None
+        raise ConfigError([describe(origins.where, e) for e in exc.errors()]) from None
     problems = cross_check(config)
     if problems:
-        raise ConfigError([f"{source.where(loc)}: {message}" for loc, message in problems])
+        raise ConfigError([f"{origins.where(loc)}: {message}" for loc, message in problems])
     return config
+
+
+Location = Sequence[int | str]
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Where each value came from: the file, except the canaries of included packs, which
+    follow the file's own canaries and are located in their pack."""
+
+    source: yamlsource.Source
+    own: int  # the file's own canaries
+    packs: list[yamlsource.Source]
+
+    def where(self, loc: Location) -> str:
+        if len(loc) > 1 and loc[0] == "canaries" and isinstance(loc[1], int):
+            index = loc[1] - self.own
+            for pack in self.packs:
+                count = len(pack.data["canaries"])
+                if 0 <= index < count:
+                    return pack.where(("canaries", index, *loc[2:]))
+                index -= count
+        return self.source.where(loc)
 
 
 BUILTIN = "builtin:"
@@ -498,10 +567,11 @@ def _source(text: str, name: str, environ: Mapping[str, str] | None) -> yamlsour
 
 def _included(
     source: yamlsource.Source, includes: Any, base: Path, environ: Mapping[str, str] | None
-) -> list[Any]:
+) -> list[yamlsource.Source]:
+    """Each included pack, read and validated on its own."""
     if not isinstance(includes, list):
         return []  # not a list: Config validation reports it
-    canaries: list[Any] = []
+    packs: list[yamlsource.Source] = []
     for i, entry in enumerate(includes):
         if not isinstance(entry, str):
             continue
@@ -523,9 +593,9 @@ def _included(
         try:
             Pack.model_validate(pack_source.data)
         except ValidationError as exc:
-            raise ConfigError([_describe(pack_source, e) for e in exc.errors()]) from None
-        canaries += pack_source.data["canaries"]
-    return canaries
+            raise ConfigError([describe(pack_source.where, e) for e in exc.errors()]) from None
+        packs.append(pack_source)
+    return packs
 
 
 def builtin_packs() -> list[str]:
@@ -534,12 +604,7 @@ def builtin_packs() -> list[str]:
     return sorted(n.removesuffix(".yaml") for n in names if n.endswith(".yaml"))
 
 
-def _describe(source: yamlsource.Source, error: Any) -> str:
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "string_pattern_mismatch" and error["loc"][-1] == "base_url":
-        message = "base_url must start with http:// or https:// and a host"
-    elif error["type"] == "string_pattern_mismatch":
-        message = "names use letters, digits and _ . : / - (at most 64, starting alnum)"
-    return f"{source.where(error['loc'])}: {message}"
+def describe(where: Callable[[Location], str], error: ErrorDetails) -> str:
+    """A validation error as `file:line: path: message`; `where` locates its path."""
+    message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+    return f"{where(error['loc'])}: {message.removeprefix('Value error, ')}"

@@ -48,7 +48,7 @@ class Service:
         self.config = config
         self.path = path
         self.shard = shard
-        self.prometheus = PrometheusSink(config.buckets())
+        self.prometheus = PrometheusSink(config.metrics)
         self.registry, self.metrics = make_registry(self.prometheus)
         shard.export(self.registry)
         self.latest = LatestSink()
@@ -144,7 +144,7 @@ class Service:
                 if isinstance(connector, aiohttp.TCPConnector):
                     connector.clear_dns_cache()
         self.scheduler.reconcile(plan, limits)
-        self.prometheus.retain(plan, config.buckets())
+        self.prometheus.retain(config.series_buckets(plan))
         web = config.web
         self.history.resize(web.history_size, web.failures_kept, web.history_text_chars)
         self.history.retain(plan)

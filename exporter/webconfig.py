@@ -39,8 +39,8 @@ from pydantic import (
 )
 
 from exporter import yamlsource
-from exporter.checkspecs import Strict
-from exporter.config import ConfigError
+from exporter.checkspecs import Strict, matching
+from exporter.config import ConfigError, describe
 
 SCHEME = "pbkdf2_sha256"
 ITERATIONS = 600_000
@@ -90,7 +90,7 @@ def _a_hash(encoded: str) -> str:
 
 
 PasswordHash = Annotated[str, AfterValidator(_a_hash)]
-UserName = Annotated[str, Field(pattern=r"^[^:]+$")]
+UserName = Annotated[str, matching(r"[^:]+\Z", "user names cannot contain ':'")]
 
 
 class Credentials(Strict):
@@ -203,11 +203,4 @@ def load_web_config(path: str | Path, environ: Mapping[str, str] | None = None) 
     try:
         return WebConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_message(source, e) for e in exc.errors()]) from None
-
-
-def _message(source: yamlsource.Source, error: Any) -> str:
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    return f"{source.where(error['loc'])}: {message}"
+        raise ConfigError([describe(source.where, e) for e in exc.errors()]) from None

@@ -44,6 +44,8 @@ class Source:
         line = None if node is None else node.start_mark.line + 1
         parts: list[str] = []
         for i, element in enumerate(loc):
+            if element == "[key]":
+                continue  # pydantic's mark of an error in a mapping's key, named just before
             found = _child(node, element)
             following = loc[i + 1] if i + 1 < len(loc) else None
             if (

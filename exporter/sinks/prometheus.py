@@ -2,8 +2,9 @@
 
 Per-canary state lives in plain accumulators keyed by (target, canary), updated by
 `record` and read by `collect` on the same event loop. `retain` drops the keys a reload
-removed, so their series vanish from the next scrape. The exporter's own health metrics
-live on the same private registry, never on the import-time global one.
+removed, so their series vanish from the next scrape, and hands each kept key its bucket
+bounds. The exporter's own health metrics live on the same private registry, never on the
+import-time global one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import bisect
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +169,20 @@ class Series:
         self.success = 1.0 if result.outcome is Outcome.SUCCESS else 0.0
         self.last_run = result.started_at + result.duration_seconds
 
+    def rebucket(self, buckets: Metrics) -> bool:
+        """Take new bounds; whether they differ. A histogram whose bounds changed starts
+        again, its counts being impossible to split into the new buckets; the counters and
+        the other histograms go on."""
+        old, self.buckets = self.buckets, buckets
+        # each histogram on the bounds `add` makes it with
+        if old.duration_buckets != buckets.duration_buckets:
+            self.durations, self.turn_durations, self.server = {}, {}, {}
+        if old.ttft_buckets != buckets.ttft_buckets:
+            self.ttft, self.turn_ttfts = None, {}
+        if old.inter_token_buckets != buckets.inter_token_buckets:
+            self.gaps = None
+        return old != buckets
+
     def _identify(self, model: str, fingerprint: str) -> None:
         if self.identity is not None and self.identity != (model, fingerprint):
             self.model_changes += 1
@@ -202,7 +217,8 @@ class PrometheusSink:
     """The probe metrics. A `Sink` and a prometheus-client `Collector` in one."""
 
     def __init__(self, buckets: Metrics) -> None:
-        self._buckets = buckets
+        self._default = buckets  # for a key `retain` did not name
+        self._buckets: dict[Key, Metrics] = {}
         self._series: dict[Key, Series] = {}
         # (target, rating, category): bounded by the targets and the configured categories
         self._feedback: dict[tuple[str, str, str], int] = {}
@@ -217,23 +233,23 @@ class PrometheusSink:
         key = (result.target, result.canary)
         series = self._series.get(key)
         if series is None or series.model != result.model:
-            series = self._series[key] = Series(model=result.model, buckets=self._buckets)
+            bounds = self._buckets.get(key, self._default)
+            series = self._series[key] = Series(model=result.model, buckets=bounds)
         series.add(result)
         for rendered in self._rendered.values():
             rendered.pop(key, None)
 
-    def retain(self, keys: Iterable[Key], buckets: Metrics) -> None:
-        """Forget canaries no longer configured; new bucket bounds start fresh series."""
-        wanted = set(keys)
-        if buckets != self._buckets:
-            self._buckets = buckets
-            self._series.clear()
-        for key in set(self._series) - wanted:
+    def retain(self, buckets: Mapping[Key, Metrics]) -> None:
+        """Keep the canaries of `buckets` only, each with its bucket bounds: a canary
+        whose bounds changed restarts those histograms alone (see `Series.rebucket`)."""
+        self._buckets = dict(buckets)
+        for key in set(self._series) - set(buckets):
             del self._series[key]
+        changed = {key for key, s in self._series.items() if s.rebucket(buckets[key])}
         for rendered in self._rendered.values():
-            for key in set(rendered) - set(self._series):
+            for key in set(rendered) - (set(self._series) - changed):
                 del rendered[key]
-        targets = {target for target, _ in wanted}
+        targets = {target for target, _ in buckets}
         for labels in [k for k in self._feedback if k[0] not in targets]:
             del self._feedback[labels]
 

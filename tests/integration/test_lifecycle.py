@@ -83,6 +83,70 @@ async def test_a_reload_keeps_unchanged_canaries_and_drops_removed_ones(
         await stop_exporter(exporter)
 
 
+# interval 1h: the scheduled first runs fall half an hour on or later (spread by a hash of
+# the key), so only the runs the test starts are counted
+THRESHOLDS = """
+defaults: {interval: 1h, timeout: 3s}
+targets: [{name: t, protocol: openai, base_url: "URL/v1", model: m}]
+canaries:
+  - {name: steady, prompt: "Say hello", checks: [{max_duration: 7s}]}
+  - {name: tuned, prompt: "Say hi", checks: [{max_duration: BOUND}]}
+"""
+
+
+def series(text: str, canary: str) -> list[str]:
+    return [line for line in text.splitlines() if f'canary="{canary}"' in line]
+
+
+async def test_a_reload_that_changes_one_threshold_restarts_only_that_histogram(
+    simulator: Sim, tmp_path: Path
+) -> None:
+    """Regression: one canary's new latency threshold reset every canary's series,
+    counters included."""
+    from exporter.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(THRESHOLDS.replace("URL", simulator.url).replace("BOUND", "8s"))
+    exporter = await start_exporter(load_config(path), path)
+    service = exporter.service
+
+    async def run(canary: str) -> None:
+        spec = service.spec("t", canary)
+        assert spec is not None
+        await service.run_now(spec)
+
+    try:
+        for canary in ("steady", "tuned", "tuned"):
+            await run(canary)
+        _, before = await exporter.get("/metrics")
+        path.write_text(THRESHOLDS.replace("URL", simulator.url).replace("BOUND", "9s"))
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(exporter.url + "/-/reload") as resp,
+        ):
+            assert resp.status == 200, await resp.text()
+        _, reloaded = await exporter.get("/metrics")
+        await run("tuned")
+        _, after = await exporter.get("/metrics")
+    finally:
+        await stop_exporter(exporter)
+
+    duration = "chatcanary_request_duration_seconds"
+    steady = series(before, "steady")
+    assert any(f"{duration}_bucket" in line and 'le="7.0"' in line for line in steady)
+    assert not any('le="8.0"' in line for line in steady), "each canary has its own bounds"
+    assert series(reloaded, "steady") == steady, "the other canary is untouched"
+    tuned = series(reloaded, "tuned")
+    assert probes(reloaded, "tuned") == 2, "the changed canary keeps its counters"
+    assert not any(line.startswith(duration) for line in tuned), "its histogram restarts"
+    assert probes(after, "tuned") == 3
+    tuned = series(after, "tuned")
+    assert any(line.startswith(f"{duration}_bucket") and 'le="9.0"' in line for line in tuned)
+    assert not any('le="8.0"' in line for line in tuned)
+    counts = [line.rsplit(" ", 1)[1] for line in tuned if line.startswith(f"{duration}_count")]
+    assert counts == ["1.0"]
+
+
 async def test_concurrent_reloads_are_serialised(simulator: Sim, tmp_path: Path) -> None:
     from exporter.config import load_config
 

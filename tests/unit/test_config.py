@@ -91,7 +91,8 @@ def test_there_are_enough_bad_cases() -> None:
 
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
-def test_bad_config(path: Path) -> None:
+def test_bad_config(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(TESTDATA)  # a case's includes are read relative to its name
     name = path.relative_to(TESTDATA).as_posix()
     expected = path.with_suffix(".expected").read_text(encoding="utf-8").splitlines()
     with pytest.raises(ConfigError) as info:
@@ -447,6 +448,52 @@ def test_buckets_without_latency_checks_are_the_defaults() -> None:
     assert buckets.ttft_buckets == _TTFT_BUCKETS
 
 
+SERIES = """\
+metrics:
+  duration_buckets: [1, 5]
+  ttft_buckets: [0.5]
+targets:
+  - {name: t1, protocol: openai, base_url: "http://127.0.0.1:8000/v1", model: m}
+  - {name: t2, protocol: openai, base_url: "http://127.0.0.1:8001/v1", model: m}
+canaries:
+  - name: c1
+    prompt: hi
+    checks:
+      - max_duration: 1500ms
+  - name: c2
+    turns:
+      - user: hi
+        checks:
+          - max_ttft: 300ms
+slos:
+  - {name: fast-t2, sli: latency, objective: 99, threshold: 2500ms, targets: [t2]}
+  - {name: snappy-c1, sli: latency, objective: 99, threshold: 700ms, latency_of: ttft,
+     canaries: [c1]}
+  - {name: up, sli: availability, objective: 99}
+"""
+
+
+def test_each_pair_has_its_checks_and_its_slos_thresholds_as_buckets() -> None:
+    """Regression: every canary's thresholds went into every histogram."""
+    cfg = config(SERIES)
+    got = cfg.series_buckets(cfg.plan())
+    assert {key: (b.duration_buckets, b.ttft_buckets) for key, b in got.items()} == {
+        ("t1", "c1"): ((1.0, 1.5, 5.0), (0.5, 0.7)),
+        ("t2", "c1"): ((1.0, 1.5, 2.5, 5.0), (0.5, 0.7)),
+        ("t1", "c2"): ((1.0, 5.0), (0.3, 0.5)),
+        ("t2", "c2"): ((1.0, 2.5, 5.0), (0.3, 0.5)),
+    }
+    assert {b.inter_token_buckets for b in got.values()} == {cfg.metrics.inter_token_buckets}
+
+
+def test_a_threshold_changed_on_one_canary_leaves_the_others_bounds_alone() -> None:
+    before = config(SERIES)
+    after = config(SERIES.replace("max_ttft: 300ms", "max_ttft: 400ms"))
+    old, new = before.series_buckets(before.plan()), after.series_buckets(after.plan())
+    assert [key for key in old if old[key] != new[key]] == [("t1", "c2"), ("t2", "c2")]
+    assert new["t1", "c2"].ttft_buckets == (0.4, 0.5)
+
+
 def test_non_positive_bucket_is_rejected() -> None:
     text = "metrics:\n  ttft_buckets: [0.1, 0]\n" + one_target()
     assert errors(text) == ["test.yaml:2: metrics.ttft_buckets: bucket bounds must be positive"]
@@ -598,4 +645,6 @@ def test_an_included_canary_clashing_with_the_files_own_is_an_error() -> None:
     text = with_include("[packs/extra.yaml]").replace("name: c\n", "name: extra-echo\n")
     with pytest.raises(ConfigError) as info:
         parse_config(text, str(TESTDATA / "main.yaml"))
-    assert "duplicate name 'extra-echo'" in info.value.messages[0]
+    assert info.value.messages == [
+        f"{PACKS / 'extra.yaml'}:2: canaries[0].name: duplicate name 'extra-echo'"
+    ]

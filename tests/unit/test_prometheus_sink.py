@@ -457,26 +457,76 @@ def test_no_server_series_without_timings() -> None:
 
 def test_retain_drops_removed_keys() -> None:
     sink = sink_of(result(canary="kept"), result(canary="gone"))
-    sink.retain([("t", "kept"), ("t", "not-run-yet")], Metrics())
+    sink.retain({("t", "kept"): Metrics(), ("t", "not-run-yet"): Metrics()})
     assert {ls["canary"] for ls, _ in samples(sink, "chatcanary_probes_total")} == {"kept"}
     assert value(sink, "chatcanary_probes_total", outcome="success", canary="kept") == 1
 
 
-def test_retain_with_new_buckets_starts_over() -> None:
-    sink = sink_of(result(canary="kept"), buckets=Metrics(duration_buckets=(1,)))
-    sink.retain([("t", "kept")], Metrics(duration_buckets=(1,)))
-    # same buckets: nothing lost
-    assert value(sink, "chatcanary_probes_total", outcome="success") == 1
+def test_each_canary_has_the_bounds_retain_gave_it() -> None:
+    sink = sink_of()
+    sink.retain(
+        {("t", "fast"): Metrics(duration_buckets=(0.5, 1)), ("t", "slow"): Metrics()},
+    )
+    sink.record(result(canary="fast", duration_seconds=0.7))
+    sink.record(result(canary="slow", duration_seconds=0.7))
+    family = "chatcanary_request_duration_seconds"
+    assert buckets(sink, family, canary="fast") == [("0.5", 0), ("1.0", 1), ("+Inf", 1)]
+    assert len(buckets(sink, family, canary="slow")) == len(Metrics().duration_buckets) + 1
 
-    sink.retain([("t", "kept")], Metrics(duration_buckets=(1, 2)))
-    assert samples(sink, "chatcanary_probes_total") == []
-    sink.record(result(canary="kept", duration_seconds=1.5))
-    assert value(sink, "chatcanary_probes_total", outcome="success") == 1
-    assert buckets(sink, "chatcanary_request_duration_seconds") == [
+
+def everything(canary: str) -> ProbeResult:
+    """A run that feeds every histogram and counter of its canary."""
+    return result(
+        canary=canary,
+        duration_seconds=1.5,
+        turns=(
+            turn(ttft_seconds=0.3, chunk_gaps=(0.02,), output_tokens=4, duration_seconds=1.0),
+            turn(ttft_seconds=0.4, duration_seconds=0.5, server_timings={"eval": 0.2}),
+        ),
+        checks=(CheckVerdict("contains", False, "no"),),
+        outcome=Outcome.CHECK_FAILED,
+    )
+
+
+def test_new_bounds_restart_only_the_histograms_on_them() -> None:
+    """Regression: any change of bounds on reload cleared every series, counters included,
+    of every canary; a threshold changed on one canary must leave the others alone, and
+    its own counters and other histograms too."""
+    before = Metrics(duration_buckets=(1, 2), ttft_buckets=(0.5,), inter_token_buckets=(0.1,))
+    sink = sink_of(buckets=before)
+    sink.retain({("t", "changed"): before, ("t", "other"): before})
+    sink.record(everything("changed"))
+    sink.record(everything("other"))
+    untouched = sink.render(openmetrics=False)
+
+    sink.retain({("t", "changed"): before, ("t", "other"): before})
+    assert sink.render(openmetrics=False) == untouched, "the same bounds change nothing"
+
+    after = Metrics(duration_buckets=(1, 3), ttft_buckets=(0.5,), inter_token_buckets=(0.1,))
+    sink.retain({("t", "changed"): after, ("t", "other"): before})
+    text = sink.render(openmetrics=False)
+    assert [line for line in text.splitlines() if 'canary="other"' in line] == [
+        line for line in untouched.splitlines() if 'canary="other"' in line
+    ]
+    assert value(sink, "chatcanary_probes_total", canary="changed", outcome="check_failed") == 1
+    assert value(sink, "chatcanary_tokens_total", canary="changed", type="output") == 4
+    assert value(sink, "chatcanary_check_failures_total", canary="changed") == 1
+    assert value(sink, "chatcanary_time_to_first_token_seconds_count", canary="changed") == 1
+    assert value(sink, "chatcanary_inter_token_latency_seconds_count", canary="changed") == 1
+    for family in (
+        "chatcanary_request_duration_seconds",
+        "chatcanary_turn_duration_seconds",
+        "chatcanary_server_duration_seconds",
+    ):
+        assert value(sink, f"{family}_count", canary="changed") is None, family
+
+    sink.record(everything("changed"))
+    assert buckets(sink, "chatcanary_request_duration_seconds", canary="changed") == [
         ("1.0", 0),
-        ("2.0", 1),
+        ("3.0", 1),
         ("+Inf", 1),
     ]
+    assert value(sink, "chatcanary_probes_total", canary="changed", outcome="check_failed") == 2
 
 
 # --- labels ------------------------------------------------------------------------------
@@ -557,7 +607,7 @@ def test_retain_drops_the_feedback_of_removed_targets() -> None:
     sink = sink_of()
     sink.record_feedback(feedback("t", Rating.POSITIVE))
     sink.record_feedback(feedback("gone", Rating.POSITIVE))
-    sink.retain([("t", "c")], Metrics())
+    sink.retain({("t", "c"): Metrics()})
     assert [labels["target"] for labels, _ in samples(sink, "chatcanary_feedback_total")] == ["t"]
 
 
@@ -565,8 +615,11 @@ def test_retain_drops_the_feedback_of_removed_targets() -> None:
 
 
 def busy_sink() -> PrometheusSink:
-    """A sink that has seen every kind of series."""
-    sink = sink_of(
+    """A sink that has seen every kind of series, with bounds that differ by canary."""
+    sink = sink_of()
+    own = Metrics(duration_buckets=(0.75, 3), ttft_buckets=(0.35,))
+    sink.retain({("t", "c"): Metrics(), ("t", "other"): own, ("t", "refuser"): Metrics()})
+    for run in (
         result(
             turns=(
                 turn(
@@ -588,8 +641,10 @@ def busy_sink() -> PrometheusSink:
             answer_fingerprint="abcd",
         ),
         result(outcome=Outcome.ERROR, error_class=ErrorClass.RATE_LIMITED, canary="other"),
+        result(canary="other", turns=(turn(ttft_seconds=0.3),)),
         result(canary="refuser", expect_refusal=True, refusal=REFUSED),
-    )
+    ):
+        sink.record(run)
     sink.record_feedback(feedback("t", Rating.NEGATIVE, "incorrect"))
     return sink
 
@@ -692,10 +747,10 @@ def test_cached_rendering_follows_every_change(openmetrics: bool) -> None:
     assert sink.render(openmetrics) == expected()
     sink.record_feedback(feedback("t", Rating.POSITIVE))
     assert sink.render(openmetrics) == expected()
-    sink.retain([("t", "c"), ("t", "new")], Metrics())  # canaries removed by a reload
+    sink.retain({("t", "c"): Metrics(), ("t", "new"): Metrics()})  # canaries removed
     assert 'canary="traced"' not in sink.render(openmetrics)
     assert sink.render(openmetrics) == expected()
-    sink.retain([("t", "c")], Metrics(duration_buckets=(1.0, 3.0)))  # new bounds: start over
+    sink.retain({("t", "c"): Metrics(duration_buckets=(1.0, 3.0)), ("t", "new"): Metrics()})
     assert sink.render(openmetrics) == expected()
     sink.record(result(duration_seconds=2.0))
     assert 'le="3.0"' in sink.render(openmetrics)

@@ -87,6 +87,10 @@ def test_loading_reads_the_environment_and_hides_tokens(tmp_path: Path) -> None:
         ("bearer_tokens: [short]\n", "bearer tokens must have at least 16 characters"),
         ("tls_server_config: {cert_file: /nope.crt, key_file: /nope.key}\n", "cannot load the"),
         ("write:\n  bearer_token: [x]\n", "web.yml:2: write.bearer_token: unknown key"),
+        (
+            f"basic_auth_users:\n  'al:ice': {hash_password('pw', iterations=FAST)}\n",
+            "web.yml:2: basic_auth_users.al:ice: user names cannot contain ':'",
+        ),
         ("[1, 2]\n", "the web config must be a mapping"),
         ("a: [\n", "web.yml"),
     ],
