@@ -24,8 +24,9 @@ from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_co
 from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import History
 from exporter.protocols.http import timing_trace
+from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult
-from exporter.runner import run_canary, secrets
+from exporter.runner import run_canary
 from exporter.scheduler import Clock, LoopClock, Scheduler
 from exporter.sharding import WHOLE, Shard
 from exporter.sinks import Sink

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from exporter.config import RunSpec
 from exporter.feedback import FeedbackError, parse_feedback
+from exporter.redaction import redact_result
 from exporter.result import Outcome, ProbeResult
 from exporter.service import Service
 from exporter.web import probe, views
@@ -70,7 +71,7 @@ def status_view(service: Service, target: str | None = None) -> dict[str, Any]:
 
 def run_view(service: Service, result: ProbeResult) -> dict[str, Any]:
     key = (result.target, result.canary)
-    shown = views.redacted(result, service.secrets(key))
+    shown = redact_result(result, service.secrets(key))
     aged_out = service.history.aged_out(result)
     return views.run(shown, service.plan.get(key), service.config.web.trace_url, aged_out)
 
@@ -212,7 +213,7 @@ async def get_probe(request: web.Request) -> web.Response:
         return web.Response(status=exc.status, text=f"{exc}\n")
     result, cached = await service.fresh(spec, service.config.web.probe_cache)
     if query.get("debug", "").lower() == "true":
-        shown = views.redacted(result, service.secrets(spec.key))
+        shown = redact_result(result, service.secrets(spec.key))
         return web.Response(text=probe.debug_text(shown, cached, spec))
     body = probe.metrics_text(result, cached)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
