@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from exporter import netguard
-from exporter.budget import Budgets
+from exporter.budget import Budgets, BudgetSpent
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import History
@@ -167,16 +167,22 @@ class Service:
     async def run_now(self, spec: RunSpec) -> ProbeResult:
         """Run one canary now, outside its schedule; the result flows to every sink.
         Concurrent callers for the same pair share one run, and a caller that goes away
-        does not cancel it for the others."""
+        does not cancel it for the others. Raises BudgetSpent, as the scheduler holds its
+        runs, while the target's token budget is spent."""
         task = self._on_demand.get(spec.key)
         if task is None:
+            now = self.clock.now()
+            held = self.budgets.blocked_until(spec.target.name, now)
+            if held is not None:
+                raise BudgetSpent(spec.target.name, held - now)
             task = asyncio.create_task(self._run_and_record(spec), name=f"on demand {spec.key}")
             self._on_demand[spec.key] = task
             task.add_done_callback(lambda _: self._on_demand.pop(spec.key, None))
         return await asyncio.shield(task)
 
     async def fresh(self, spec: RunSpec, max_age: float) -> tuple[ProbeResult, bool]:
-        """A result that finished within `max_age` seconds (and True), else a new run."""
+        """A result that finished within `max_age` seconds (and True), else a new run
+        (which raises BudgetSpent while the target's budget is spent)."""
         latest = self.history.latest(spec.key)
         if latest is not None and time.time() - _finished(latest) <= max_age:
             return latest, True
