@@ -25,7 +25,7 @@ from aiohttp import web
 from exporter import __version__, logs, netguard, rules, sharding
 from exporter.config import Config, ConfigError, RunSpec, load_config, parse_config
 from exporter.result import Outcome, ProbeResult
-from exporter.runner import run_canary
+from exporter.runner import http_client, run_canary
 from exporter.service import Service
 from exporter.web import make_app
 from exporter.webconfig import WebConfig, load_web_config
@@ -313,7 +313,7 @@ async def probe_once(specs: Sequence[RunSpec], config: Config) -> list[ProbeResu
         for t in config.targets
     }
     policy = netguard.Policy(config.security.allowed_networks)
-    async with netguard.session(policy) as session:
+    async with http_client(policy) as session:
 
         async def one(spec: RunSpec) -> ProbeResult:
             async with limits[spec.target.name]:

@@ -1,5 +1,5 @@
 """One canary run: send the conversation turn by turn, judge the answers, return a
-`ProbeResult`.
+`ProbeResult`; and the HTTP client every run goes through, whoever starts it.
 
 Each later turn is sent with the model's real earlier answers in its history. The run
 stops at the first turn that errors. `run_canary` never raises (except cancellation):
@@ -19,15 +19,24 @@ from dataclasses import replace
 
 import aiohttp
 
+from exporter import netguard
 from exporter.checks import judge_canary
 from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
 from exporter.protocols import PROBES
+from exporter.protocols.http import timing_trace
 from exporter.redaction import redact, secrets
 from exporter.refusal import detect_refusal
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
 
 log = logging.getLogger(__name__)
+
+
+def http_client(policy: netguard.Policy) -> aiohttp.ClientSession:
+    """The HTTP client canary runs go through, the service's and `probe`'s alike, so their
+    timings mean the same: the SSRF guard, and the hook that starts each request's clock
+    when its connection opens (or is taken from the pool) and stamps when it is ready."""
+    return netguard.session(policy, timing_trace())
 
 
 async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResult:

@@ -23,10 +23,9 @@ from exporter.budget import Budgets, BudgetSpent
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import History
-from exporter.protocols.http import timing_trace
 from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult
-from exporter.runner import run_canary
+from exporter.runner import http_client, run_canary
 from exporter.scheduler import Clock, LoopClock, Scheduler
 from exporter.sharding import WHOLE, Shard
 from exporter.sinks import Sink
@@ -88,7 +87,7 @@ class Service:
                 self.metrics.otel_failures,
             )
             self.sinks.append(self.otel_metrics)
-        self._session = netguard.session(self.network, timing_trace())
+        self._session = http_client(self.network)
         self._apply(self.config)
         for sink in [*self.sinks, self.otel]:  # every sink's failure count, 0 from the start
             if sink is not None:

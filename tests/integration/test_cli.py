@@ -1,4 +1,5 @@
-"""The `chatcanary` command as a user runs it: a real subprocess for every subcommand."""
+"""The `chatcanary` command as a user runs it: a real subprocess for every subcommand (and
+`probe`'s runs in-process, where their timings are compared with the service's)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from exporter.cli import probe_once
 from exporter.simulator import Behaviour
 from exporter.webconfig import hash_password
-from tests.integration.conftest import CLI, Sim, binary, free_port, wait_for
+from tests.integration.conftest import (
+    CLI,
+    Sim,
+    binary,
+    config_for,
+    free_port,
+    start_exporter,
+    stop_exporter,
+    wait_for,
+)
 
 CONFIG = """
 defaults: {{interval: 1s, timeout: 3s}}
@@ -146,6 +157,31 @@ async def test_probe_json_reports_every_run_and_fails_on_errors(
     assert ok["ttft_seconds"] > 0 and ok["duration_seconds"] >= ok["ttft_seconds"]
     assert ok["failed_checks"] == [] and ok["refused"] is False
     assert down["outcome"] == "error" and down["error_class"] == "http_5xx"
+
+
+TIMINGS = ("connect_seconds", "headers_seconds", "ttft_seconds", "duration_seconds")
+
+
+async def test_probe_times_its_runs_as_the_service_does(simulator: Sim) -> None:
+    """Regression: `probe` built its own HTTP session without the service's timing hook,
+    so its runs had no connection time and their clocks started before the connection."""
+    config = config_for(simulator.url, CONFIG.replace("interval: 1s", "interval: 1h"))
+    spec = config.plan()[("sim", "arithmetic")]
+    exporter = await start_exporter(config)
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"target": "sim", "canary": "arithmetic"}
+            async with session.post(exporter.url + "/api/v1/runs", json=body) as resp:
+                assert resp.status == 201
+                (served,) = (await resp.json())["turns"]
+    finally:
+        await stop_exporter(exporter)
+    (probed,) = (await probe_once([spec], config))[0].turns
+    shown = {name for name in TIMINGS if served["timings"][name] is not None}
+    assert shown == set(TIMINGS), "a streamed answer has every timing"
+    assert {name for name in TIMINGS if getattr(probed, name) is not None} == shown
+    assert probed.connect_seconds is not None and probed.headers_seconds is not None
+    assert 0 <= probed.connect_seconds <= probed.headers_seconds <= probed.duration_seconds
 
 
 POLICY = """
