@@ -7,7 +7,6 @@ when the new file is bad, and says so in `chatcanary_config_last_reload_successf
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import random
@@ -94,11 +93,6 @@ class Service:
                 self.metrics.sink_failures.labels(type(sink).__name__)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
-        # What lives now (modules, config, one task per canary) lives as long as the process:
-        # spare it the cyclic collector's full passes, whose pause every run in flight would
-        # measure as latency (about 70 ms with 10,000 canaries; see docs/BENCHMARKS.md).
-        gc.collect()
-        gc.freeze()
         self.ready = True
 
     async def stop(self, grace: float = 10.0) -> None:

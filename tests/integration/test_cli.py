@@ -294,6 +294,35 @@ async def test_run_serves_reloads_on_sighup_and_stops_on_sigterm(
     assert failed and failed[0]["outcome"] == "error"
 
 
+async def test_run_freezes_its_start_up_heap_before_serving(simulator: Sim, tmp_path: Path) -> None:
+    """`gc.freeze()` moved from Service.start() to the command that owns the process."""
+    config = write(
+        tmp_path, CONFIG.format(url=simulator.url).replace("interval: 1s", "interval: 1h")
+    )
+    process = await spawn(
+        "run",
+        "-c",
+        config,
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+    )
+    assert process.stderr is not None
+    events = []
+    try:
+        while not events or events[-1]["msg"] != "serving":
+            line = await asyncio.wait_for(process.stderr.readline(), 30)
+            assert line, f"run exited before serving: {events}"
+            events.append(json.loads(line))
+    finally:
+        await reap(process)
+    frozen = [e for e in events if e["msg"] == "start-up heap frozen"]
+    assert len(frozen) == 1 and frozen[0]["objects"] > 0
+
+
 async def test_run_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:
     code, _, err = await chatcanary("run", "-c", write(tmp_path, "canaries: []\n"))
     assert code == 2
