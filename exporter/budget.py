@@ -1,10 +1,12 @@
 """Cost guard: a token budget per target, per rolling hour and per rolling day.
 
-Every finished run spends the tokens its answers reported (input + output). Before a run
-starts, the scheduler asks `blocked_until()`: while a target has spent its budget, its
-canaries wait until enough of the window's spending has aged out. A run already in flight
-finishes, so a window can overshoot by the runs in flight (at most `concurrency` runs of
-`max_tokens` each). Spending is kept in one-minute buckets: at most 1,440 per target.
+Every finished run spends the tokens its answers reported (input + output), whoever started
+it. Before a run starts, `blocked_until()` is asked: while a target has spent its budget,
+its scheduled canaries wait until enough of the window's spending has aged out, and a run
+asked for from the web is refused with `BudgetSpent`. A run already in flight finishes, so
+a window can overshoot by the runs in flight (at most `concurrency` scheduled runs and one
+web run per canary, of `max_tokens` each). Spending is kept in one-minute buckets: at most
+1,440 per target.
 
 Exposed on the registry as `chatcanary_budget_exhausted{target}` (1 while paused),
 `chatcanary_budget_used_tokens{target,window}` and `chatcanary_budget_limit_tokens`.
@@ -13,6 +15,7 @@ Exposed on the registry as `chatcanary_budget_exhausted{target}` (1 while paused
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 
@@ -25,6 +28,17 @@ log = logging.getLogger(__name__)
 
 BUCKET = 60.0  # seconds of spending per bucket
 WINDOWS = (("hour", 3600.0, "tokens_per_hour"), ("day", 86400.0, "tokens_per_day"))
+
+
+class BudgetSpent(Exception):
+    """A run not started because its target's token budget is spent."""
+
+    def __init__(self, target: str, wait: float) -> None:
+        self.target = target
+        self.wait = max(1, math.ceil(wait))  # whole seconds, as Retry-After takes them
+        super().__init__(
+            f"the token budget of target {target!r} is spent; its runs resume in {self.wait}s"
+        )
 
 
 class Ledger:

@@ -1,5 +1,5 @@
 """One canary run: send the conversation turn by turn, judge the answers, return a
-`ProbeResult`.
+`ProbeResult`; and the HTTP client every run goes through, whoever starts it.
 
 Each later turn is sent with the model's real earlier answers in its history. The run
 stops at the first turn that errors. `run_canary` never raises (except cancellation):
@@ -19,16 +19,24 @@ from dataclasses import replace
 
 import aiohttp
 
+from exporter import netguard
 from exporter.checks import judge_canary
 from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
 from exporter.protocols import PROBES
+from exporter.protocols.http import timing_trace
+from exporter.redaction import redact, secrets
 from exporter.refusal import detect_refusal
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
 
 log = logging.getLogger(__name__)
 
-REDACTED = "[redacted]"
+
+def http_client(policy: netguard.Policy) -> aiohttp.ClientSession:
+    """The HTTP client canary runs go through, the service's and `probe`'s alike, so their
+    timings mean the same: the SSRF guard, and the hook that starts each request's clock
+    when its connection opens (or is taken from the pool) and stamps when it is ready."""
+    return netguard.session(policy, timing_trace())
 
 
 async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResult:
@@ -100,58 +108,3 @@ def fingerprint(turns: Sequence[Exchange]) -> str:
     """A short hash of the answers, folded for case and white space."""
     folded = "\x1e".join(" ".join(t.text.casefold().split()) for t in turns)
     return hashlib.sha256(folded.encode()).hexdigest()[:16]
-
-
-def secrets(spec: RunSpec) -> tuple[str, ...]:
-    """Values that must never leave the process: the API key and every header value
-    that looks like a credential."""
-    found = [] if spec.target.api_key is None else [spec.target.api_key.get_secret_value()]
-    for name, value in spec.target.header_values().items():
-        if is_secret_header(name):
-            found.append(value)
-            # `Bearer <token>`, `Basic <creds>`: a server may echo the credential alone
-            _scheme, _, credential = value.strip().partition(" ")
-            if credential.strip():
-                found.append(credential.strip())
-    return tuple(s for s in found if len(s) >= 4)
-
-
-def is_secret_header(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in ("auth", "key", "token", "secret", "cookie"))
-
-
-def redact(exchange: Exchange, values: tuple[str, ...]) -> Exchange:
-    """The exchange with every secret replaced wherever a server could echo it back: the
-    answer, the error, the reported identity and ids, and the headers we show."""
-    if not values:
-        return exchange
-    ordered = sorted(values, key=len, reverse=True)  # longest first: no tail left over
-
-    def clean(text: str) -> str:
-        for value in ordered:
-            text = text.replace(value, REDACTED)
-        return text
-
-    def dirty(text: str | None) -> bool:
-        return text is not None and any(v in text for v in values)
-
-    changes: dict[str, object] = {
-        name: clean(getattr(exchange, name)) for name in _ECHOED if dirty(getattr(exchange, name))
-    }
-    if any(dirty(v) for v in exchange.headers.values()):
-        changes["headers"] = {k: clean(v) for k, v in exchange.headers.items()}
-    return replace(exchange, **changes) if changes else exchange  # type: ignore[arg-type]
-
-
-# the Exchange's text fields whose content comes from the server
-_ECHOED = (
-    "text",
-    "refusal",
-    "error_detail",
-    "finish_reason",
-    "response_model",
-    "system_fingerprint",
-    "request_id",
-    "response_id",
-)

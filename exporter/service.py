@@ -7,7 +7,6 @@ when the new file is bad, and says so in `chatcanary_config_last_reload_successf
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import random
@@ -19,13 +18,13 @@ from pathlib import Path
 import aiohttp
 
 from exporter import netguard
-from exporter.budget import Budgets
+from exporter.budget import Budgets, BudgetSpent
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import History
-from exporter.protocols.http import timing_trace
+from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult
-from exporter.runner import run_canary, secrets
+from exporter.runner import http_client, run_canary
 from exporter.scheduler import Clock, LoopClock, Scheduler
 from exporter.sharding import WHOLE, Shard
 from exporter.sinks import Sink
@@ -87,18 +86,13 @@ class Service:
                 self.metrics.otel_failures,
             )
             self.sinks.append(self.otel_metrics)
-        self._session = netguard.session(self.network, timing_trace())
+        self._session = http_client(self.network)
         self._apply(self.config)
         for sink in [*self.sinks, self.otel]:  # every sink's failure count, 0 from the start
             if sink is not None:
                 self.metrics.sink_failures.labels(type(sink).__name__)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
-        # What lives now (modules, config, one task per canary) lives as long as the process:
-        # spare it the cyclic collector's full passes, whose pause every run in flight would
-        # measure as latency (about 70 ms with 10,000 canaries; see docs/BENCHMARKS.md).
-        gc.collect()
-        gc.freeze()
         self.ready = True
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -166,16 +160,22 @@ class Service:
     async def run_now(self, spec: RunSpec) -> ProbeResult:
         """Run one canary now, outside its schedule; the result flows to every sink.
         Concurrent callers for the same pair share one run, and a caller that goes away
-        does not cancel it for the others."""
+        does not cancel it for the others. Raises BudgetSpent, as the scheduler holds its
+        runs, while the target's token budget is spent."""
         task = self._on_demand.get(spec.key)
         if task is None:
+            now = self.clock.now()
+            held = self.budgets.blocked_until(spec.target.name, now)
+            if held is not None:
+                raise BudgetSpent(spec.target.name, held - now)
             task = asyncio.create_task(self._run_and_record(spec), name=f"on demand {spec.key}")
             self._on_demand[spec.key] = task
             task.add_done_callback(lambda _: self._on_demand.pop(spec.key, None))
         return await asyncio.shield(task)
 
     async def fresh(self, spec: RunSpec, max_age: float) -> tuple[ProbeResult, bool]:
-        """A result that finished within `max_age` seconds (and True), else a new run."""
+        """A result that finished within `max_age` seconds (and True), else a new run
+        (which raises BudgetSpent while the target's budget is spent)."""
         latest = self.history.latest(spec.key)
         if latest is not None and time.time() - _finished(latest) <= max_age:
             return latest, True

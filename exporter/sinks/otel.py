@@ -32,6 +32,7 @@ from prometheus_client import Counter
 
 from exporter import __version__
 from exporter.config import OpenTelemetry, Protocol, RunSpec, Target
+from exporter.redaction import REDACTED
 from exporter.result import Exchange, Outcome, ProbeResult
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ PROVIDERS = {
     Protocol.OLLAMA: "ollama",
 }
 QUEUE_SIZE = 4096
-REDACTED = "[redacted]"
 
 
 def traces_enabled(settings: OpenTelemetry, environ: Mapping[str, str] | None = None) -> bool:

@@ -4,8 +4,10 @@ One observation per turn, as an instrumented client would record them:
 `gen_ai.client.operation.duration`, `gen_ai.client.token.usage`,
 `gen_ai.client.operation.time_to_first_chunk` and
 `gen_ai.client.operation.time_per_output_chunk`, with the conventions' attributes and
-advisory buckets (plus every latency threshold of the config). Export runs on the SDK's
-background thread; failed exports are counted, never retried without bound.
+advisory buckets (plus every latency threshold of the config). The model a server reports
+is normalised and capped as the Prometheus label is, so it cannot grow the series without
+bound. Export runs on the SDK's background thread; failed exports are counted, never
+retried without bound.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
     MetricExporter,
     MetricExportResult,
     MetricsData,
@@ -28,6 +31,7 @@ from exporter import __version__
 from exporter.config import Metrics, OpenTelemetry, RunSpec
 from exporter.result import ProbeResult
 from exporter.sinks.otel import client_attributes, otlp_exporter, resource
+from exporter.sinks.prometheus import label
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +46,28 @@ def metrics_enabled(settings: OpenTelemetry) -> bool:
     return settings.metrics and os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
 
 
-class CountingMetricExporter(MetricExporter):
-    """Counts failed metric exports; never raises into the SDK."""
+def temporality(environ: Mapping[str, str]) -> dict[type, AggregationTemporality]:
+    """The histograms' temporality, as OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE
+    asks (the sink records histograms only): `delta` and `lowmemory` make them delta,
+    anything else leaves OTLP's default, cumulative."""
+    preference = environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "")
+    delta = preference.strip().lower() in ("delta", "lowmemory")
+    return {Histogram: AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE}
 
-    def __init__(self, inner: MetricExporter, failures: Counter) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality,
-            preferred_aggregation=inner._preferred_aggregation,
-        )
+
+class CountingMetricExporter(MetricExporter):
+    """Counts failed metric exports; never raises into the SDK.
+
+    The reader takes its temporality from the exporter it is given, this one; the inner
+    exporter's own preferences are private to the SDK, so they are stated here."""
+
+    def __init__(
+        self,
+        inner: MetricExporter,
+        failures: Counter,
+        preferred_temporality: dict[type, AggregationTemporality],
+    ) -> None:
+        super().__init__(preferred_temporality=preferred_temporality)
         self._inner = inner
         self._failures = failures.labels("metrics")
 
@@ -90,7 +108,7 @@ class OTelMetricsSink:
         failures: Counter,
     ) -> None:
         reader = PeriodicExportingMetricReader(
-            CountingMetricExporter(exporter, failures),
+            CountingMetricExporter(exporter, failures, temporality(os.environ)),
             export_interval_millis=settings.metrics_interval * 1000,
         )
         self._provider = MeterProvider(resource=resource(settings), metric_readers=[reader])
@@ -136,8 +154,9 @@ class OTelMetricsSink:
         base = client_attributes(spec.target)
         for turn in result.turns:
             attributes = dict(base)
-            if turn.response_model:
-                attributes["gen_ai.response.model"] = turn.response_model
+            response_model = label(turn.response_model)  # bounded as the Prometheus label is
+            if response_model:
+                attributes["gen_ai.response.model"] = response_model
             if turn.error_class is not None:
                 attributes["error.type"] = str(turn.error_class)
             self._duration.record(turn.duration_seconds, attributes)

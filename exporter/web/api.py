@@ -3,7 +3,8 @@
     GET  /api/v1/status                          the grid: every canary's last run
     GET  /api/v1/runs?target=&canary=&outcome=   kept runs, newest first
     GET  /api/v1/runs/{id}                       one run in full
-    POST /api/v1/runs      {target, canary}      run now (rate limited)
+    POST /api/v1/runs      {target, canary}      run now (rate limited, and refused while
+                                                 the target's token budget is spent)
     POST /api/v1/feedback  {target, rating, ...} user feedback (size and rate limited)
     GET  /probe?target=&canary=[&debug=true]     probe_* metrics for one run
 
@@ -20,8 +21,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from exporter.budget import BudgetSpent
 from exporter.config import RunSpec
 from exporter.feedback import FeedbackError, parse_feedback
+from exporter.redaction import redact_result
 from exporter.result import Outcome, ProbeResult
 from exporter.service import Service
 from exporter.web import probe, views
@@ -70,7 +73,7 @@ def status_view(service: Service, target: str | None = None) -> dict[str, Any]:
 
 def run_view(service: Service, result: ProbeResult) -> dict[str, Any]:
     key = (result.target, result.canary)
-    shown = views.redacted(result, service.secrets(key))
+    shown = redact_result(result, service.secrets(key))
     aged_out = service.history.aged_out(result)
     return views.run(shown, service.plan.get(key), service.config.web.trace_url, aged_out)
 
@@ -152,6 +155,11 @@ def limited(bucket: TokenBucket, per_minute: int, what: str) -> None:
         )
 
 
+def over_budget(exc: BudgetSpent) -> BadRequest:
+    """A run refused by the cost guard, as the scheduler would have held it."""
+    return BadRequest(429, str(exc), {"Retry-After": str(exc.wait)})
+
+
 async def read_json(request: web.Request, limit: int) -> Any:
     """The JSON body, at most `limit` bytes, sent as application/json (which also keeps
     a cross-site HTML form from posting here)."""
@@ -180,7 +188,10 @@ async def post_run(request: web.Request) -> web.Response:
         raise BadRequest(400, f"unknown field(s) {unknown}; expected target and canary")
     spec = configured(service, data.get("target"), data.get("canary"))
     limited(request.app[RUN_NOW_LIMIT], service.config.web.run_now_per_minute, "run-now")
-    result = await service.run_now(spec)
+    try:
+        result = await service.run_now(spec)
+    except BudgetSpent as exc:
+        raise over_budget(exc) from None
     stored = service.history.get(result.run_id) or result
     return web.json_response(run_view(service, stored), status=201)
 
@@ -210,9 +221,13 @@ async def get_probe(request: web.Request) -> web.Response:
         spec = configured(service, query.get("target"), query.get("canary"))
     except BadRequest as exc:  # plain text, as blackbox_exporter answers
         return web.Response(status=exc.status, text=f"{exc}\n")
-    result, cached = await service.fresh(spec, service.config.web.probe_cache)
+    try:
+        result, cached = await service.fresh(spec, service.config.web.probe_cache)
+    except BudgetSpent as exc:
+        refused = over_budget(exc)
+        return web.Response(status=refused.status, text=f"{refused}\n", headers=refused.headers)
     if query.get("debug", "").lower() == "true":
-        shown = views.redacted(result, service.secrets(spec.key))
+        shown = redact_result(result, service.secrets(spec.key))
         return web.Response(text=probe.debug_text(shown, cached, spec))
     body = probe.metrics_text(result, cached)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

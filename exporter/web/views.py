@@ -1,21 +1,19 @@
 """What the page and the JSON API show, as plain data: one function per view, pure.
 
 The HTML pages render these dicts and the API returns them as JSON, so both always say
-the same thing. Every text that came back from an endpoint passes through the runner's
-redaction with the current secrets of its target before it is shown.
+the same thing. The API hands them runs already redacted (exporter/redaction.py) with the
+current secrets of their target.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
 from exporter import __version__
 from exporter.config import RunSpec
 from exporter.result import Exchange, Outcome, ProbeResult
-from exporter.runner import REDACTED, redact
 
 
 class State(StrEnum):
@@ -29,18 +27,6 @@ class State(StrEnum):
 
 FAILING = (State.ERROR, State.CHECK_FAILED)
 SPARK_RUNS = 30
-
-
-def redacted(result: ProbeResult, hidden: tuple[str, ...]) -> ProbeResult:
-    """The result with every secret replaced in the texts an endpoint sent back."""
-    if not hidden:
-        return result
-    detail = result.error_detail
-    for value in sorted(hidden, key=len, reverse=True):
-        detail = detail.replace(value, REDACTED)
-    return replace(
-        result, error_detail=detail, turns=tuple(redact(t, hidden) for t in result.turns)
-    )
 
 
 def finished_at(result: ProbeResult) -> float:

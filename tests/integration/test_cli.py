@@ -1,4 +1,5 @@
-"""The `chatcanary` command as a user runs it: a real subprocess for every subcommand."""
+"""The `chatcanary` command as a user runs it: a real subprocess for every subcommand (and
+`probe`'s runs in-process, where their timings are compared with the service's)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from exporter.cli import probe_once
 from exporter.simulator import Behaviour
 from exporter.webconfig import hash_password
-from tests.integration.conftest import CLI, Sim, binary, free_port, wait_for
+from tests.integration.conftest import (
+    CLI,
+    Sim,
+    binary,
+    config_for,
+    free_port,
+    start_exporter,
+    stop_exporter,
+    wait_for,
+)
 
 CONFIG = """
 defaults: {{interval: 1s, timeout: 3s}}
@@ -148,6 +159,31 @@ async def test_probe_json_reports_every_run_and_fails_on_errors(
     assert down["outcome"] == "error" and down["error_class"] == "http_5xx"
 
 
+TIMINGS = ("connect_seconds", "headers_seconds", "ttft_seconds", "duration_seconds")
+
+
+async def test_probe_times_its_runs_as_the_service_does(simulator: Sim) -> None:
+    """Regression: `probe` built its own HTTP session without the service's timing hook,
+    so its runs had no connection time and their clocks started before the connection."""
+    config = config_for(simulator.url, CONFIG.replace("interval: 1s", "interval: 1h"))
+    spec = config.plan()[("sim", "arithmetic")]
+    exporter = await start_exporter(config)
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"target": "sim", "canary": "arithmetic"}
+            async with session.post(exporter.url + "/api/v1/runs", json=body) as resp:
+                assert resp.status == 201
+                (served,) = (await resp.json())["turns"]
+    finally:
+        await stop_exporter(exporter)
+    (probed,) = (await probe_once([spec], config))[0].turns
+    shown = {name for name in TIMINGS if served["timings"][name] is not None}
+    assert shown == set(TIMINGS), "a streamed answer has every timing"
+    assert {name for name in TIMINGS if getattr(probed, name) is not None} == shown
+    assert probed.connect_seconds is not None and probed.headers_seconds is not None
+    assert 0 <= probed.connect_seconds <= probed.headers_seconds <= probed.duration_seconds
+
+
 POLICY = """
 defaults: {{timeout: 5s}}
 targets:
@@ -256,6 +292,35 @@ async def test_run_serves_reloads_on_sighup_and_stops_on_sigterm(
     assert "config.yaml:1" in reload_error["errors"]
     failed = [e for e in events if e["msg"] == "canary run" and e["target"] == "down"]
     assert failed and failed[0]["outcome"] == "error"
+
+
+async def test_run_freezes_its_start_up_heap_before_serving(simulator: Sim, tmp_path: Path) -> None:
+    """`gc.freeze()` moved from Service.start() to the command that owns the process."""
+    config = write(
+        tmp_path, CONFIG.format(url=simulator.url).replace("interval: 1s", "interval: 1h")
+    )
+    process = await spawn(
+        "run",
+        "-c",
+        config,
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+    )
+    assert process.stderr is not None
+    events = []
+    try:
+        while not events or events[-1]["msg"] != "serving":
+            line = await asyncio.wait_for(process.stderr.readline(), 30)
+            assert line, f"run exited before serving: {events}"
+            events.append(json.loads(line))
+    finally:
+        await reap(process)
+    frozen = [e for e in events if e["msg"] == "start-up heap frozen"]
+    assert len(frozen) == 1 and frozen[0]["objects"] > 0
 
 
 async def test_run_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:

@@ -294,3 +294,61 @@ async def test_exemplars_link_prometheus_to_the_traces(
     exported = {s.trace_id for s in receiver.spans_named("canary memory")}
     assert set(trace_ids) <= exported, "every exemplar names a trace that was exported"
     assert "# {trace_id=" in text, "OpenMetrics carries exemplars"
+
+
+METRICS_ONLY = """
+defaults: {{interval: 1h, timeout: 3s}}
+opentelemetry: {{endpoint: "{otlp}", traces: false, metrics: true, metrics_interval: 200ms}}
+targets:
+  - {{name: good, protocol: openai, base_url: "{url}/v1", model: "{model}"}}
+canaries:
+  - {{name: hello, prompt: "Say hello."}}
+"""
+
+
+def metrics_only(sim: Sim, otlp: str, model: str = "m") -> Any:
+    text = METRICS_ONLY.replace("{otlp}", otlp).replace("{model}", model)
+    return config_for(sim.url, text)
+
+
+async def test_otlp_metrics_bound_the_model_a_server_reports(
+    simulator: Sim, receiver: OTLPReceiver
+) -> None:
+    """Regression: `gen_ai.response.model` took whatever the server said, unbounded. The
+    simulator reports the model asked for; this one is long and not printable ASCII."""
+    exporter = await start_exporter(metrics_only(simulator, receiver.url, "modèle-" + "x" * 90))
+    try:
+        result = await exporter.service.run_now(exporter.service.plan[("good", "hello")])
+        assert result.last.response_model == "modèle-" + "x" * 90
+        (point, *_) = await receiver.wait_for_points(
+            lambda p: p.metric == "gen_ai.client.operation.duration"
+        )
+    finally:
+        await stop_exporter(exporter)
+    assert point.attributes["gen_ai.response.model"] == "mod_le-" + "x" * 57  # 64 characters
+
+
+@pytest.mark.parametrize(("preference", "most"), [("delta", 1), ("lowmemory", 1), ("", 2)])
+async def test_otlp_metrics_take_their_temporality_from_the_environment(
+    simulator: Sim,
+    receiver: OTLPReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    preference: str,
+    most: int,
+) -> None:
+    """Two runs, each exported before the next: delta points count one run each, and
+    cumulative ones (OTLP's default) count both by the end."""
+    if preference:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference)
+    exporter = await start_exporter(metrics_only(simulator, receiver.url))
+    spec = exporter.service.plan[("good", "hello")]
+    try:
+        await exporter.service.run_now(spec)
+        await receiver.wait_for_points(lambda p: p.metric == "gen_ai.client.operation.duration")
+        await exporter.service.run_now(spec)
+    finally:
+        await stop_exporter(exporter)  # the last collection is exported at shutdown
+    counts = [p.count for p in receiver.points if p.metric == "gen_ai.client.operation.duration"]
+    assert max(counts) == most
+    if most == 1:
+        assert sum(counts) == 2, "each run is exported once"

@@ -63,11 +63,13 @@ class Api:
         return resp.status, json.loads(text) if is_json else text
 
 
-async def serve(web_config: WebConfig | None = None, extra: str = "") -> AsyncIterator[Api]:
+async def serve(
+    web_config: WebConfig | None = None, extra: str = "", text: str = CONFIG
+) -> AsyncIterator[Api]:
     sim = Simulator(scenario="healthy", seed=3, api_key=SECRET)
     sim.set_behaviour("echo-model", Behaviour(answer=f"your key is {SECRET}, keep it safe"))
     url = await sim.start("127.0.0.1", 0)
-    config = parse_config(CONFIG.format(url=url, key=SECRET) + extra, "api.yaml")
+    config = parse_config(text.format(url=url, key=SECRET) + extra, "api.yaml")
     service = Service(config)
     await service.start()
     client = TestClient(TestServer(make_app(service, web_config)))
@@ -179,6 +181,40 @@ async def test_concurrent_run_now_calls_share_one_run(api: Api) -> None:
     )
     assert s1 == s2 == 201 and a["run_id"] == b["run_id"]
     assert api.requests() == 1
+
+
+PAID = """
+defaults: {{interval: 1h, timeout: 5s}}
+targets:
+  - {{name: paid, protocol: openai, base_url: "{url}/v1", model: healthy-model, api_key: "{key}",
+      budget: {{tokens_per_hour: 1}}}}
+canaries:
+  - {{name: first, prompt: "Say one thing."}}
+  - {{name: second, prompt: "Say another thing."}}
+"""
+
+
+async def test_runs_from_the_web_spend_the_budget_and_are_held_by_it() -> None:
+    """Regression: `POST /api/v1/runs` and `/probe` ran whatever the target had spent."""
+    async for api in serve(text=PAID):
+        status, run = await api.post("/api/v1/runs", {"target": "paid", "canary": "first"})
+        assert status == 201 and run["outcome"] == "success"
+        spent = run["input_tokens"] + run["output_tokens"]
+        assert spent >= 1, "one run spends the hour's budget"
+        _, metrics = await api.get("/metrics")
+        assert 'chatcanary_budget_exhausted{target="paid"} 1.0' in metrics
+        assert f'chatcanary_budget_used_tokens{{target="paid",window="hour"}} {spent}.0' in metrics
+
+        resp = await api.client.post("/api/v1/runs", json={"target": "paid", "canary": "first"})
+        assert resp.status == 429
+        assert "token budget of target 'paid' is spent" in (await resp.json())["error"]
+        assert int(resp.headers["Retry-After"]) > 3000  # the hour's spending must age out
+        resp = await api.client.get("/probe?target=paid&canary=second")
+        assert resp.status == 429 and int(resp.headers["Retry-After"]) > 3000
+        assert "token budget of target 'paid' is spent" in await resp.text()
+        status, text = await api.get("/probe?target=paid&canary=first")
+        assert status == 200 and "probe_cached 1.0" in text, "a fresh result costs nothing"
+        assert api.requests() == 1
 
 
 async def test_runs_list_filters_and_validates(api: Api) -> None:
