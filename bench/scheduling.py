@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from bench.common import canary_config, markdown, quantile, start_canned, stop, write
+from exporter.cli import freeze_heap
 from exporter.config import parse_config
 from exporter.service import Service
 
@@ -58,6 +59,7 @@ async def scenario(concurrency: int, delay_ms: float, duration: float) -> dict[s
         gc.callbacks.append(pauses.callback)
         usage0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
         await service.start()
+        freeze_heap()  # as `chatcanary run` does once it serves
         await asyncio.sleep(duration)
         await service.stop(grace=5)
         usage1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()

@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import free_port, put_behaviour, wait_http, write
 from bench.memory import rss_mb
+from exporter.cli import freeze_heap
 from exporter.config import parse_config
 from exporter.service import Service
 from exporter.simulator import Simulator
@@ -109,6 +110,7 @@ async def soak(url: str, args: argparse.Namespace) -> dict[str, Any]:
     before = {"fds": open_fds(), "tasks": len(asyncio.all_tasks())}
     started = time.monotonic()
     await service.start()
+    freeze_heap()  # as `chatcanary run` does once it serves
     try:
         end = started + args.duration
         while True:
