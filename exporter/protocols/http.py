@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import aiohttp
 
@@ -70,7 +70,20 @@ class Recorder:
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.chunks = 0
-        self.fields: dict[str, Any] = {}
+        # what the server said about the answer
+        self.finish_reason: str | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.system_fingerprint: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.tokens_estimated = False
+        self.server_timings: dict[str, float] = {}
+        # ... and in its headers
+        self.request_id: str | None = None
+        self.retry_after: float | None = None
+        self.ratelimit = RateLimit()
+        self.headers: dict[str, str] = {}
         self.on_first_token: Callable[[], None] = lambda: None
 
     def elapsed(self) -> float:
@@ -97,10 +110,10 @@ class Recorder:
         self.status = resp.status
         self.headers_seconds = self.elapsed()
         headers = resp.headers
-        self.fields["request_id"] = headers.get("x-request-id") or headers.get("request-id")
-        self.fields["retry_after"] = retry_after(headers)
-        self.fields["ratelimit"] = ratelimit(headers, ratelimit_prefix)
-        self.fields["headers"] = {h: headers[h] for h in SHOWN_HEADERS if h in headers}
+        self.request_id = headers.get("x-request-id") or headers.get("request-id")
+        self.retry_after = retry_after(headers)
+        self.ratelimit = ratelimit(headers, ratelimit_prefix)
+        self.headers = {h: headers[h] for h in SHOWN_HEADERS if h in headers}
 
     def build(self, error: ErrorClass | None = None, detail: str = "") -> Exchange:
         if not self.streamed and self.ttft_seconds is not None:
@@ -114,10 +127,21 @@ class Recorder:
             chunk_gaps=tuple(self.gaps),
             text="".join(self.text),
             refusal="".join(self.refusal),
+            finish_reason=self.finish_reason,
+            response_model=self.response_model,
+            system_fingerprint=self.system_fingerprint,
+            request_id=self.request_id,
+            response_id=self.response_id,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            tokens_estimated=self.tokens_estimated,
+            ratelimit=self.ratelimit,
+            headers=self.headers,
+            retry_after=self.retry_after,
             streamed=self.streamed,
+            server_timings=self.server_timings,
             error_class=error,
             error_detail=detail[:DETAIL_LIMIT],
-            **self.fields,
         )
 
 
@@ -170,11 +194,8 @@ class Dialect:
         messages: Sequence[Message],
         deadline: float,
     ) -> Exchange:
-        reader = self.read_stream if spec.stream else self.read_json
-        request = self.build(spec, messages)
-        return await post(
-            session, spec, request, deadline, reader, self.ratelimit_prefix, self.error_answer
-        )
+        rec = Recorder(spec.stream)
+        return await post(session, spec, self.build(spec, messages), deadline, rec, self)
 
 
 def json_headers(
@@ -192,17 +213,16 @@ async def post(
     spec: RunSpec,
     request: Request,
     deadline: float,
-    read: Reader,
-    ratelimit_prefix: str,
-    error_answer: ErrorAnswer | None = None,
+    rec: Recorder,
+    dialect: Dialect,
 ) -> Exchange:
-    """POST the request and let `read` consume the answer, within the run's deadlines.
+    """POST the request and let the dialect read the answer into `rec`, within the run's
+    deadlines. Every failure becomes a classified `Exchange`.
 
     Until the first content token the tighter first-token deadline applies; after it,
-    the run's own deadline. Every failure becomes a classified `Exchange`.
+    the run's own deadline.
     """
-    streamed = bool(request.body.get("stream"))
-    rec = Recorder(streamed)
+    read = dialect.read_stream if rec.streamed else dialect.read_json
     loop = asyncio.get_running_loop()
     first_token_deadline = min(deadline, loop.time() + spec.first_token_timeout)
     timer = asyncio.timeout_at(first_token_deadline)
@@ -221,8 +241,8 @@ async def post(
                 trace_request_ctx=rec,
             ) as resp,
         ):
-            rec.response(resp, ratelimit_prefix)
-            if not await _check_status(resp, rec, error_answer):
+            rec.response(resp, dialect.ratelimit_prefix)
+            if not await _check_status(resp, rec, dialect.error_answer):
                 await read(resp, rec, spec.max_response_bytes)
     except ProbeError as exc:
         return rec.build(exc.error_class, exc.detail)
@@ -372,23 +392,21 @@ def as_text(value: Any) -> str:
 
 def identity(data: Mapping[str, Any], rec: Recorder) -> None:
     """The response's model, id and system fingerprint, where the object carries them."""
-    for key, name in (("model", "response_model"), ("id", "response_id")):
-        if isinstance(data.get(key), str) and data[key]:
-            rec.fields[name] = data[key]
+    rec.response_model = as_text(data.get("model")) or rec.response_model
+    rec.response_id = as_text(data.get("id")) or rec.response_id
     if isinstance(data.get("system_fingerprint"), str):
-        rec.fields["system_fingerprint"] = data["system_fingerprint"]
+        rec.system_fingerprint = data["system_fingerprint"]
 
 
 def record_tokens(rec: Recorder, input_tokens: Any, output_tokens: Any) -> None:
     """Token counts as the server reported them; anything but an integer is ignored."""
     if _count(input_tokens):
-        rec.fields["input_tokens"] = input_tokens
+        rec.input_tokens = input_tokens
     if _count(output_tokens):
-        rec.fields["output_tokens"] = output_tokens
-        rec.fields["tokens_estimated"] = False
+        rec.output_tokens = output_tokens
 
 
-def _count(value: Any) -> bool:
+def _count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -396,11 +414,11 @@ def finish_answer(rec: Recorder) -> None:
     """Close a well-formed answer: estimate the output tokens the server did not report (a
     streamed chunk each, else four characters each), and fail an answer with no content
     unless the server withheld it on purpose as a refusal."""
-    if rec.fields.get("output_tokens") is None:
+    if rec.output_tokens is None:
         estimate = rec.chunks if rec.streamed else math.ceil(sum(map(len, rec.text)) / 4)
-        rec.fields["output_tokens"] = estimate
-        rec.fields["tokens_estimated"] = True
-    if not rec.text and not rec.refusal and rec.fields.get("finish_reason") not in REFUSAL_REASONS:
+        rec.output_tokens = estimate
+        rec.tokens_estimated = True
+    if not rec.text and not rec.refusal and rec.finish_reason not in REFUSAL_REASONS:
         raise ProbeError(ErrorClass.EMPTY_ANSWER, "the answer has no content")
 
 
@@ -416,7 +434,7 @@ class StreamState:
 def end_stream(rec: Recorder, state: StreamState, truncated: str) -> None:
     """Judge a finished stream: it reached its end marker, or at least said why it stopped
     (else it was cut, and `truncated` says how), and it carries an answer."""
-    if not state.done and rec.fields.get("finish_reason") is None:
+    if not state.done and rec.finish_reason is None:
         raise ProbeError(ErrorClass.TRUNCATED, truncated)
     finish_answer(rec)
 
