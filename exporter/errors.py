@@ -11,7 +11,7 @@ bounded label and an operator can read the tree like httpx's exception docstring
     waiting for the answer
         first_token_timeout  no first content token before the deadline
         timeout              first token seen, but the run did not finish by its deadline
-    HTTP status
+    HTTP status (also when its body does not finish by the deadline)
         auth                 401 or 403
         rate_limited         429
         http_4xx             any other 4xx

@@ -70,6 +70,7 @@ class Recorder:
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.chunks = 0
+        self.error_body = bytearray()  # as much of an error status's body as has arrived
         # what the server said about the answer
         self.finish_reason: str | None = None
         self.response_model: str | None = None
@@ -251,9 +252,7 @@ async def post(
             ErrorClass.CONNECT_TIMEOUT, f"no connection within {spec.connect_timeout}s"
         )
     except TimeoutError:
-        if rec.ttft_seconds is None:
-            return rec.build(ErrorClass.FIRST_TOKEN_TIMEOUT, "no first token before the deadline")
-        return rec.build(ErrorClass.TIMEOUT, "the answer did not finish before the deadline")
+        return rec.build(*_late(rec))
     except aiohttp.ClientError as exc:
         return rec.build(*classify_client_error(exc, rec.status is not None))
     except OSError as exc:
@@ -266,6 +265,17 @@ async def post(
             raise
         return rec.build(ErrorClass.DNS, f"host name cannot be resolved: {exc}")
     return rec.build()
+
+
+def _late(rec: Recorder) -> tuple[ErrorClass, str]:
+    """Why a run that met its deadline failed. An error status says it best, even when its
+    body never finished; else no first token, else an unfinished answer."""
+    if rec.status is not None and (error := classify_status(rec.status)) is not None:
+        partial = error_message(bytes(rec.error_body))
+        return error, f"HTTP {rec.status}, its body unfinished at the deadline: {partial}"
+    if rec.ttft_seconds is None:
+        return ErrorClass.FIRST_TOKEN_TIMEOUT, "no first token before the deadline"
+    return ErrorClass.TIMEOUT, "the answer did not finish before the deadline"
 
 
 def classify_client_error(exc: aiohttp.ClientError, responded: bool) -> tuple[ErrorClass, str]:
@@ -297,10 +307,22 @@ async def _check_status(
     error = classify_status(resp.status)
     if error is None:
         return False
-    raw = await resp.content.read(ERROR_BODY_LIMIT)
+    raw = await _read_error_body(resp, rec)
     if error_answer is not None and error_answer(resp.status, raw, rec):
         return True
     raise ProbeError(error, f"HTTP {resp.status}: {error_message(raw)}")
+
+
+async def _read_error_body(resp: aiohttp.ClientResponse, rec: Recorder) -> bytes:
+    """An error status's body, whole up to ERROR_BODY_LIMIT bytes (one read returns only
+    what has arrived: a content-filter refusal cut between two TCP segments would read as
+    a broken JSON error). Kept in `rec` as it comes, to show what came of a body that
+    never ends when the deadline ends the run."""
+    async for chunk in resp.content.iter_any():
+        rec.error_body += chunk[: ERROR_BODY_LIMIT - len(rec.error_body)]
+        if len(rec.error_body) == ERROR_BODY_LIMIT:
+            break
+    return bytes(rec.error_body)
 
 
 def error_message(raw: bytes) -> str:

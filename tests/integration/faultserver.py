@@ -504,6 +504,45 @@ async def bad_chunk_after_data(conn: Conn) -> None:
     conn.writer.close()
 
 
+# Azure OpenAI's answer to a prompt its content filter flags: a refusal, sent as HTTP 400
+_FILTERED = {
+    "error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+        "content management policy.",
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": 400,
+    }
+}
+
+
+async def error_head(conn: Conn, body: bytes) -> None:
+    """The head of an HTTP 400 whose JSON body is `body`."""
+    kind = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    await conn.head("400 Bad Request", {**kind, "Connection": "close"})
+
+
+@fault("content_filter_in_two_writes")
+async def content_filter_in_two_writes(conn: Conn) -> None:
+    """A filtered prompt whose error body comes in two TCP writes: read whole, a refusal;
+    read as far as it arrived, half a JSON object."""
+    body = json.dumps(_FILTERED).encode()
+    await error_head(conn, body)
+    await conn.send(body[:20])
+    await asyncio.sleep(0.05)  # let the client read the first part on its own
+    await conn.send(body[20:])
+
+
+@fault("error_body_unfinished")
+async def error_body_unfinished(conn: Conn) -> None:
+    """An error body that stops halfway and never ends."""
+    body = b'{"error": {"message": "the prompt is too long"}}'
+    await error_head(conn, body)
+    await conn.send(body[:20])
+    await conn.hold()
+
+
 def _status(status: str, body: bytes, kind: str = "application/json", **extra: str) -> Fault:
     async def respond(conn: Conn) -> None:
         await conn.respond(status, kind, body, **extra)

@@ -66,6 +66,7 @@ class Row:
     deadline: float = 1.0
     waits: bool = False  # ends at its deadline, not before
     bounded: bool = False  # memory stays far below what the server sends
+    refused: bool = False  # a refusal to judge, not an error
 
 
 E = ErrorClass
@@ -99,6 +100,10 @@ ROWS = [
     Row("http_503", E.HTTP_5XX, "upstream connect error"),
     Row("http_529", E.HTTP_5XX, "HTTP 529"),
     Row("redirect", E.MALFORMED, "redirect to http://127.0.0.1:9/v1", modes=(True, False)),
+    # an error body is read whole, up to its deadline
+    Row("content_filter_in_two_writes", None, "", modes=(True, False), refused=True),
+    Row("error_body_unfinished", E.HTTP_4XX, "body unfinished at the deadline",
+        modes=(True, False), deadline=0.2, waits=True),
     # the body
     Row("reset_mid_stream", E.TRUNCATED, "", ALL),
     Row("close_mid_chunk", E.TRUNCATED, "", ALL),
@@ -274,8 +279,11 @@ async def test_fault(
             await server.close()
 
     check(row, seen)
-    if row.expected is None:  # harmless: every run passed its checks
-        total = metric(seen.metrics, "chatcanary_probes_total")
+    total = metric(seen.metrics, "chatcanary_probes_total")
+    if row.refused:
+        assert seen.result.refused is True
+        assert seen.result.last.finish_reason == "content_filter"
+    elif row.expected is None:  # harmless: every run passed its checks
         assert metric(seen.metrics, "chatcanary_probes_total", outcome="success") == total
         assert seen.result.last.text == "42"
     if row.fault == "http_429_retry_after":
@@ -302,7 +310,7 @@ SIMULATED = [
     Row("hang_before_headers", E.FIRST_TOKEN_TIMEOUT, "no first token", ALL, deadline=0.2,
         waits=True),
     Row("hang_mid_stream", E.TIMEOUT, "did not finish", ALL, deadline=0.3, waits=True),
-    Row("content_filter", None, "", ("openai", "anthropic"), modes=(True, False)),
+    Row("content_filter", None, "", ("openai", "anthropic"), modes=(True, False), refused=True),
 ]  # fmt: skip
 
 
@@ -322,7 +330,7 @@ async def test_simulated_fault(
     finally:
         await simulator.stop()
     check(row, seen)
-    if row.fault == "content_filter":
+    if row.refused:
         assert seen.result.refused is True
 
 
