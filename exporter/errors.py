@@ -9,8 +9,10 @@ bounded label and an operator can read the tree like httpx's exception docstring
         tls                  TLS handshake or certificate failure
         connect_timeout      no TCP/TLS connection within `connect_timeout`
     waiting for the answer
-        first_token_timeout  no first content token before the deadline
+        first_token_timeout  no first content token before the deadline (a JSON answer:
+                             before a `first_token_timeout` set below `timeout`)
         timeout              first token seen, but the run did not finish by its deadline
+                             (a JSON answer: not done by `timeout`)
     HTTP status (also when its body does not finish by the deadline)
         auth                 401 or 403
         rate_limited         429

@@ -221,11 +221,17 @@ async def post(
     deadlines. Every failure becomes a classified `Exchange`.
 
     Until the first content token the tighter first-token deadline applies; after it,
-    the run's own deadline.
+    the run's own deadline. A JSON answer's first token is its end, so there only a
+    `first_token_timeout` set below `timeout` bounds it: else a slow answer is a plain
+    `timeout`, as the alerts on that class expect.
     """
     read = dialect.read_stream if rec.streamed else dialect.read_json
-    loop = asyncio.get_running_loop()
-    first_token_deadline = min(deadline, loop.time() + spec.first_token_timeout)
+    first_token_deadline = deadline
+    # unset, `first_token_timeout` is `timeout` (see RunSpec): only a streamed answer has
+    # a first token before its end to wait for
+    if rec.streamed or spec.first_token_timeout < spec.timeout:
+        now = asyncio.get_running_loop().time()
+        first_token_deadline = min(deadline, now + spec.first_token_timeout)
     timer = asyncio.timeout_at(first_token_deadline)
     rec.on_first_token = lambda: timer.reschedule(deadline)
     timeout = aiohttp.ClientTimeout(total=None, connect=spec.connect_timeout)
@@ -252,7 +258,7 @@ async def post(
             ErrorClass.CONNECT_TIMEOUT, f"no connection within {spec.connect_timeout}s"
         )
     except TimeoutError:
-        return rec.build(*_late(rec))
+        return rec.build(*_late(rec, rec.streamed or first_token_deadline < deadline))
     except aiohttp.ClientError as exc:
         return rec.build(*classify_client_error(exc, rec.status is not None))
     except OSError as exc:
@@ -267,13 +273,14 @@ async def post(
     return rec.build()
 
 
-def _late(rec: Recorder) -> tuple[ErrorClass, str]:
+def _late(rec: Recorder, first_token_bound: bool) -> tuple[ErrorClass, str]:
     """Why a run that met its deadline failed. An error status says it best, even when its
-    body never finished; else no first token, else an unfinished answer."""
+    body never finished; else no first token (where a first-token deadline applies), else
+    an unfinished answer."""
     if rec.status is not None and (error := classify_status(rec.status)) is not None:
         partial = error_message(bytes(rec.error_body))
         return error, f"HTTP {rec.status}, its body unfinished at the deadline: {partial}"
-    if rec.ttft_seconds is None:
+    if rec.ttft_seconds is None and first_token_bound:
         return ErrorClass.FIRST_TOKEN_TIMEOUT, "no first token before the deadline"
     return ErrorClass.TIMEOUT, "the answer did not finish before the deadline"
 
