@@ -20,7 +20,8 @@ bounded label and an operator can read the tree like httpx's exception docstring
         http_5xx             any 5xx
     the body
         stream_error         an error event inside a 200 stream
-        truncated            the stream or body ended before its end marker
+        truncated            the stream or body ended before its end marker, or at it
+                             with no content and no finish reason (cut off)
         malformed            bad JSON, bad SSE, or an unexpected shape
         empty_answer         a well-formed answer with no content
         too_large            the response exceeded `max_response_bytes`

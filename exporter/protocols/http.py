@@ -29,6 +29,7 @@ DETAIL_LIMIT = 300
 # finish reasons by which a server refuses on purpose: an answer without text is then a
 # refusal to judge, not an empty answer (OpenAI/Azure content filter, Anthropic refusal)
 REFUSAL_REASONS = frozenset({"content_filter", "refusal"})
+INTERRUPTED = "stream ended with no content and no finish reason: it was cut off"
 MAX_REDIRECTS = 5  # with a target's `follow_redirects: true`
 # response headers worth showing an operator; an allowlist, so no credential slips through
 SHOWN_HEADERS = (
@@ -462,9 +463,14 @@ class StreamState:
 
 def end_stream(rec: Recorder, state: StreamState, truncated: str) -> None:
     """Judge a finished stream: it reached its end marker, or at least said why it stopped
-    (else it was cut, and `truncated` says how), and it carries an answer."""
-    if not state.done and rec.finish_reason is None:
-        raise ProbeError(ErrorClass.TRUNCATED, truncated)
+    (else it was cut, and `truncated` says how), and it carries an answer. An end marker
+    with neither content nor a reason is a cut too: llama-cpp-python's server ends a
+    stream so when another request interrupts it."""
+    if rec.finish_reason is None:
+        if not state.done:
+            raise ProbeError(ErrorClass.TRUNCATED, truncated)
+        if not rec.text and not rec.refusal:
+            raise ProbeError(ErrorClass.TRUNCATED, INTERRUPTED)
     finish_answer(rec)
 
 

@@ -256,6 +256,14 @@ async def healthy(conn: Conn) -> None:
     await answer(conn, stream_frames(conn.dialect))
 
 
+@fault("interrupted")
+async def interrupted(conn: Conn) -> None:
+    """What llama-cpp-python's server sends when another request interrupts a stream: the
+    opening frames, then the end marker, with no content and no finish reason between."""
+    marker = {"openai": sse("[DONE]"), "anthropic": sse({"type": "message_stop"}, "message_stop")}
+    await answer(conn, [*opening(conn.dialect), marker[conn.dialect]])
+
+
 @fault("reset_mid_headers")
 async def reset_mid_headers(conn: Conn) -> None:
     await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/ev")

@@ -126,6 +126,8 @@ ROWS = [
     # connection, not on the body: the read waits, and the run ends at its deadline
     Row("bad_chunk_after_data", E.TIMEOUT, "did not finish", ALL, deadline=0.3, waits=True),
     Row("missing_end", E.TRUNCATED, "stream ended without", ALL),
+    Row("interrupted", E.TRUNCATED, "no content and no finish reason: it was cut off",
+        ("openai", "anthropic")),
     Row("finish_without_end_marker", None, "", ("openai", "anthropic")),
     Row("invalid_utf8", E.MALFORMED, "UTF-8", ALL, modes=(True, False)),
     Row("invalid_json_chunk", E.MALFORMED, "JSON", ALL, modes=(True, False)),

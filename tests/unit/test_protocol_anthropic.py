@@ -368,6 +368,12 @@ def test_no_text_and_no_refusal_is_an_empty_answer() -> None:
     assert exc.error_class is ErrorClass.EMPTY_ANSWER
 
 
+def test_an_end_with_no_text_and_no_stop_reason_was_cut_off() -> None:
+    exc = fold_error(START, *text_block(0), STOP)
+    assert exc.error_class is ErrorClass.TRUNCATED
+    assert "no content and no finish reason" in exc.detail
+
+
 def test_max_tokens_stop_reason_is_kept() -> None:
     exchange = fold(START, *text_block(0, "Once upon"), message_delta("max_tokens", 32), STOP)
     assert exchange.finish_reason == "max_tokens"
