@@ -59,9 +59,10 @@ class Request:
 class Recorder:
     """Mutable measurements of one exchange, frozen into an `Exchange` at the end."""
 
-    def __init__(self, streamed: bool) -> None:
+    def __init__(self, streamed: bool, prompt_chars: int = 0) -> None:
         self.started = time.perf_counter()
         self.streamed = streamed
+        self.prompt_chars = prompt_chars  # of the request's messages, to estimate its tokens
         self.status: int | None = None
         self.connect_seconds: float | None = None
         self.headers_seconds: float | None = None
@@ -196,7 +197,7 @@ class Dialect:
         messages: Sequence[Message],
         deadline: float,
     ) -> Exchange:
-        rec = Recorder(spec.stream)
+        rec = Recorder(spec.stream, sum(len(m.content) for m in messages))
         return await post(session, spec, self.build(spec, messages), deadline, rec, self)
 
 
@@ -441,15 +442,23 @@ def _count(value: Any) -> TypeGuard[int]:
 
 
 def finish_answer(rec: Recorder) -> None:
-    """Close a well-formed answer: estimate the output tokens the server did not report (a
-    streamed chunk each, else four characters each), and fail an answer with no content
-    unless the server withheld it on purpose as a refusal."""
+    """Close a well-formed answer: estimate the tokens the server did not report, so the
+    cost guard counts them too (output: a streamed chunk each; else, and for the prompt,
+    four characters each), and fail an answer with no content unless the server withheld
+    it on purpose as a refusal."""
     if rec.output_tokens is None:
-        estimate = rec.chunks if rec.streamed else math.ceil(sum(map(len, rec.text)) / 4)
-        rec.output_tokens = estimate
+        rec.output_tokens = rec.chunks if rec.streamed else _tokens(sum(map(len, rec.text)))
+        rec.tokens_estimated = True
+    if rec.input_tokens is None:
+        rec.input_tokens = _tokens(rec.prompt_chars)
         rec.tokens_estimated = True
     if not rec.text and not rec.refusal and rec.finish_reason not in REFUSAL_REASONS:
         raise ProbeError(ErrorClass.EMPTY_ANSWER, "the answer has no content")
+
+
+def _tokens(chars: int) -> int:
+    """Tokens of `chars` characters of text, by the common rule of thumb of four each."""
+    return math.ceil(chars / 4)
 
 
 class StreamState:

@@ -149,11 +149,20 @@ def piece(dialect: str, text: str) -> bytes:
     return json.dumps(line).encode() + b"\n"
 
 
-def closing(dialect: str, marker: bool = True) -> list[bytes]:
-    """The frames that say why the answer stopped, then (with `marker`) the end marker."""
+# the token counts of Ollama's last object
+OLLAMA_COUNTS = {"prompt_eval_count": 5, "eval_count": 2}
+# what the dialects' whole answers call their token counts
+USAGE_KEYS = ("usage", *OLLAMA_COUNTS)
+
+
+def closing(dialect: str, marker: bool = True, usage: bool = True) -> list[bytes]:
+    """The frames that say why the answer stopped (with `usage`, the token counts; Anthropic
+    always sends them), then (with `marker`) the end marker."""
     if dialect == "openai":
-        usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
-        frames = [sse(_openai_chunk({}, "stop")), sse({"choices": [], "usage": usage})]
+        counts = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+        frames = [sse(_openai_chunk({}, "stop"))]
+        if usage:
+            frames.append(sse({"choices": [], "usage": counts}))
         return [*frames, sse("[DONE]")] if marker else frames
     if dialect == "anthropic":
         delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
@@ -167,18 +176,18 @@ def closing(dialect: str, marker: bool = True) -> list[bytes]:
         "message": {"role": "assistant", "content": ""},
         "done": True,
         "done_reason": "stop",
-        "prompt_eval_count": 5,
-        "eval_count": 2,
+        **(OLLAMA_COUNTS if usage else {}),
     }
     return [json.dumps(done).encode() + b"\n"] if marker else []
 
 
-def stream_frames(dialect: str) -> list[bytes]:
-    return [*opening(dialect), *(piece(dialect, t) for t in ANSWER), *closing(dialect)]
+def stream_frames(dialect: str, usage: bool = True) -> list[bytes]:
+    pieces = (piece(dialect, t) for t in ANSWER)
+    return [*opening(dialect), *pieces, *closing(dialect, usage=usage)]
 
 
-def whole_body(dialect: str) -> bytes:
-    """The non-streamed answer."""
+def whole_body(dialect: str, usage: bool = True) -> bytes:
+    """The non-streamed answer (with `usage`, its token counts)."""
     text = "".join(ANSWER)
     if dialect == "openai":
         body: dict[str, Any] = {
@@ -210,9 +219,10 @@ def whole_body(dialect: str) -> bytes:
             "message": {"role": "assistant", "content": text},
             "done": True,
             "done_reason": "stop",
-            "prompt_eval_count": 5,
-            "eval_count": 2,
+            **OLLAMA_COUNTS,
         }
+    if not usage:
+        body = {k: v for k, v in body.items() if k not in USAGE_KEYS}
     return json.dumps(body).encode()
 
 
@@ -254,6 +264,15 @@ async def answer(conn: Conn, frames: list[bytes], **extra: str) -> None:
 @fault("healthy")
 async def healthy(conn: Conn) -> None:
     await answer(conn, stream_frames(conn.dialect))
+
+
+@fault("no_usage")
+async def no_usage(conn: Conn) -> None:
+    """A good answer without token counts, as llama.cpp's server streams."""
+    if conn.stream:
+        await answer(conn, stream_frames(conn.dialect, usage=False))
+    else:
+        await conn.respond("200 OK", "application/json", whole_body(conn.dialect, usage=False))
 
 
 @fault("interrupted")

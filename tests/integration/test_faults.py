@@ -40,17 +40,20 @@ SUFFIX = {"openai": "/v1", "anthropic": "", "ollama": ""}
 RUNS = 2  # the second run shows what the first one left behind
 SLACK = 0.3  # seconds a run may end after its deadline: cancellation and clean-up
 MEMORY_BOUND = 16 << 20  # bytes allocated at the peak of a run, exporter and server together
+PROMPT = "What is 17+25? Answer with the number only."
+# the budget is far from spent: it is there to show what the runs spent
 CONFIG = """
 defaults:
   interval: 50ms
   jitter: 0
   timeout: {deadline}s{first_token}
   max_response_bytes: 65536
+  budget: {{tokens_per_day: 1000000000}}
 metrics: {{duration_buckets: [{bound}]}}
 targets:
   - {{name: faulty, protocol: {protocol}, base_url: "{url}{suffix}", model: m, stream: {stream}}}
 canaries:
-  - {{name: c, prompt: "What is 17+25? Answer with the number only.", checks: [{{contains: "42"}}]}}
+  - {{name: c, prompt: "{prompt}", checks: [{{contains: "42"}}]}}
 """
 
 ALL = ("openai", "anthropic", "ollama")
@@ -128,6 +131,7 @@ ROWS = [
     Row("missing_end", E.TRUNCATED, "stream ended without", ALL),
     Row("interrupted", E.TRUNCATED, "no content and no finish reason: it was cut off",
         ("openai", "anthropic")),
+    Row("no_usage", None, "", ("openai", "ollama"), modes=(True, False)),
     Row("finish_without_end_marker", None, "", ("openai", "anthropic")),
     Row("invalid_utf8", E.MALFORMED, "UTF-8", ALL, modes=(True, False)),
     Row("invalid_json_chunk", E.MALFORMED, "JSON", ALL, modes=(True, False)),
@@ -219,6 +223,7 @@ async def observe(
     text = CONFIG.format(
         deadline=row.deadline,
         first_token="" if first_token is None else f"\n  first_token_timeout: {first_token}s",
+        prompt=PROMPT,
         bound=bound(row),
         protocol=protocol,
         url=url,
@@ -304,6 +309,16 @@ async def test_fault(
     elif row.expected is None:  # harmless: every run passed its checks
         assert metric(seen.metrics, "chatcanary_probes_total", outcome="success") == total
         assert seen.result.last.text == "42"
+    if row.fault == "no_usage":
+        # the prompt's tokens, estimated at four characters each, count and are spent
+        spent = metric(seen.metrics, "chatcanary_budget_used_tokens", window="day")
+        counted = metric(seen.metrics, "chatcanary_tokens_total")
+        prompt_tokens = 11  # PROMPT's 43 characters, four a token, rounded up
+        assert (
+            metric(seen.metrics, "chatcanary_tokens_total", type="input") == total * prompt_tokens
+        )
+        assert seen.result.last.tokens_estimated
+        assert spent == counted
     if row.fault == "http_429_retry_after":
         assert seen.result.last.retry_after == 1.0
     if row.fault == "http_429":
