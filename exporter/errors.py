@@ -9,16 +9,19 @@ bounded label and an operator can read the tree like httpx's exception docstring
         tls                  TLS handshake or certificate failure
         connect_timeout      no TCP/TLS connection within `connect_timeout`
     waiting for the answer
-        first_token_timeout  no first content token before the deadline
+        first_token_timeout  no first content token before the deadline (a JSON answer:
+                             before a `first_token_timeout` set below `timeout`)
         timeout              first token seen, but the run did not finish by its deadline
-    HTTP status
+                             (a JSON answer: not done by `timeout`)
+    HTTP status (also when its body does not finish by the deadline)
         auth                 401 or 403
         rate_limited         429
         http_4xx             any other 4xx
         http_5xx             any 5xx
     the body
         stream_error         an error event inside a 200 stream
-        truncated            the stream or body ended before its end marker
+        truncated            the stream or body ended before its end marker, or at it
+                             with no content and no finish reason (cut off)
         malformed            bad JSON, bad SSE, or an unexpected shape
         empty_answer         a well-formed answer with no content
         too_large            the response exceeded `max_response_bytes`

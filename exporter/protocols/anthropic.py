@@ -130,7 +130,7 @@ def apply_message(data: Any, rec: Recorder) -> None:
 
 def _stop_reason(holder: dict[str, Any], rec: Recorder) -> None:
     if stop := as_text(holder.get("stop_reason")):
-        rec.fields["finish_reason"] = stop
+        rec.finish_reason = stop
 
 
 def _usage(usage: Any, rec: Recorder) -> None:

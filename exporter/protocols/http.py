@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import aiohttp
 
@@ -29,6 +29,7 @@ DETAIL_LIMIT = 300
 # finish reasons by which a server refuses on purpose: an answer without text is then a
 # refusal to judge, not an empty answer (OpenAI/Azure content filter, Anthropic refusal)
 REFUSAL_REASONS = frozenset({"content_filter", "refusal"})
+INTERRUPTED = "stream ended with no content and no finish reason: it was cut off"
 MAX_REDIRECTS = 5  # with a target's `follow_redirects: true`
 # response headers worth showing an operator; an allowlist, so no credential slips through
 SHOWN_HEADERS = (
@@ -58,9 +59,10 @@ class Request:
 class Recorder:
     """Mutable measurements of one exchange, frozen into an `Exchange` at the end."""
 
-    def __init__(self, streamed: bool) -> None:
+    def __init__(self, streamed: bool, prompt_chars: int = 0) -> None:
         self.started = time.perf_counter()
         self.streamed = streamed
+        self.prompt_chars = prompt_chars  # of the request's messages, to estimate its tokens
         self.status: int | None = None
         self.connect_seconds: float | None = None
         self.headers_seconds: float | None = None
@@ -70,7 +72,21 @@ class Recorder:
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.chunks = 0
-        self.fields: dict[str, Any] = {}
+        self.error_body = bytearray()  # as much of an error status's body as has arrived
+        # what the server said about the answer
+        self.finish_reason: str | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.system_fingerprint: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.tokens_estimated = False
+        self.server_timings: dict[str, float] = {}
+        # ... and in its headers
+        self.request_id: str | None = None
+        self.retry_after: float | None = None
+        self.ratelimit = RateLimit()
+        self.headers: dict[str, str] = {}
         self.on_first_token: Callable[[], None] = lambda: None
 
     def elapsed(self) -> float:
@@ -97,10 +113,10 @@ class Recorder:
         self.status = resp.status
         self.headers_seconds = self.elapsed()
         headers = resp.headers
-        self.fields["request_id"] = headers.get("x-request-id") or headers.get("request-id")
-        self.fields["retry_after"] = retry_after(headers)
-        self.fields["ratelimit"] = ratelimit(headers, ratelimit_prefix)
-        self.fields["headers"] = {h: headers[h] for h in SHOWN_HEADERS if h in headers}
+        self.request_id = headers.get("x-request-id") or headers.get("request-id")
+        self.retry_after = retry_after(headers)
+        self.ratelimit = ratelimit(headers, ratelimit_prefix)
+        self.headers = {h: headers[h] for h in SHOWN_HEADERS if h in headers}
 
     def build(self, error: ErrorClass | None = None, detail: str = "") -> Exchange:
         if not self.streamed and self.ttft_seconds is not None:
@@ -114,10 +130,21 @@ class Recorder:
             chunk_gaps=tuple(self.gaps),
             text="".join(self.text),
             refusal="".join(self.refusal),
+            finish_reason=self.finish_reason,
+            response_model=self.response_model,
+            system_fingerprint=self.system_fingerprint,
+            request_id=self.request_id,
+            response_id=self.response_id,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            tokens_estimated=self.tokens_estimated,
+            ratelimit=self.ratelimit,
+            headers=self.headers,
+            retry_after=self.retry_after,
             streamed=self.streamed,
+            server_timings=self.server_timings,
             error_class=error,
             error_detail=detail[:DETAIL_LIMIT],
-            **self.fields,
         )
 
 
@@ -170,11 +197,8 @@ class Dialect:
         messages: Sequence[Message],
         deadline: float,
     ) -> Exchange:
-        reader = self.read_stream if spec.stream else self.read_json
-        request = self.build(spec, messages)
-        return await post(
-            session, spec, request, deadline, reader, self.ratelimit_prefix, self.error_answer
-        )
+        rec = Recorder(spec.stream, sum(len(m.content) for m in messages))
+        return await post(session, spec, self.build(spec, messages), deadline, rec, self)
 
 
 def json_headers(
@@ -192,19 +216,24 @@ async def post(
     spec: RunSpec,
     request: Request,
     deadline: float,
-    read: Reader,
-    ratelimit_prefix: str,
-    error_answer: ErrorAnswer | None = None,
+    rec: Recorder,
+    dialect: Dialect,
 ) -> Exchange:
-    """POST the request and let `read` consume the answer, within the run's deadlines.
+    """POST the request and let the dialect read the answer into `rec`, within the run's
+    deadlines. Every failure becomes a classified `Exchange`.
 
     Until the first content token the tighter first-token deadline applies; after it,
-    the run's own deadline. Every failure becomes a classified `Exchange`.
+    the run's own deadline. A JSON answer's first token is its end, so there only a
+    `first_token_timeout` set below `timeout` bounds it: else a slow answer is a plain
+    `timeout`, as the alerts on that class expect.
     """
-    streamed = bool(request.body.get("stream"))
-    rec = Recorder(streamed)
-    loop = asyncio.get_running_loop()
-    first_token_deadline = min(deadline, loop.time() + spec.first_token_timeout)
+    read = dialect.read_stream if rec.streamed else dialect.read_json
+    first_token_deadline = deadline
+    # unset, `first_token_timeout` is `timeout` (see RunSpec): only a streamed answer has
+    # a first token before its end to wait for
+    if rec.streamed or spec.first_token_timeout < spec.timeout:
+        now = asyncio.get_running_loop().time()
+        first_token_deadline = min(deadline, now + spec.first_token_timeout)
     timer = asyncio.timeout_at(first_token_deadline)
     rec.on_first_token = lambda: timer.reschedule(deadline)
     timeout = aiohttp.ClientTimeout(total=None, connect=spec.connect_timeout)
@@ -221,8 +250,8 @@ async def post(
                 trace_request_ctx=rec,
             ) as resp,
         ):
-            rec.response(resp, ratelimit_prefix)
-            if not await _check_status(resp, rec, error_answer):
+            rec.response(resp, dialect.ratelimit_prefix)
+            if not await _check_status(resp, rec, dialect.error_answer):
                 await read(resp, rec, spec.max_response_bytes)
     except ProbeError as exc:
         return rec.build(exc.error_class, exc.detail)
@@ -231,9 +260,7 @@ async def post(
             ErrorClass.CONNECT_TIMEOUT, f"no connection within {spec.connect_timeout}s"
         )
     except TimeoutError:
-        if rec.ttft_seconds is None:
-            return rec.build(ErrorClass.FIRST_TOKEN_TIMEOUT, "no first token before the deadline")
-        return rec.build(ErrorClass.TIMEOUT, "the answer did not finish before the deadline")
+        return rec.build(*_late(rec, rec.streamed or first_token_deadline < deadline))
     except aiohttp.ClientError as exc:
         return rec.build(*classify_client_error(exc, rec.status is not None))
     except OSError as exc:
@@ -246,6 +273,18 @@ async def post(
             raise
         return rec.build(ErrorClass.DNS, f"host name cannot be resolved: {exc}")
     return rec.build()
+
+
+def _late(rec: Recorder, first_token_bound: bool) -> tuple[ErrorClass, str]:
+    """Why a run that met its deadline failed. An error status says it best, even when its
+    body never finished; else no first token (where a first-token deadline applies), else
+    an unfinished answer."""
+    if rec.status is not None and (error := classify_status(rec.status)) is not None:
+        partial = error_message(bytes(rec.error_body))
+        return error, f"HTTP {rec.status}, its body unfinished at the deadline: {partial}"
+    if rec.ttft_seconds is None and first_token_bound:
+        return ErrorClass.FIRST_TOKEN_TIMEOUT, "no first token before the deadline"
+    return ErrorClass.TIMEOUT, "the answer did not finish before the deadline"
 
 
 def classify_client_error(exc: aiohttp.ClientError, responded: bool) -> tuple[ErrorClass, str]:
@@ -277,10 +316,22 @@ async def _check_status(
     error = classify_status(resp.status)
     if error is None:
         return False
-    raw = await resp.content.read(ERROR_BODY_LIMIT)
+    raw = await _read_error_body(resp, rec)
     if error_answer is not None and error_answer(resp.status, raw, rec):
         return True
     raise ProbeError(error, f"HTTP {resp.status}: {error_message(raw)}")
+
+
+async def _read_error_body(resp: aiohttp.ClientResponse, rec: Recorder) -> bytes:
+    """An error status's body, whole up to ERROR_BODY_LIMIT bytes (one read returns only
+    what has arrived: a content-filter refusal cut between two TCP segments would read as
+    a broken JSON error). Kept in `rec` as it comes, to show what came of a body that
+    never ends when the deadline ends the run."""
+    async for chunk in resp.content.iter_any():
+        rec.error_body += chunk[: ERROR_BODY_LIMIT - len(rec.error_body)]
+        if len(rec.error_body) == ERROR_BODY_LIMIT:
+            break
+    return bytes(rec.error_body)
 
 
 def error_message(raw: bytes) -> str:
@@ -372,36 +423,42 @@ def as_text(value: Any) -> str:
 
 def identity(data: Mapping[str, Any], rec: Recorder) -> None:
     """The response's model, id and system fingerprint, where the object carries them."""
-    for key, name in (("model", "response_model"), ("id", "response_id")):
-        if isinstance(data.get(key), str) and data[key]:
-            rec.fields[name] = data[key]
+    rec.response_model = as_text(data.get("model")) or rec.response_model
+    rec.response_id = as_text(data.get("id")) or rec.response_id
     if isinstance(data.get("system_fingerprint"), str):
-        rec.fields["system_fingerprint"] = data["system_fingerprint"]
+        rec.system_fingerprint = data["system_fingerprint"]
 
 
 def record_tokens(rec: Recorder, input_tokens: Any, output_tokens: Any) -> None:
     """Token counts as the server reported them; anything but an integer is ignored."""
     if _count(input_tokens):
-        rec.fields["input_tokens"] = input_tokens
+        rec.input_tokens = input_tokens
     if _count(output_tokens):
-        rec.fields["output_tokens"] = output_tokens
-        rec.fields["tokens_estimated"] = False
+        rec.output_tokens = output_tokens
 
 
-def _count(value: Any) -> bool:
+def _count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def finish_answer(rec: Recorder) -> None:
-    """Close a well-formed answer: estimate the output tokens the server did not report (a
-    streamed chunk each, else four characters each), and fail an answer with no content
-    unless the server withheld it on purpose as a refusal."""
-    if rec.fields.get("output_tokens") is None:
-        estimate = rec.chunks if rec.streamed else math.ceil(sum(map(len, rec.text)) / 4)
-        rec.fields["output_tokens"] = estimate
-        rec.fields["tokens_estimated"] = True
-    if not rec.text and not rec.refusal and rec.fields.get("finish_reason") not in REFUSAL_REASONS:
+    """Close a well-formed answer: estimate the tokens the server did not report, so the
+    cost guard counts them too (output: a streamed chunk each; else, and for the prompt,
+    four characters each), and fail an answer with no content unless the server withheld
+    it on purpose as a refusal."""
+    if rec.output_tokens is None:
+        rec.output_tokens = rec.chunks if rec.streamed else _tokens(sum(map(len, rec.text)))
+        rec.tokens_estimated = True
+    if rec.input_tokens is None:
+        rec.input_tokens = _tokens(rec.prompt_chars)
+        rec.tokens_estimated = True
+    if not rec.text and not rec.refusal and rec.finish_reason not in REFUSAL_REASONS:
         raise ProbeError(ErrorClass.EMPTY_ANSWER, "the answer has no content")
+
+
+def _tokens(chars: int) -> int:
+    """Tokens of `chars` characters of text, by the common rule of thumb of four each."""
+    return math.ceil(chars / 4)
 
 
 class StreamState:
@@ -415,9 +472,14 @@ class StreamState:
 
 def end_stream(rec: Recorder, state: StreamState, truncated: str) -> None:
     """Judge a finished stream: it reached its end marker, or at least said why it stopped
-    (else it was cut, and `truncated` says how), and it carries an answer."""
-    if not state.done and rec.fields.get("finish_reason") is None:
-        raise ProbeError(ErrorClass.TRUNCATED, truncated)
+    (else it was cut, and `truncated` says how), and it carries an answer. An end marker
+    with neither content nor a reason is a cut too: llama-cpp-python's server ends a
+    stream so when another request interrupts it."""
+    if rec.finish_reason is None:
+        if not state.done:
+            raise ProbeError(ErrorClass.TRUNCATED, truncated)
+        if not rec.text and not rec.refusal:
+            raise ProbeError(ErrorClass.TRUNCATED, INTERRUPTED)
     finish_answer(rec)
 
 

@@ -138,9 +138,9 @@ def apply_response(data: Any, rec: Recorder) -> None:
 
 def _final(data: dict[str, Any], rec: Recorder) -> None:
     if reason := as_text(data.get("done_reason")):
-        rec.fields["finish_reason"] = reason
+        rec.finish_reason = reason
     record_tokens(rec, data.get("prompt_eval_count"), data.get("eval_count"))
-    rec.fields["server_timings"] = server_timings(data)
+    rec.server_timings = server_timings(data)
 
 
 def server_timings(data: dict[str, Any]) -> dict[str, float]:

@@ -94,7 +94,7 @@ def filtered_prompt(status: int, raw: bytes, rec: Recorder) -> bool:
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict) or error.get("code") != "content_filter":
         return False
-    rec.fields["finish_reason"] = "content_filter"
+    rec.finish_reason = "content_filter"
     # not `rec.content`: no token was generated, so there is no first token to stamp
     rec.refusal.append(as_text(error.get("message")) or "prompt filtered (content_filter)")
     return True
@@ -133,7 +133,7 @@ def apply_chunk(data: Any, rec: Recorder, state: StreamState, now: float) -> Non
             raise ProbeError(ErrorClass.MALFORMED, "delta is not a JSON object")
         rec.content(as_text(delta.get("content")), as_text(delta.get("refusal")), now)
         if choice.get("finish_reason"):
-            rec.fields["finish_reason"] = str(choice["finish_reason"])
+            rec.finish_reason = str(choice["finish_reason"])
     _usage(data.get("usage"), rec)
 
 
@@ -152,7 +152,7 @@ async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> 
         raise ProbeError(ErrorClass.MALFORMED, "choice has no message object")
     rec.content(as_text(message.get("content")), as_text(message.get("refusal")))
     if choices[0].get("finish_reason"):
-        rec.fields["finish_reason"] = str(choices[0]["finish_reason"])
+        rec.finish_reason = str(choices[0]["finish_reason"])
     _usage(data.get("usage"), rec)
     finish_answer(rec)
 

@@ -149,11 +149,20 @@ def piece(dialect: str, text: str) -> bytes:
     return json.dumps(line).encode() + b"\n"
 
 
-def closing(dialect: str, marker: bool = True) -> list[bytes]:
-    """The frames that say why the answer stopped, then (with `marker`) the end marker."""
+# the token counts of Ollama's last object
+OLLAMA_COUNTS = {"prompt_eval_count": 5, "eval_count": 2}
+# what the dialects' whole answers call their token counts
+USAGE_KEYS = ("usage", *OLLAMA_COUNTS)
+
+
+def closing(dialect: str, marker: bool = True, usage: bool = True) -> list[bytes]:
+    """The frames that say why the answer stopped (with `usage`, the token counts; Anthropic
+    always sends them), then (with `marker`) the end marker."""
     if dialect == "openai":
-        usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
-        frames = [sse(_openai_chunk({}, "stop")), sse({"choices": [], "usage": usage})]
+        counts = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+        frames = [sse(_openai_chunk({}, "stop"))]
+        if usage:
+            frames.append(sse({"choices": [], "usage": counts}))
         return [*frames, sse("[DONE]")] if marker else frames
     if dialect == "anthropic":
         delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
@@ -167,18 +176,18 @@ def closing(dialect: str, marker: bool = True) -> list[bytes]:
         "message": {"role": "assistant", "content": ""},
         "done": True,
         "done_reason": "stop",
-        "prompt_eval_count": 5,
-        "eval_count": 2,
+        **(OLLAMA_COUNTS if usage else {}),
     }
     return [json.dumps(done).encode() + b"\n"] if marker else []
 
 
-def stream_frames(dialect: str) -> list[bytes]:
-    return [*opening(dialect), *(piece(dialect, t) for t in ANSWER), *closing(dialect)]
+def stream_frames(dialect: str, usage: bool = True) -> list[bytes]:
+    pieces = (piece(dialect, t) for t in ANSWER)
+    return [*opening(dialect), *pieces, *closing(dialect, usage=usage)]
 
 
-def whole_body(dialect: str) -> bytes:
-    """The non-streamed answer."""
+def whole_body(dialect: str, usage: bool = True) -> bytes:
+    """The non-streamed answer (with `usage`, its token counts)."""
     text = "".join(ANSWER)
     if dialect == "openai":
         body: dict[str, Any] = {
@@ -210,9 +219,10 @@ def whole_body(dialect: str) -> bytes:
             "message": {"role": "assistant", "content": text},
             "done": True,
             "done_reason": "stop",
-            "prompt_eval_count": 5,
-            "eval_count": 2,
+            **OLLAMA_COUNTS,
         }
+    if not usage:
+        body = {k: v for k, v in body.items() if k not in USAGE_KEYS}
     return json.dumps(body).encode()
 
 
@@ -254,6 +264,23 @@ async def answer(conn: Conn, frames: list[bytes], **extra: str) -> None:
 @fault("healthy")
 async def healthy(conn: Conn) -> None:
     await answer(conn, stream_frames(conn.dialect))
+
+
+@fault("no_usage")
+async def no_usage(conn: Conn) -> None:
+    """A good answer without token counts, as llama.cpp's server streams."""
+    if conn.stream:
+        await answer(conn, stream_frames(conn.dialect, usage=False))
+    else:
+        await conn.respond("200 OK", "application/json", whole_body(conn.dialect, usage=False))
+
+
+@fault("interrupted")
+async def interrupted(conn: Conn) -> None:
+    """What llama-cpp-python's server sends when another request interrupts a stream: the
+    opening frames, then the end marker, with no content and no finish reason between."""
+    marker = {"openai": sse("[DONE]"), "anthropic": sse({"type": "message_stop"}, "message_stop")}
+    await answer(conn, [*opening(conn.dialect), marker[conn.dialect]])
 
 
 @fault("reset_mid_headers")
@@ -502,6 +529,45 @@ async def bad_chunk_after_data(conn: Conn) -> None:
     await asyncio.sleep(0.05)
     await conn.send(b"zz\r\nnot a chunk\r\n")
     conn.writer.close()
+
+
+# Azure OpenAI's answer to a prompt its content filter flags: a refusal, sent as HTTP 400
+_FILTERED = {
+    "error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+        "content management policy.",
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": 400,
+    }
+}
+
+
+async def error_head(conn: Conn, body: bytes) -> None:
+    """The head of an HTTP 400 whose JSON body is `body`."""
+    kind = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    await conn.head("400 Bad Request", {**kind, "Connection": "close"})
+
+
+@fault("content_filter_in_two_writes")
+async def content_filter_in_two_writes(conn: Conn) -> None:
+    """A filtered prompt whose error body comes in two TCP writes: read whole, a refusal;
+    read as far as it arrived, half a JSON object."""
+    body = json.dumps(_FILTERED).encode()
+    await error_head(conn, body)
+    await conn.send(body[:20])
+    await asyncio.sleep(0.05)  # let the client read the first part on its own
+    await conn.send(body[20:])
+
+
+@fault("error_body_unfinished")
+async def error_body_unfinished(conn: Conn) -> None:
+    """An error body that stops halfway and never ends."""
+    body = b'{"error": {"message": "the prompt is too long"}}'
+    await error_head(conn, body)
+    await conn.send(body[:20])
+    await conn.hold()
 
 
 def _status(status: str, body: bytes, kind: str = "application/json", **extra: str) -> Fault:

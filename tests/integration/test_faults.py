@@ -40,17 +40,20 @@ SUFFIX = {"openai": "/v1", "anthropic": "", "ollama": ""}
 RUNS = 2  # the second run shows what the first one left behind
 SLACK = 0.3  # seconds a run may end after its deadline: cancellation and clean-up
 MEMORY_BOUND = 16 << 20  # bytes allocated at the peak of a run, exporter and server together
+PROMPT = "What is 17+25? Answer with the number only."
+# the budget is far from spent: it is there to show what the runs spent
 CONFIG = """
 defaults:
   interval: 50ms
   jitter: 0
-  timeout: {deadline}s
+  timeout: {deadline}s{first_token}
   max_response_bytes: 65536
+  budget: {{tokens_per_day: 1000000000}}
 metrics: {{duration_buckets: [{bound}]}}
 targets:
   - {{name: faulty, protocol: {protocol}, base_url: "{url}{suffix}", model: m, stream: {stream}}}
 canaries:
-  - {{name: c, prompt: "What is 17+25? Answer with the number only.", checks: [{{contains: "42"}}]}}
+  - {{name: c, prompt: "{prompt}", checks: [{{contains: "42"}}]}}
 """
 
 ALL = ("openai", "anthropic", "ollama")
@@ -64,8 +67,15 @@ class Row:
     dialects: tuple[str, ...] = ("openai",)
     modes: tuple[bool, ...] = (True,)  # streamed, JSON body
     deadline: float = 1.0
+    first_token_timeout: float | None = None  # set by the user, when not None
     waits: bool = False  # ends at its deadline, not before
     bounded: bool = False  # memory stays far below what the server sends
+    refused: bool = False  # a refusal to judge, not an error
+
+    @property
+    def ends(self) -> float:
+        """When a run that waits for its deadline ends."""
+        return self.first_token_timeout or self.deadline
 
 
 E = ErrorClass
@@ -91,6 +101,14 @@ ROWS = [
     Row("silence_after_first_token", E.TIMEOUT, "did not finish", ALL, deadline=0.3,
         waits=True),
     Row("slow_drip_body", E.TIMEOUT, "did not finish", ALL, deadline=0.3, waits=True),
+    # a JSON answer's first token is its end: only a first_token_timeout the user set
+    # bounds it; else a slow answer is past `timeout`, which the timeout alerts select
+    Row("hang_before_headers", E.TIMEOUT, "did not finish", ALL, modes=(False,),
+        deadline=0.2, waits=True),
+    Row("headers_then_silence", E.TIMEOUT, "did not finish", ALL, modes=(False,),
+        deadline=0.2, waits=True),
+    Row("hang_before_headers", E.FIRST_TOKEN_TIMEOUT, "no first token", ALL, modes=(False,),
+        deadline=2.0, first_token_timeout=0.2, waits=True),
     # HTTP status
     Row("http_429_retry_after", E.RATE_LIMITED, "Rate limit reached"),
     Row("http_429", E.RATE_LIMITED, "Rate limit reached"),
@@ -99,6 +117,10 @@ ROWS = [
     Row("http_503", E.HTTP_5XX, "upstream connect error"),
     Row("http_529", E.HTTP_5XX, "HTTP 529"),
     Row("redirect", E.MALFORMED, "redirect to http://127.0.0.1:9/v1", modes=(True, False)),
+    # an error body is read whole, up to its deadline
+    Row("content_filter_in_two_writes", None, "", modes=(True, False), refused=True),
+    Row("error_body_unfinished", E.HTTP_4XX, "body unfinished at the deadline",
+        modes=(True, False), deadline=0.2, waits=True),
     # the body
     Row("reset_mid_stream", E.TRUNCATED, "", ALL),
     Row("close_mid_chunk", E.TRUNCATED, "", ALL),
@@ -107,6 +129,9 @@ ROWS = [
     # connection, not on the body: the read waits, and the run ends at its deadline
     Row("bad_chunk_after_data", E.TIMEOUT, "did not finish", ALL, deadline=0.3, waits=True),
     Row("missing_end", E.TRUNCATED, "stream ended without", ALL),
+    Row("interrupted", E.TRUNCATED, "no content and no finish reason: it was cut off",
+        ("openai", "anthropic")),
+    Row("no_usage", None, "", ("openai", "ollama"), modes=(True, False)),
     Row("finish_without_end_marker", None, "", ("openai", "anthropic")),
     Row("invalid_utf8", E.MALFORMED, "UTF-8", ALL, modes=(True, False)),
     Row("invalid_json_chunk", E.MALFORMED, "JSON", ALL, modes=(True, False)),
@@ -194,8 +219,11 @@ async def observe(
     """Serve the exporter with one canary against `url` until it ran RUNS times. /metrics
     is read once `busy()` says the endpoint has a request (a hanging fault holds the run
     then), and again at the end."""
+    first_token = row.first_token_timeout
     text = CONFIG.format(
         deadline=row.deadline,
+        first_token="" if first_token is None else f"\n  first_token_timeout: {first_token}s",
+        prompt=PROMPT,
         bound=bound(row),
         protocol=protocol,
         url=url,
@@ -218,7 +246,7 @@ async def observe(
 
 
 def bound(row: Row) -> float:
-    return round(row.deadline + SLACK, 3)
+    return round(row.ends + SLACK, 3)
 
 
 def check(row: Row, seen: Seen) -> None:
@@ -236,7 +264,7 @@ def check(row: Row, seen: Seen) -> None:
     assert metric(metrics, hist, le=str(bound(row))) == total
     assert result.duration_seconds <= bound(row)
     if row.waits:
-        assert result.duration_seconds >= row.deadline
+        assert result.duration_seconds >= row.ends
 
 
 @pytest.mark.usefixtures("no_otel_environment", "quiet")
@@ -274,10 +302,23 @@ async def test_fault(
             await server.close()
 
     check(row, seen)
-    if row.expected is None:  # harmless: every run passed its checks
-        total = metric(seen.metrics, "chatcanary_probes_total")
+    total = metric(seen.metrics, "chatcanary_probes_total")
+    if row.refused:
+        assert seen.result.refused is True
+        assert seen.result.last.finish_reason == "content_filter"
+    elif row.expected is None:  # harmless: every run passed its checks
         assert metric(seen.metrics, "chatcanary_probes_total", outcome="success") == total
         assert seen.result.last.text == "42"
+    if row.fault == "no_usage":
+        # the prompt's tokens, estimated at four characters each, count and are spent
+        spent = metric(seen.metrics, "chatcanary_budget_used_tokens", window="day")
+        counted = metric(seen.metrics, "chatcanary_tokens_total")
+        prompt_tokens = 11  # PROMPT's 43 characters, four a token, rounded up
+        assert (
+            metric(seen.metrics, "chatcanary_tokens_total", type="input") == total * prompt_tokens
+        )
+        assert seen.result.last.tokens_estimated
+        assert spent == counted
     if row.fault == "http_429_retry_after":
         assert seen.result.last.retry_after == 1.0
     if row.fault == "http_429":
@@ -302,7 +343,7 @@ SIMULATED = [
     Row("hang_before_headers", E.FIRST_TOKEN_TIMEOUT, "no first token", ALL, deadline=0.2,
         waits=True),
     Row("hang_mid_stream", E.TIMEOUT, "did not finish", ALL, deadline=0.3, waits=True),
-    Row("content_filter", None, "", ("openai", "anthropic"), modes=(True, False)),
+    Row("content_filter", None, "", ("openai", "anthropic"), modes=(True, False), refused=True),
 ]  # fmt: skip
 
 
@@ -322,7 +363,7 @@ async def test_simulated_fault(
     finally:
         await simulator.stop()
     check(row, seen)
-    if row.fault == "content_filter":
+    if row.refused:
         assert seen.result.refused is True
 
 

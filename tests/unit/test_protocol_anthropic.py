@@ -187,10 +187,10 @@ def message_delta(stop_reason: str | None, output_tokens: int, **usage: int) -> 
     )
 
 
-def fold(*events: tuple[str, dict[str, Any]]) -> Exchange:
+def fold(*events: tuple[str, dict[str, Any]], prompt_chars: int = 0) -> Exchange:
     """Run a stream through the SSE decoder and the dialect, one event per 0.1 s, as
     `read_stream` does over the network; the recorder frozen into an `Exchange`."""
-    rec = Recorder(streamed=True)
+    rec = Recorder(streamed=True, prompt_chars=prompt_chars)
     state = StreamState()
     for n, event in enumerate(SSEDecoder().feed(sse(*events)), start=1):
         if not state.done:
@@ -311,13 +311,22 @@ def test_message_delta_input_tokens_update_the_count() -> None:
     assert exchange.input_tokens == 30
 
 
-def test_missing_usage_is_estimated_from_chunks() -> None:
+def test_missing_usage_is_estimated_from_chunks_and_the_prompt() -> None:
     start = ev("message_start", message={k: v for k, v in MESSAGE.items() if k != "usage"})
     delta = ev("message_delta", delta={"stop_reason": "end_turn"})
-    exchange = fold(start, *text_block(0, "a", "b", "c"), delta, STOP)
+    exchange = fold(start, *text_block(0, "a", "b", "c"), delta, STOP, prompt_chars=8)
     assert exchange.output_tokens == 3
     assert exchange.tokens_estimated
-    assert exchange.input_tokens is None
+    assert exchange.input_tokens == 2  # four characters a token
+
+
+def test_reported_output_with_no_input_estimates_the_input_alone() -> None:
+    start = ev("message_start", message={k: v for k, v in MESSAGE.items() if k != "usage"})
+    exchange = fold(
+        start, *text_block(0, "a", "b"), message_delta("end_turn", 7), STOP, prompt_chars=9
+    )
+    assert (exchange.input_tokens, exchange.output_tokens) == (3, 7)
+    assert exchange.tokens_estimated  # the input is, though the output is not
 
 
 def test_error_event_is_a_stream_error() -> None:
@@ -366,6 +375,12 @@ def test_refusal_after_partial_text_keeps_the_text() -> None:
 def test_no_text_and_no_refusal_is_an_empty_answer() -> None:
     exc = fold_error(START, *text_block(0), message_delta("end_turn", 0), STOP)
     assert exc.error_class is ErrorClass.EMPTY_ANSWER
+
+
+def test_an_end_with_no_text_and_no_stop_reason_was_cut_off() -> None:
+    exc = fold_error(START, *text_block(0), STOP)
+    assert exc.error_class is ErrorClass.TRUNCATED
+    assert "no content and no finish reason" in exc.detail
 
 
 def test_max_tokens_stop_reason_is_kept() -> None:

@@ -231,7 +231,7 @@ def test_filtered_prompt_without_message_still_refuses() -> None:
 def test_other_errors_stay_errors(status: int, raw: bytes) -> None:
     rec = Recorder(streamed=True)
     assert not filtered_prompt(status, raw, rec)
-    assert (rec.fields, rec.refusal) == ({}, [])  # nothing recorded: `post` raises as usual
+    assert (rec.finish_reason, rec.refusal) == (None, [])  # nothing recorded: `post` raises
 
 
 @pytest.mark.parametrize(

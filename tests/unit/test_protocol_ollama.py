@@ -113,11 +113,11 @@ def done(**fields: Any) -> dict[str, Any]:
     return chunk("", **{**final, **fields})
 
 
-def fold(*objects: Any) -> Exchange:
+def fold(*objects: Any, prompt_chars: int = 0) -> Exchange:
     """Run a stream through the NDJSON decoder and the dialect, one object per 0.1 s, as
     `read_stream` does over the network; the recorder frozen into an `Exchange`."""
     decoder = NDJSONDecoder()
-    rec = Recorder(streamed=True)
+    rec = Recorder(streamed=True, prompt_chars=prompt_chars)
     state = StreamState()
     lines = b"".join(json.dumps(o).encode() + b"\n" for o in objects)
     for n, data in enumerate(decoder.feed(lines), start=1):
@@ -186,12 +186,12 @@ def test_done_reason_length_is_kept() -> None:
     assert fold(chunk("Once"), done(done_reason="length")).finish_reason == "length"
 
 
-def test_missing_counts_are_estimated_from_chunks() -> None:
+def test_missing_counts_are_estimated_from_chunks_and_the_prompt() -> None:
     final = done()
     del final["eval_count"], final["prompt_eval_count"]
-    exchange = fold(chunk("a"), chunk("b"), final)
+    exchange = fold(chunk("a"), chunk("b"), final, prompt_chars=41)
     assert (exchange.output_tokens, exchange.tokens_estimated) == (2, True)
-    assert exchange.input_tokens is None
+    assert exchange.input_tokens == 11  # four characters a token, rounded up
 
 
 def test_content_in_the_done_object_counts() -> None:
