@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
+
+from pydantic import BaseModel, BeforeValidator
+from pydantic.fields import FieldInfo
 
 from exporter import __version__
-from exporter.config import RunSpec
+from exporter.checkspecs import parse_duration
+from exporter.config import Config, Protocol, RunSpec, Target
 from exporter.result import Exchange, Outcome, ProbeResult
 
 
@@ -160,3 +164,57 @@ def brief(result: ProbeResult) -> dict[str, Any]:
 
 def is_failure(result: ProbeResult) -> bool:
     return result.outcome is not Outcome.SUCCESS
+
+
+# --- the configuration ------------------------------------------------------------------
+
+# A target field that only its dialect reads: elsewhere it is a default nobody set and
+# nothing sends, so showing it would suggest otherwise.
+DIALECT_FIELDS = {"api_version": Protocol.AZURE_OPENAI, "anthropic_version": Protocol.ANTHROPIC}
+UNITS = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
+
+
+def config(cfg: Config) -> dict[str, Any]:
+    """The configuration as the /config page shows it: secrets masked (pydantic's
+    SecretStr dumps as stars), durations in the YAML's units, `name` first in each object,
+    and no field that the target's dialect does not read."""
+    return _shown(cfg)
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds in the largest unit that holds them whole: 90.0 is `90s`, 0.25 is `250ms`;
+    `parse_duration` reads every form back to the same number."""
+    for unit, size in UNITS:
+        count = round(seconds / size, 6)
+        if count >= 1 and count.is_integer():
+            return f"{count:.0f}{unit}"
+    return f"{seconds:g}s"
+
+
+def _shown(model: BaseModel) -> dict[str, Any]:
+    # by alias: the `json` check's field is `json_` in Python and `json` in the YAML
+    dumped = model.model_dump(mode="json", exclude_none=True, by_alias=True)
+    fields = type(model).model_fields
+    names = {field.alias or name: name for name, field in fields.items()}
+    out: dict[str, Any] = {}
+    for key in sorted(dumped, key=lambda k: k != "name"):  # stable: the rest keep their order
+        if isinstance(model, Target) and DIALECT_FIELDS.get(key, model.protocol) != model.protocol:
+            continue
+        name = names.get(key)
+        value = None if name is None else getattr(model, name)
+        if isinstance(value, BaseModel):
+            out[key] = _shown(value)
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            out[key] = [_shown(item) for item in value]
+        elif name is not None and value is not None and _is_duration(fields[name]):
+            out[key] = duration_text(value)
+        else:
+            out[key] = dumped[key]
+    return out
+
+
+def _is_duration(field: FieldInfo) -> bool:
+    marks = list(field.metadata)  # a plain `Duration` field
+    for arg in get_args(field.annotation):  # `Duration | None`: Annotated's own metadata
+        marks += get_args(arg)[1:]
+    return any(isinstance(m, BeforeValidator) and m.func is parse_duration for m in marks)

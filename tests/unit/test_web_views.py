@@ -1,9 +1,11 @@
-"""The views of exporter/web/views.py: plain data for the page and the API."""
+"""The views of exporter/web/views.py: plain data for the page and the API, and the
+configuration as /config shows it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from exporter.checkspecs import parse_duration
 from exporter.config import parse_config
 from exporter.errors import ErrorClass
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
@@ -79,3 +81,58 @@ def test_a_run_in_full_links_its_trace_and_shows_the_preamble() -> None:
 def test_a_run_without_a_trace_or_a_config_still_shows() -> None:
     run = views.run(result(error_class=ErrorClass.CONNECTION), None, "http://t/{trace_id}")
     assert run["trace_url"] is None and run["preamble"] == [] and run["turns"] == []
+
+
+def test_durations_read_as_they_are_written() -> None:
+    written = ["10s", "90s", "1m", "2h", "30d", "250ms", "350ms", "1500ms", "0.0005s"]
+    for text in written:
+        assert views.duration_text(parse_duration(text)) == text
+
+
+SHOWN = """
+defaults: {interval: 10s, timeout: 1m30s}
+targets:
+  - {protocol: azure_openai, name: az, base_url: "http://127.0.0.1:9", model: deployment,
+     api_key: "sk-shown-0123456789"}
+  - {protocol: anthropic, name: claude, base_url: "http://127.0.0.1:9", model: m,
+     headers: {Authorization: "Bearer hdr-secret-0123456789"}}
+  - {protocol: openai, name: plain, base_url: "http://127.0.0.1:9/v1", model: m, timeout: 5s}
+canaries:
+  - timeout: 250ms
+    name: c
+    prompt: "hi"
+    checks: [{json: true}, {max_duration: 2s, name: quick}]
+slos: [{sli: latency, name: fast, objective: 99, threshold: 1s}]
+"""
+
+
+def names_first(value: Any) -> bool:
+    """Whether every object in the tree that has a name lists it first."""
+    if isinstance(value, list):
+        return all(names_first(v) for v in value)
+    if isinstance(value, dict):
+        ok = "name" not in value or next(iter(value)) == "name"
+        return ok and all(names_first(v) for v in value.values())
+    return True
+
+
+def test_the_config_shows_durations_names_first_and_only_the_dialects_fields() -> None:
+    shown = views.config(parse_config(SHOWN, "shown.yaml"))
+    assert names_first(shown)
+    assert shown["defaults"]["interval"] == "10s" and shown["defaults"]["timeout"] == "90s"
+    assert shown["web"]["refresh"] == "10s" and shown["slos"][0]["period"] == "30d"
+    az, claude, plain = shown["targets"]
+    assert list(az)[:4] == ["name", "protocol", "base_url", "model"]
+    assert az["api_version"] == "2024-10-21" and "anthropic_version" not in az
+    assert claude["anthropic_version"] == "2023-06-01" and "api_version" not in claude
+    assert "api_version" not in plain and "anthropic_version" not in plain
+    assert plain["timeout"] == "5s" and "timeout" not in az  # unset stays unset
+    assert az["api_key"] == "**********" and claude["headers"] == {"Authorization": "**********"}
+    canary = shown["canaries"][0]
+    assert list(canary)[:2] == ["name", "timeout"] and canary["timeout"] == "250ms"
+    # the YAML's key `json`, not the model's `json_`
+    assert canary["checks"] == [
+        {"json": True, "allow_fences": False},
+        {"name": "quick", "max_duration": "2s"},
+    ]
+    assert "sk-shown" not in str(shown) and "hdr-secret" not in str(shown)
