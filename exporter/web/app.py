@@ -11,11 +11,10 @@ from aiohttp import web
 
 from exporter.service import Service
 from exporter.sinks.prometheus import exposition
-from exporter.web import api, pages
+from exporter.web import api, pages, views
 from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE
 from exporter.web.assets import CSS, JS
 from exporter.web.limits import TokenBucket
-from exporter.web.views import brief
 from exporter.webconfig import Guard, WebConfig
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -116,7 +115,14 @@ async def runs_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     query = {k: request.query.get(k, "") for k in ("target", "canary", "outcome")}
     runs = api.select_runs(service, request.query)[: api.LIST_LIMIT]
-    return html(pages.runs_page([brief(r) for r in runs], query))
+    config = service.config
+    page = pages.runs_page(
+        [views.brief(r) for r in runs],
+        query,
+        [t.name for t in config.targets],
+        [c.name for c in config.canaries],
+    )
+    return html(page)
 
 
 async def run_page(request: web.Request) -> web.Response:
@@ -126,12 +132,12 @@ async def run_page(request: web.Request) -> web.Response:
         return html(pages.not_found("No such run: it may have aged out of the history."), 404)
     view = api.run_view(service, result)
     kept = service.history.runs((result.target, result.canary))
-    return html(pages.run_page(view, [brief(r) for r in kept]))
+    return html(pages.run_page(view, [views.brief(r) for r in kept]))
 
 
 async def config_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    data = service.config.model_dump(mode="json", exclude_none=True)
+    data = views.config(service.config)
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
     return html(pages.config_page(text, request.app[PROTECTION]))
 

@@ -34,7 +34,9 @@ h1 { font-size: 18px; margin: 4px 0 12px; font-weight: 600; }
 h2 { font-size: 14px; margin: 24px 0 8px; font-weight: 600; color: #2b333c; }
 .summary { display: flex; gap: 10px; flex-wrap: wrap; margin-bottom: 14px; }
 .stat { background: var(--panel); border: 1px solid var(--line); border-radius: 6px;
-  padding: 8px 14px; min-width: 118px; }
+  padding: 8px 14px; min-width: 118px; color: inherit; }
+a.stat:hover { border-color: var(--accent); text-decoration: none; }
+.stat[aria-current] { box-shadow: inset 0 -3px 0 var(--accent); }
 .stat b { display: block; font-size: 22px; font-weight: 600; line-height: 1.2;
   font-variant-numeric: tabular-nums; }
 .stat span { color: var(--muted); font-size: 12px; }
@@ -71,6 +73,8 @@ td.wrap { white-space: normal; overflow-wrap: anywhere; }
 .tag.bad { background: var(--err-bg); color: var(--err); }
 .tag.good { background: var(--ok-bg); color: var(--ok); }
 .tag.warn { background: var(--warn-bg); color: var(--warn); }
+/* "refused · should have answered" wraps rather than widen the grid */
+td.refusal .tag { max-width: 10em; white-space: normal; }
 svg.spark { display: block; }
 svg.spark polyline { fill: none; stroke: #7b8da3; stroke-width: 1.3; }
 svg.spark circle.bad { fill: var(--err); }
@@ -104,10 +108,10 @@ button.run[disabled] { opacity: .6; cursor: progress; }
 .wf-track { position: relative; height: 18px; background: #f0f2f5; border-radius: 3px; }
 .wf-seg { position: absolute; top: 2px; bottom: 2px; border-radius: 2px; min-width: 2px; }
 .wf-connect { background: #9aa8b8; }
-.wf-wait { background: #c9b26b; }
+.wf-wait { background: #8e6cc9; }
 .wf-first { background: #e39b3b; }
 .wf-stream { background: #2f6fdb; }
-.wf-body { background: #2f6fdb; }
+.wf-body { background: #2b9aa0; }
 .wf-failed { background: var(--err); }
 .legend { display: flex; gap: 14px; color: var(--muted); font-size: 12px; margin-top: 8px;
   flex-wrap: wrap; }

@@ -7,7 +7,8 @@ Every value is escaped here, at the one place text becomes HTML. Links are relat
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -18,8 +19,10 @@ from exporter.feedback import Feedback
 DASH = "\u2013"  # shown where a value is missing
 MISSING = f'<span class="muted">{DASH}</span>'
 WORDS = {"success": "OK", "error": "ERROR", "check_failed": "CHECK FAILED", "pending": "PENDING"}
+FAILING = ("error", "check_failed")
 STATES = ("failing", "success", "error", "check_failed", "pending")
 STATE_NAMES = {"failing": "failing (error or check failed)", **WORDS}
+OUTCOMES = ("success", "error", "check_failed")  # a run's; `pending` is a canary's only
 
 
 def e(value: Any) -> str:
@@ -120,9 +123,11 @@ def refusal_cell(r: dict[str, Any]) -> str:
     word = "refused" if refused else "answered"
     if expected is None:  # measured, not judged: a neutral tag
         return f'<span class="tag" title="not judged: expect_refusal is unset">{word}</span>'
-    good = refused == expected
-    hint = "as expected" if good else ("over-refusal" if refused else "under-refusal")
-    return f'<span class="tag {"good" if good else "bad"}" title="{e(hint)}">{word}</span>'
+    if refused == expected:
+        return f'<span class="tag good" title="as expected">{word}</span>'
+    # a red word alone reads as "this canary answered, which is bad?": say what was wanted
+    hint, wanted = ("over-refusal", "answered") if refused else ("under-refusal", "refused")
+    return f'<span class="tag bad" title="{hint}">{word} · should have {wanted}</span>'
 
 
 def checks_cell(last: dict[str, Any] | None) -> str:
@@ -154,27 +159,69 @@ def grid_row(r: dict[str, Any]) -> str:
 <td>{badge(r["state"])}</td><td>{e(r["target"])}</td><td>{run_link}</td>
 <td class="num">{ms(last and last["ttft_seconds"])}</td>
 <td class="num">{ms(last and last["duration_seconds"])}</td>
-<td>{spark(r["recent"])}</td><td>{refusal_cell(r)}</td><td>{checks_cell(last)}</td>
+<td>{spark(r["recent"])}</td><td class="refusal">{refusal_cell(r)}</td><td>{checks_cell(last)}</td>
 <td>{detail}</td><td><span class="mono">{e(r["model"])}</span><br>
 <span class="muted">{identity or DASH}</span></td><td>{when}</td>
 <td><button class="run" type="button" data-target="{e(r["target"])}"
  data-canary="{e(r["canary"])}">Run now</button></td></tr>"""
 
 
-def filters(targets: Sequence[str], target: str, state: str) -> str:
-    def options(values: Iterable[str], chosen: str, names: dict[str, str]) -> str:
-        return "".join(
-            f'<option value="{e(v)}"{" selected" if v == chosen else ""}>'
-            f"{e(names.get(v, v))}</option>"
-            for v in values
-        )
+def select(
+    label: str,
+    name: str,
+    values: Iterable[str],
+    chosen: str,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """A filter's drop-down; its first option, the empty value, means "all"."""
+    names = {"": "all", **(names or {})}
+    options = "".join(
+        f'<option value="{e(v)}"{" selected" if v == chosen else ""}>{e(names.get(v, v))}</option>'
+        for v in ("", *values)
+    )
+    return f'<label>{e(label)} <select name="{e(name)}">{options}</select></label>'
 
-    return f"""<form class="filters" method="get" action="">
-<label>Target <select name="target"><option value="">all targets</option>
-{options(targets, target, {})}</select></label>
-<label>State <select name="state"><option value="">all states</option>
-{options(STATES, state, STATE_NAMES)}</select></label>
-<noscript><button type="submit">Apply</button></noscript></form>"""
+
+def filters(*selects: str) -> str:
+    """A GET form of drop-downs: the script submits it on change, the button without one."""
+    return (
+        f'<form class="filters" method="get" action="">{"".join(selects)}'
+        '<noscript><button type="submit">Apply</button></noscript></form>'
+    )
+
+
+def query(**params: str) -> str:
+    """A relative link to this page with these filters (empty ones left out)."""
+    return "?" + urlencode({k: v for k, v in params.items() if v})
+
+
+TILES = (
+    ("failing", "failing canaries"),
+    ("success", "OK"),
+    ("error", "error"),
+    ("check_failed", "check failed"),
+    ("pending", "pending"),
+)
+
+
+def tiles(rows: Sequence[dict[str, Any]], scope: str, target: str, state: str) -> str:
+    """The summary: a count per state, each a link that filters the grid to that state
+    (keeping the target filter); the last one, every canary, clears the state."""
+    counts = Counter(r["state"] for r in rows)
+    counts["failing"] = sum(counts[s] for s in FAILING)
+    out = []
+    for value, name in (*TILES, ("", f"canaries on {scope}")):
+        count = counts[value] if value else len(rows)
+        cls = "stat"
+        if value == "failing":
+            cls += " bad" if count else " good"
+        current = ' aria-current="true"' if value == state else ""
+        number = f'<b id="failing-count">{count}</b>' if value == "failing" else f"<b>{count}</b>"
+        out.append(
+            f'<a class="{cls}" href="{e(query(target=target, state=value))}"{current}>'
+            f"{number}<span>{e(name)}</span></a>"
+        )
+    return f'<nav class="summary" aria-label="filter by state">{"".join(out)}</nav>'
 
 
 def feedback_table(entries: Sequence[Feedback]) -> str:
@@ -196,28 +243,15 @@ def feedback_table(entries: Sequence[Feedback]) -> str:
 def index_page(
     status: dict[str, Any], feedback: Sequence[Feedback], target: str, state: str, refresh: float
 ) -> str:
-    counts = status["counts"]
+    scoped = [r for r in status["results"] if not target or r["target"] == target]
     rows = [
         r
-        for r in status["results"]
-        if (not target or r["target"] == target)
-        and (
-            not state
-            or r["state"] == state
-            or (state == "failing" and r["state"] in ("error", "check_failed"))
-        )
+        for r in scoped
+        if not state or r["state"] == state or (state == "failing" and r["state"] in FAILING)
     ]
-    failing = status["failing"]
-    stats = (
-        f'<div class="stat {"bad" if failing else "good"}"><b id="failing-count">{failing}'
-        f"</b><span>failing canaries</span></div>"
-        f'<div class="stat"><b>{counts["success"]}</b><span>OK</span></div>'
-        f'<div class="stat"><b>{counts["error"]}</b><span>error</span></div>'
-        f'<div class="stat"><b>{counts["check_failed"]}</b><span>check failed</span></div>'
-        f'<div class="stat"><b>{counts["pending"]}</b><span>pending</span></div>'
-        f'<div class="stat"><b>{status["canaries"]}</b><span>canaries on '
-        f"{len(status['targets'])} targets</span></div>"
-    )
+    rows.sort(key=lambda r: r["state"] not in FAILING)  # stable: failing first, else as listed
+    failing = sum(r["state"] in FAILING for r in scoped)
+    scope = target or f"{len(status['targets'])} targets"
     head = (
         "<tr><th>State</th><th>Target</th><th>Canary</th><th class=num>TTFT</th>"
         "<th class=num>Duration</th><th>Recent durations</th><th>Refusal</th><th>Checks</th>"
@@ -227,15 +261,19 @@ def index_page(
         '<tr><td colspan="12" class="empty">No canary matches these filters.</td></tr>'
     )
     live = (
-        f'<div class="summary">{stats}</div>'
+        f"{tiles(scoped, scope, target, state)}"
         f'<table id="grid"><thead>{head}</thead><tbody>{body}</tbody></table>'
         f"<h2>Recent user feedback</h2>{feedback_table(feedback[:20])}"
     )
     title = f"{failing} failing" if failing else "all OK"
     return layout(
         f"Status · {title}",
-        f"<h1>Canary status</h1>{filters(status['targets'], target, state)}"
-        f'<div id="live">{live}</div>',
+        "<h1>Canary status</h1>"
+        + filters(
+            select("Target", "target", status["targets"], target),
+            select("State", "state", STATES, state, STATE_NAMES),
+        )
+        + f'<div id="live">{live}</div>',
         current="Status",
         refresh=refresh,
     )
@@ -243,18 +281,22 @@ def index_page(
 
 # --- a run ------------------------------------------------------------------------------
 
-SEGMENTS = (
-    ("wf-connect", "connect"),
-    ("wf-wait", "waiting for headers"),
-    ("wf-first", "waiting for first token"),
-    ("wf-stream", "streaming"),
-    ("wf-body", "reading body"),
-)
+# each phase has its own colour in the stylesheet: headers and first token especially, as
+# a slow server and a slow model are told apart by which of the two is long
+SEGMENTS = {
+    "wf-connect": "connect",
+    "wf-wait": "waiting for headers",
+    "wf-first": "waiting for first token",
+    "wf-stream": "streaming",
+    "wf-body": "reading body",
+    "wf-failed": "failed",
+}
 
 
 def waterfall(turns: Sequence[dict[str, Any]]) -> str:
     scale = max((t["timings"]["duration_seconds"] for t in turns), default=0.0) or 1.0
     rows = []
+    drawn: set[str] = set()
     for t in turns:
         tm = t["timings"]
         connect, headers = tm["connect_seconds"], tm["headers_seconds"]
@@ -270,9 +312,10 @@ def waterfall(turns: Sequence[dict[str, Any]]) -> str:
                 marks.append(("wf-failed" if t["error_class"] else "wf-body", headers, end))
         else:
             marks.append(("wf-failed", connect or 0.0, end))
+        drawn.update(cls for cls, _, _ in marks)
         segs = "".join(
             f'<span class="wf-seg {cls}" style="left:{a / scale * 100:.2f}%;'
-            f'width:{max(0.0, b - a) / scale * 100:.2f}%" title="{cls[3:]}: '
+            f'width:{max(0.0, b - a) / scale * 100:.2f}%" title="{SEGMENTS[cls]}: '
             f'{(b - a) * 1000:.1f} ms"></span>'
             for cls, a, b in marks
         )
@@ -285,8 +328,10 @@ def waterfall(turns: Sequence[dict[str, Any]]) -> str:
             f'role="img" aria-label="{e(numbers)}">{segs}</div>'
             f'<span class="mono" style="font-size:11.5px">{numbers}</span>'
         )
-    legend = "".join(f'<span><i class="{c}"></i>{e(n)}</span>' for c, n in SEGMENTS[:4])
-    legend += '<span><i class="wf-failed"></i>failed</span>'
+    # the phases drawn, in the order they happen
+    legend = "".join(
+        f'<span><i class="{c}"></i>{e(n)}</span>' for c, n in SEGMENTS.items() if c in drawn
+    )
     return (
         f'<div class="panel" id="waterfall"><div class="waterfall">{"".join(rows)}</div>'
         f'<div class="legend">{legend}</div></div>'
@@ -458,7 +503,14 @@ def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> str:
     return layout(f"Run {run['run_id']}", body, root=root, current="Runs")
 
 
-def runs_page(runs: Sequence[dict[str, Any]], query: dict[str, str]) -> str:
+def runs_page(
+    runs: Sequence[dict[str, Any]],
+    chosen: Mapping[str, str],
+    targets: Sequence[str],
+    canaries: Sequence[str],
+) -> str:
+    """The kept runs, newest first, with a form of the API's own filters (target, canary,
+    outcome), so the JSON link next to it lists the same runs."""
     rows = (
         "".join(
             f'<tr><td>{badge(r["outcome"])}</td><td><a href="runs/{e(r["run_id"])}">'
@@ -470,13 +522,17 @@ def runs_page(runs: Sequence[dict[str, Any]], query: dict[str, str]) -> str:
         )
         or '<tr><td colspan="7" class="empty">No runs kept that match.</td></tr>'
     )
-    shown = ", ".join(f"{k}={v}" for k, v in query.items() if v) or "all canaries"
-    api = "api/v1/runs" + ("?" + urlencode({k: v for k, v in query.items() if v}) if query else "")
+    shown = ", ".join(f"{k}={v}" for k, v in chosen.items() if v) or "all canaries"
+    form = filters(
+        select("Target", "target", targets, chosen.get("target", "")),
+        select("Canary", "canary", canaries, chosen.get("canary", "")),
+        select("Outcome", "outcome", OUTCOMES, chosen.get("outcome", ""), WORDS),
+    )
     return layout(
         "Runs",
         f'<h1>Recent runs <span class="muted" style="font-weight:400">({e(shown)}; '
-        f'<a href="{e(api)}">JSON</a>)</span></h1>'
-        "<table><thead><tr><th>Outcome</th><th>Started</th><th>Target</th><th>Canary</th>"
+        f'<a href="{e("api/v1/runs" + query(**chosen).rstrip("?"))}">JSON</a>)</span></h1>'
+        f"{form}<table><thead><tr><th>Outcome</th><th>Started</th><th>Target</th><th>Canary</th>"
         "<th class=num>TTFT</th><th class=num>Duration</th><th>Why</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>",
         current="Runs",

@@ -123,13 +123,14 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
     assert by_key["degraded/arithmetic"]["state"] == "ERROR"
     assert "http_5xx" in by_key["degraded/arithmetic"]["error"]
     assert by_key["cautious/locksmith"]["state"] == "CHECK FAILED"
-    assert by_key["cautious/locksmith"]["refusal"] == "refused"
+    assert by_key["cautious/locksmith"]["refusal"] == "refused · should have answered"
     assert by_key["primary/arithmetic"]["state"] == "OK"
     # the sparkline: one point per recent run; every run of the broken target marked failed
     degraded = by_key["degraded/arithmetic"]
     assert degraded["points"] >= 6 and degraded["failedDots"] == degraded["points"]
     assert by_key["primary/arithmetic"]["failedDots"] == 0
     assert by_key["primary/arithmetic"]["colour"] != by_key["degraded/arithmetic"]["colour"]
+    assert [r["state"] for r in rows[:2]] in (["ERROR", "CHECK FAILED"], ["CHECK FAILED", "ERROR"])
     assert await browser.evaluate("document.getElementById('failing-count').innerText") == "2"
     feedback = await browser.evaluate(
         "document.querySelector('#live table:last-of-type').innerText"
@@ -142,12 +143,19 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
     assert await browser.evaluate("document.querySelectorAll('#grid tbody tr').length") == 5
     await browser.screenshot(ARTIFACTS / "status.png")
 
-    # the state filter leaves only the failing canaries
-    await browser.goto(exporter.url + "/?state=failing")
-    shown = await browser.evaluate(
-        "[...document.querySelectorAll('#grid tbody tr')].map(tr => tr.dataset.state)"
+    # a click on the failing tile leaves only the failing canaries; on "canaries", all again
+    grid = "[...document.querySelectorAll('#grid tbody tr')].map(tr => tr.dataset.state)"
+    await browser.evaluate("document.getElementById('failing-count').closest('a').click()")
+    await browser.wait_event("Page.loadEventFired")
+    assert await browser.evaluate("location.search") == "?state=failing"
+    assert sorted(await browser.evaluate(grid)) == ["check_failed", "error"]
+    assert await browser.evaluate("document.querySelector('select[name=state]').value") == (
+        "failing"
     )
-    assert sorted(shown) == ["check_failed", "error"]
+    await browser.screenshot(ARTIFACTS / "status-failing.png")
+    await browser.evaluate("document.querySelector('a.stat:last-child').click()")
+    await browser.wait_event("Page.loadEventFired")
+    assert len(await browser.evaluate(grid)) == 5
 
     # a failed run: the exchange with the refusal, the verdicts, the waterfall
     await browser.goto(exporter.url + "/")
@@ -173,11 +181,37 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
         "[...document.querySelectorAll('#waterfall .wf-stream')].map(s => s.offsetWidth)"
     )
     assert widths and widths[0] > 10  # streaming took most of the run: a visible bar
+    legend = await browser.evaluate(
+        """Object.fromEntries([...document.querySelectorAll('#waterfall .legend span')]
+            .map(s => [s.innerText, getComputedStyle(s.firstElementChild).backgroundColor]))"""
+    )
+    assert list(legend)[:4] == [
+        "connect",
+        "waiting for headers",
+        "waiting for first token",
+        "streaming",
+    ]
+    assert len(set(legend.values())) == len(legend)  # a colour of its own for each phase
     await browser.screenshot(ARTIFACTS / "run-refused.png")
 
-    # an errored run: error class, raw detail, HTTP status
+    # the runs page filters as the API does: choosing an outcome submits the form
+    await browser.goto(exporter.url + "/runs?target=degraded")
+    await browser.evaluate(
+        """const outcome = document.querySelector('select[name=outcome]');
+            outcome.value = 'error'; outcome.dispatchEvent(new Event('change'))"""
+    )
+    await browser.wait_event("Page.loadEventFired")
+    assert await browser.evaluate("location.search") == "?target=degraded&canary=&outcome=error"
+    listed = await browser.evaluate(
+        """[...document.querySelectorAll('table tbody tr')].map(tr =>
+            tr.cells[0].innerText + ' ' + tr.cells[2].innerText)"""
+    )
+    assert listed and set(listed) == {"ERROR degraded"}
+    await browser.screenshot(ARTIFACTS / "runs-filtered.png")
     _, text = await exporter.get("/api/v1/runs?target=degraded&outcome=error")
     run_id = json.loads(text)["runs"][0]["run_id"]
+
+    # an errored run: error class, raw detail, HTTP status
     await browser.goto(f"{exporter.url}/runs/{run_id}")
     error = await browser.evaluate("document.getElementById('error').innerText")
     assert "http_5xx" in error and "HTTP 503" in error
@@ -204,4 +238,7 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
     await browser.goto(exporter.url + "/config")
     config = await browser.evaluate("document.getElementById('config').innerText")
     assert "api_key: '**********'" in config and SECRET not in config
+    # durations as written, and only the fields each target's dialect reads
+    assert "interval: 1s, timeout: 3s," in config
+    assert "anthropic_version" in config and "api_version" not in config
     await browser.screenshot(ARTIFACTS / "config.png")

@@ -1,4 +1,5 @@
-"""The HTML of exporter/web/pages.py: escaping, the sparkline, the waterfall."""
+"""The HTML of exporter/web/pages.py: escaping, the sparkline, the waterfall, the grid's
+order and its summary tiles, the runs page's filters."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from typing import Any
 
 from exporter.web import pages
+from exporter.web.assets import CSS
 
 
 def test_durations_read_well_at_every_scale() -> None:
@@ -100,3 +102,139 @@ def test_an_unjudged_refusal_verdict_is_neutral() -> None:
     assert "not judged" in row and "tag bad" not in row and "tag good" not in row
     cell = pages.refusal_cell({"last": {"refused": True}, "expect_refusal": None})
     assert "refused" in cell and "bad" not in cell and "good" not in cell
+
+
+def grid_row(target: str, canary: str, state: str) -> dict[str, Any]:
+    return {
+        "target": target,
+        "canary": canary,
+        "state": state,
+        "model": "m",
+        "expect_refusal": None,
+        "recent": [],
+        "last": None,
+    }
+
+
+STATUS: dict[str, Any] = {
+    "targets": ["a", "b"],
+    "results": [
+        grid_row("a", "one", "success"),
+        grid_row("a", "two", "check_failed"),
+        grid_row("a", "three", "pending"),
+        grid_row("b", "one", "error"),
+        grid_row("b", "two", "success"),
+    ],
+}
+
+
+def shown_rows(page: str) -> list[str]:
+    return re.findall(
+        r'<tr data-state="(\w+)" data-target="(\w+)">.*?data-canary="(\w+)"', page, re.S
+    )
+
+
+def test_failing_rows_come_first_and_the_rest_keep_their_order() -> None:
+    page = pages.index_page(STATUS, [], "", "", 0)
+    assert shown_rows(page) == [
+        ("check_failed", "a", "two"),
+        ("error", "b", "one"),
+        ("success", "a", "one"),
+        ("pending", "a", "three"),
+        ("success", "b", "two"),
+    ]
+
+
+def tiles(page: str) -> dict[str, tuple[str, str, bool]]:
+    """Each summary tile by its words: its link, its count, whether it is the current one."""
+    found = re.findall(
+        r'<a class="stat[^"]*" href="([^"]*)"( aria-current="true")?><b[^>]*>(\d+)</b>'
+        r"<span>([^<]+)</span></a>",
+        page,
+    )
+    return {words: (href, count, bool(current)) for href, current, count, words in found}
+
+
+def test_the_summary_tiles_link_to_the_grid_filtered_by_their_state() -> None:
+    assert tiles(pages.index_page(STATUS, [], "", "", 0)) == {
+        "failing canaries": ("?state=failing", "2", False),
+        "OK": ("?state=success", "2", False),
+        "error": ("?state=error", "1", False),
+        "check failed": ("?state=check_failed", "1", False),
+        "pending": ("?state=pending", "1", False),
+        "canaries on 2 targets": ("?", "5", True),
+    }
+
+
+def test_the_tiles_keep_the_target_filter_and_count_within_it() -> None:
+    page = pages.index_page(STATUS, [], "b", "error", 0)
+    assert tiles(page) == {
+        "failing canaries": ("?target=b&amp;state=failing", "1", False),
+        "OK": ("?target=b&amp;state=success", "1", False),
+        "error": ("?target=b&amp;state=error", "1", True),
+        "check failed": ("?target=b&amp;state=check_failed", "0", False),
+        "pending": ("?target=b&amp;state=pending", "0", False),
+        "canaries on b": ("?target=b", "2", False),
+    }
+    assert shown_rows(page) == [("error", "b", "one")]
+
+
+def test_a_wrong_refusal_says_what_was_wanted() -> None:
+    answered = pages.refusal_cell({"last": {"refused": False}, "expect_refusal": True})
+    assert answered == (
+        '<span class="tag bad" title="under-refusal">answered · should have refused</span>'
+    )
+    refused = pages.refusal_cell({"last": {"refused": True}, "expect_refusal": False})
+    assert refused == (
+        '<span class="tag bad" title="over-refusal">refused · should have answered</span>'
+    )
+    right = pages.refusal_cell({"last": {"refused": True}, "expect_refusal": True})
+    assert right == '<span class="tag good" title="as expected">refused</span>'
+
+
+def test_each_waterfall_phase_has_its_own_colour() -> None:
+    colours = dict(re.findall(r"\.(wf-\w+) \{ background: ([^;]+);", CSS))
+    assert set(colours) == set(pages.SEGMENTS)
+    assert len(set(colours.values())) == len(colours)
+
+
+def test_the_legend_names_the_phases_drawn_in_their_order() -> None:
+    html = pages.waterfall(
+        [
+            turn(connect_seconds=0.01, headers_seconds=0.1, ttft_seconds=0.5, duration_seconds=1.0),
+            turn(duration_seconds=2.0, error="connect_timeout"),
+        ]
+    )
+    legend = re.findall(r'<i class="(wf-\w+)"></i>([^<]+)<', html)
+    assert legend == [
+        ("wf-connect", "connect"),
+        ("wf-wait", "waiting for headers"),
+        ("wf-first", "waiting for first token"),
+        ("wf-stream", "streaming"),
+        ("wf-failed", "failed"),
+    ]
+    assert 'title="waiting for headers: 90.0 ms"' in html
+
+
+def chosen_options(page: str) -> dict[str, list[str]]:
+    """Each filter's name and its options, the selected one marked with a star."""
+    out = {}
+    for name, options in re.findall(r'<select name="(\w+)">(.*?)</select>', page):
+        out[name] = [
+            value + ("*" if selected else "")
+            for value, selected in re.findall(r'<option value="(\w*)"( selected)?>', options)
+        ]
+    return out
+
+
+def test_the_runs_page_filters_by_the_apis_own_parameters() -> None:
+    page = pages.runs_page([], {"target": "b", "canary": "", "outcome": "error"}, ["a", "b"], ["x"])
+    assert chosen_options(page) == {
+        "target": ["", "a", "b*"],
+        "canary": ["*", "x"],
+        "outcome": ["", "success", "error*", "check_failed"],
+    }
+    assert '<a href="api/v1/runs?target=b&amp;outcome=error">JSON</a>' in page
+    page = pages.runs_page([], {"target": "", "canary": "", "outcome": ""}, ["a"], ["x"])
+    assert '<a href="api/v1/runs">JSON</a>' in page
+    assert all(options[0] == "*" for options in chosen_options(page).values())
