@@ -9,13 +9,16 @@
 # tests/integration/test_package.py repeats these steps outside Docker (build the wheel
 # from this build context, install it into a clean virtualenv, run ENTRYPOINT + CMD and
 # the HEALTHCHECK against the simulator).
+#
+# The image installs no extras: it runs the exporter. `chatcanary dashboards` (which
+# regenerates the committed grafana/dashboards/ JSON) needs `chatcanary[dashboards]`.
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN pip install --no-cache-dir build==1.2.2
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY exporter ./exporter
 RUN python -m build --wheel --outdir /dist \
     && python -m venv /opt/chatcanary \

@@ -1,5 +1,8 @@
 """Grafana dashboards as code (grafana-foundation-sdk), written by `chatcanary dashboards`.
 
+The SDK is the `dashboards` extra (`pip install 'chatcanary[dashboards]'`): importing this
+package without it raises ModuleNotFoundError, which the command turns into that advice.
+
 The committed JSON in grafana/dashboards/ is this package's output; a test keeps it so.
 """
 

@@ -10,6 +10,7 @@ import os
 import signal
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -81,15 +82,45 @@ async def test_help_lists_every_subcommand() -> None:
         assert command in out
 
 
+# What the hosted APIs' examples cannot do without (the others default every variable).
+EXAMPLES_NEED = {
+    "OPENAI_API_KEY": "sk-example",
+    "ANTHROPIC_API_KEY": "sk-ant-example",
+    "AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com",
+    "AZURE_OPENAI_API_KEY": "example",
+}
+
+
 async def test_check_accepts_the_shipped_examples() -> None:
     examples = sorted(Path("examples").glob("*.yaml"))
-    assert len(examples) >= 3
+    assert len(examples) >= 7
     for example in examples:
-        code, out, err = await chatcanary(
-            "check", "-c", str(example), env={"OPENAI_API_KEY": "sk-example"}
-        )
+        code, out, err = await chatcanary("check", "-c", str(example), env=EXAMPLES_NEED)
         assert code == 0, f"{example}: {err}"
         assert "ok" in out
+
+
+async def test_dashboards_without_the_grafana_sdk_names_the_extra(tmp_path: Path) -> None:
+    # A None entry in sys.modules makes every import of the SDK fail as if it were not
+    # installed; -I keeps the user's site and environment out, the worktree goes in by hand.
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "sys.modules['grafana_foundation_sdk'] = None;"
+        "from exporter.cli import main; sys.exit(main(['dashboards', '--out', sys.argv[2]]))"
+    )
+    out = tmp_path / "out"
+    root = str(Path(__file__).resolve().parents[2])
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-I", "-c", script, root, str(out), stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2, err.decode()
+    assert err.decode().strip() == (
+        "chatcanary: `chatcanary dashboards` needs the Grafana SDK, an optional extra: "
+        "pip install 'chatcanary[dashboards]' (the committed JSON in grafana/dashboards/ "
+        "needs no extra)"
+    )
+    assert not out.exists()
 
 
 async def test_check_names_an_unset_key_variable(tmp_path: Path) -> None:

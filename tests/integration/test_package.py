@@ -91,7 +91,13 @@ def test_the_version_lives_in_one_place() -> None:
 def test_python_build_makes_a_wheel_and_an_sdist_that_install_and_run(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     build = _run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)], tmp_path)
-    assert build.returncode == 0, build.stdout + build.stderr
+    output = build.stdout + build.stderr
+    assert build.returncode == 0, output
+    # setuptools warns of a license table or classifier; the SPDX string needs neither.
+    deprecated = re.findall(
+        r"(?i)^.*(?:licen[cs]e.*deprecat|deprecat.*licen[cs]e).*$", output, re.M
+    )
+    assert not deprecated, deprecated
     version = exporter.__version__
     (sdist,) = dist.glob("chatcanary-*.tar.gz")
     (wheel,) = dist.glob("chatcanary-*.whl")
@@ -100,6 +106,18 @@ def test_python_build_makes_a_wheel_and_an_sdist_that_install_and_run(tmp_path: 
     with tarfile.open(sdist) as archive:
         members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"pyproject.toml", "README.md", "exporter/cli.py", "exporter/data/demo.yaml"} <= members
+    assert "LICENSE" in members
+    with zipfile.ZipFile(wheel) as archive:
+        licence = archive.read(f"chatcanary-{version}.dist-info/licenses/LICENSE").decode()
+        metadata = archive.read(f"chatcanary-{version}.dist-info/METADATA").decode()
+    assert licence == (ROOT / "LICENSE").read_text()
+    assert licence.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in licence
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    # The Grafana SDK comes only with the extra `chatcanary dashboards` needs.
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    sdk = [line for line in requires if "grafana-foundation-sdk" in line]
+    assert sdk and all(line.endswith('; extra == "dashboards"') for line in sdk), sdk
     for artifact in (sdist, wheel):  # each installs on its own and runs
         site = tmp_path / f"site-{artifact.suffix}"
         pip = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site)]
@@ -131,6 +149,7 @@ def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: P
     assert _run([sys.executable, "-m", "venv", str(venv)], tmp_path).returncode == 0
     install = _run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], tmp_path)
     assert install.returncode == 0, install.stderr
+    _assert_dashboards_asks_for_its_extra(venv / "bin", tmp_path)
 
     # The simulator, from the same install (the compose stack runs it so).
     sim_port, port = free_port(), free_port()
@@ -183,6 +202,19 @@ def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: P
         for process in processes:
             process.terminate()
             process.wait(10)
+
+
+def _assert_dashboards_asks_for_its_extra(bin_dir: Path, cwd: Path) -> None:
+    """The image installs no extras: the Grafana SDK is absent, and `chatcanary dashboards`
+    says which extra brings it instead of a traceback."""
+    python = str(bin_dir / "python")
+    probe = _run([python, "-c", "import grafana_foundation_sdk"], cwd)
+    assert probe.returncode == 1 and "ModuleNotFoundError" in probe.stderr, probe.stderr
+    out = cwd / "dashboards-out"
+    ran = _run([str(bin_dir / "chatcanary"), "dashboards", "--out", str(out)], cwd)
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "pip install 'chatcanary[dashboards]'" in ran.stderr
+    assert "Traceback" not in ran.stderr and not out.exists()
 
 
 CONFIG_PATH = "/etc/chatcanary/config.yaml"
