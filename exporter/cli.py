@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import logging
 import os
@@ -380,6 +381,20 @@ def demo_config_text() -> str:
     return resources.files("exporter").joinpath("data/demo.yaml").read_text(encoding="utf-8")
 
 
+SCRIPTED_HEADING = "# Failing on purpose"
+
+
+def scripted_failures(config_text: str) -> str:
+    """The demo config's comment on which runs fail on purpose, uncommented: printed at
+    start-up from the file itself, so the two can never tell different stories."""
+    lines = config_text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(SCRIPTED_HEADING)), None)
+    if start is None:
+        return ""
+    block = itertools.takewhile(lambda line: line.startswith("#"), lines[start:])
+    return "".join(line.removeprefix("#").removeprefix(" ") + "\n" for line in block)
+
+
 async def cmd_demo(args: argparse.Namespace) -> int:
     from exporter.simulator import Simulator
 
@@ -389,8 +404,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     simulator = Simulator(scenario="demo")
     sim_url = await simulator.start("127.0.0.1", 0)
     env = {**os.environ, DEMO_URL_VAR: sim_url}
+    text = demo_config_text()
     try:
-        config = parse_config(demo_config_text(), "demo.yaml", env)
+        config = parse_config(text, "demo.yaml", env)
     except ConfigError as exc:  # the bundled file is tested; this is a packaging bug
         print(exc, file=sys.stderr)
         await simulator.stop()
@@ -404,7 +420,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             f"\nchatcanary demo: {len(service.scheduler.keys)} canary runs scheduled\n"
             f"  page       {url}/\n"
             f"  metrics    {url}/metrics\n"
+            f"  api        {url}/api/v1/status\n"
             f"  simulator  {sim_url}/v1 (scenario: demo; /_sim/behaviours to script it)\n"
+            f"{scripted_failures(text)}"
             "Ctrl-C stops. The latest runs are summarised every 10 s.\n",
             flush=True,
         )

@@ -1,7 +1,8 @@
 """The answer rule table: what a simulated model says to a conversation.
 
 Rules are tried in order and the first that applies wins: recalling the user's name from
-earlier turns, echoing ("Say hello"), a JSON reply, arithmetic, and otherwise a
+earlier turns, echoing ("Say hello"), a JSON reply (with the fields the prompt names in
+quotes), arithmetic, a fact or how-to the model knows (:mod:`knowledge`), and otherwise a
 deterministic filler answer. Everything here is a pure function of its arguments.
 """
 
@@ -13,6 +14,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
+
+from exporter.simulator.knowledge import capital, short_answer
 
 Message = Mapping[str, Any]
 
@@ -35,6 +38,8 @@ _ECHO_TAIL: Final = re.compile(
     re.IGNORECASE,
 )
 _JSON: Final = re.compile(r"\bjson\b", re.IGNORECASE)
+# A quoted name in a JSON prompt is a field it asks for: `an object with "city" (string)`.
+_FIELD: Final = re.compile(r"""["“](?P<name>[^\W\d][\w-]*)["”]""")
 _OPERATOR_WORDS: Final = (
     (re.compile(r"\bplus\b", re.IGNORECASE), "+"),
     (re.compile(r"\bminus\b", re.IGNORECASE), "-"),
@@ -79,6 +84,7 @@ def answer_for(messages: Sequence[Message], *, filler_tokens: int = 12) -> str:
         _echo,
         _json_reply,
         _arithmetic,
+        _known,
     )
     for rule in rules:
         answer = rule(question, messages)
@@ -129,12 +135,32 @@ def _json_reply(question: str, messages: Sequence[Message]) -> str | None:
     if not _JSON.search(question):
         return None
     answer = _arithmetic(question, messages)
+    fields = list(dict.fromkeys(m.group("name") for m in _FIELD.finditer(question)))
+    if fields:
+        known = _facts(question, answer)
+        return json.dumps({name: known.get(name.lower(), "unknown") for name in fields})
     reply: dict[str, Any] = {"status": "ok"}
     if answer is None:
         reply["message"] = "hello from the chatcanary simulator"
     else:
         reply["answer"] = json.loads(answer) if _is_number(answer) else answer
     return json.dumps(reply)
+
+
+def _facts(question: str, answer: str | None) -> dict[str, Any]:
+    """Values for the fields a JSON prompt may name, from what the question asks."""
+    facts: dict[str, Any] = {}
+    if answer is not None:
+        value = json.loads(answer) if _is_number(answer) else answer
+        facts.update(answer=value, result=value, value=value)
+    found = capital(question)
+    if found is not None:
+        facts.update(city=found[0], capital=found[0], country=found[1])
+    return facts
+
+
+def _known(question: str, _messages: Sequence[Message]) -> str | None:
+    return short_answer(question)
 
 
 def _arithmetic(question: str, _messages: Sequence[Message]) -> str | None:

@@ -104,6 +104,7 @@ async def test_every_panel_query_returns_data(
     simulator: Sim, tmp_path: Path, prometheus_factory: Any
 ) -> None:
     simulator.sim.set_behaviour("strict", Behaviour(refusal_pattern=r"(?i)kill|bomb"))
+    simulator.sim.set_behaviour("lenient", Behaviour())  # refuses nothing: the under-refuser
     simulator.sim.set_behaviour("flaky", Behaviour(faults={"http_500": 0.3, "truncate": 0.2}))
     config = config_for(simulator.url, SCENARIO)
     rules = tmp_path / "slo.yml"

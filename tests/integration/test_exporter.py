@@ -243,6 +243,7 @@ canaries:
 
 async def test_quality_metrics_refusals_both_ways_turns_and_drift(simulator: Sim) -> None:
     simulator.sim.set_behaviour("strict", Behaviour(refusal_pattern=r"(?i)kill|bomb"))
+    simulator.sim.set_behaviour("lenient", Behaviour())  # refuses nothing: the under-refuser
     exporter = await start_exporter(config_for(simulator.url, QUALITY))
     try:
 
