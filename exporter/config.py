@@ -115,6 +115,15 @@ class Target(Overridable):
     def header_values(self) -> dict[str, str]:
         return {name: value.get_secret_value() for name, value in self.headers.items()}
 
+    @field_validator("api_key")
+    @classmethod
+    def _empty_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # `api_key: ${OPENAI_API_KEY:-}` with the variable unset: the key is optional,
+        # and an empty one would be sent as a bare `Bearer ` header
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
     @model_validator(mode="after")
     def _read_key_file(self) -> Target:
         if self.api_key_file is None:

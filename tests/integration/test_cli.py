@@ -104,6 +104,29 @@ async def test_check_names_an_unset_key_variable(tmp_path: Path) -> None:
     )
 
 
+async def test_check_passes_an_optional_key_left_unset(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        "targets:\n"
+        "  - name: local\n"
+        "    protocol: openai\n"
+        "    base_url: http://127.0.0.1:8000/v1\n"
+        "    model: m\n"
+        "    api_key: ${OPENAI_API_KEY:-}       # optional\n"
+        "canaries:\n"
+        "  - {name: c, prompt: hi}\n",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "check", "-c", config, stdout=asyncio.subprocess.PIPE, env=env
+    )
+    out, _ = await process.communicate()
+    assert (process.returncode, out.decode()) == (
+        0,
+        f"{config}: ok (1 targets, 1 canaries, 1 scheduled runs, 0 SLOs)\n",
+    )
+
+
 async def test_check_reports_one_line_per_error_and_exits_1(tmp_path: Path) -> None:
     bad = write(
         tmp_path,
