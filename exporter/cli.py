@@ -28,10 +28,13 @@ from exporter.config import Config, ConfigError, RunSpec, load_config, parse_con
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import http_client, run_canary
 from exporter.service import Service
+from exporter.simulator.scenarios import SCENARIOS
 from exporter.web import make_app
 from exporter.webconfig import WebConfig, load_web_config
 
-if TYPE_CHECKING:  # the simulator is imported only by the commands that run it
+# The simulator's server is imported only by the commands that run it; its scenario
+# table, small, lists `simulate --scenario`'s choices.
+if TYPE_CHECKING:
     from exporter.simulator import Simulator
 
 log = logging.getLogger("exporter")
@@ -60,8 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--log-level",
             default=default or "info",
             choices=["debug", "info", "warning", "error"],
+            help="(default: info)",
         )
-        options.add_argument("--log-format", default=default or "text", choices=["text", "json"])
+        options.add_argument(
+            "--log-format",
+            default=default or "text",
+            choices=["text", "json"],
+            help="(default: text)",
+        )
         return options
 
     # Before or after the subcommand: a subcommand's own defaults must not undo
@@ -80,10 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func, is_async=is_async)
         return p
 
+    def listen_option(p: argparse.ArgumentParser, default: str, what: str) -> None:
+        host = default.rpartition(":")[0]
+        p.add_argument(
+            "--listen",
+            default=default,
+            type=listen_address(host),
+            metavar="ADDR",
+            help=f"{what} (HOST:PORT, :PORT for every interface, or PORT on {host}; "
+            "default: %(default)s)",
+        )
+
     run = command("run", "Schedule the canaries and serve /metrics.", cmd_run, True)
     run.add_argument("-c", "--config", required=True, type=Path, help="config file (YAML)")
-    run.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT to serve on")
-    run.add_argument("--grace", type=float, default=10.0, help="seconds for runs at shutdown")
+    listen_option(run, DEFAULT_LISTEN, "where to serve")
+    run.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds the runs in flight get to finish at shutdown (default: %(default)s)",
+    )
     run.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
     run.add_argument(
         "--shard",
@@ -109,13 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rules.add_argument("-c", "--config", required=True, type=Path)
     rules.add_argument(
-        "--format", default="prometheus", choices=["prometheus", "prometheus-operator"]
+        "--format",
+        default="prometheus",
+        choices=["prometheus", "prometheus-operator"],
+        help="a rule file, or a PrometheusRule (default: %(default)s)",
     )
     rules.add_argument(
         "--time-scale",
         type=float,
         default=1.0,
-        help="multiply every window and `for:` (e.g. 0.01 to rehearse alerts in minutes)",
+        help="multiply every window and `for:` (e.g. 0.01 to rehearse alerts in minutes) "
+        "(default: %(default)s)",
     )
     rules.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
 
@@ -129,13 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo", "Run the simulator and the exporter on a bundled config.", cmd_demo, True
     )
-    demo.add_argument("--listen", default="127.0.0.1:0", help="exporter HOST:PORT (0: free)")
-    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    listen_option(demo, "127.0.0.1:0", "where the exporter serves; port 0 picks a free one")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: at Ctrl-C)",
+    )
     demo.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
 
     sim = command("simulate", "Run the chat simulator alone.", cmd_simulate, True)
-    sim.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT to serve on")
-    sim.add_argument("--scenario", default="demo", help="behaviour preset (see README)")
+    listen_option(sim, "127.0.0.1:8000", "where to serve")
+    sim.add_argument(
+        "--scenario",
+        default="demo",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help="behaviour preset: %(choices)s (default: %(default)s)",
+    )
     sim.add_argument("--api-key", help="require this bearer key")
     sim.add_argument("--seed", type=int, help="random seed, for repeatable faults")
     return parser
@@ -162,11 +203,24 @@ def _load_web(path: Path | None) -> tuple[bool, WebConfig | None]:
         return False, None
 
 
-def _listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise SystemExit(f"chatcanary: --listen wants HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
+Address = tuple[str, int]  # host ("": every interface), port
+
+
+def listen_address(default_host: str) -> Callable[[str], Address]:
+    """The forms `--listen` takes: HOST:PORT, [IPv6]:PORT, and Prometheus's habits :PORT
+    (every interface, as Go reads it) and PORT alone (on the command's own host)."""
+
+    def parse(value: str) -> Address:
+        host, colon, port = value.rpartition(":")
+        if not port.isdigit() or int(port) > 65535:
+            raise argparse.ArgumentTypeError(f"want HOST:PORT, :PORT or PORT, got {value!r}")
+        return (host if colon else default_host).strip("[]"), int(port)
+
+    return parse
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -230,12 +284,12 @@ async def cmd_run(args: argparse.Namespace) -> int:
         print(f"chatcanary: {exc}", file=sys.stderr)
         return 2
     service = Service(config, path=args.config, shard=shard)
-    return await _serve(service, _listen(args.listen), args.grace, web_config=web_config)
+    return await _serve(service, args.listen, args.grace, web_config=web_config)
 
 
 async def _serve(
     service: Service,
-    listen: tuple[str, int],
+    listen: Address,
     grace: float,
     duration: float | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
@@ -254,13 +308,16 @@ async def _serve(
     try:
         await site.start()
     except OSError as exc:
-        print(f"chatcanary: cannot listen on {listen[0]}:{listen[1]}: {exc}", file=sys.stderr)
+        print(
+            f"chatcanary: cannot listen on {_url_host(listen[0])}:{listen[1]}: {exc}",
+            file=sys.stderr,
+        )
         await service.stop(0)
         await runner.cleanup()
         return 2
     freeze_heap()
     host, port = runner.addresses[0][:2]
-    url = f"{'http' if tls is None else 'https'}://{host}:{port}"
+    url = f"{'http' if tls is None else 'https'}://{_url_host(host)}:{port}"
     log.info(
         "serving",
         extra={"url": url, "canaries": len(service.scheduler.keys), "shard": str(service.shard)},
@@ -401,7 +458,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     try:
         return await _serve(
             service,
-            _listen(args.listen),
+            args.listen,
             grace=2.0,
             duration=args.duration,
             on_ready=announce,
@@ -439,20 +496,14 @@ async def _print_summaries(service: Service, every: float = 10.0) -> None:
 
 
 async def cmd_simulate(args: argparse.Namespace) -> int:
-    from exporter.simulator import SCENARIOS, Simulator
+    from exporter.simulator import Simulator
 
-    if args.scenario not in SCENARIOS:
-        print(
-            f"chatcanary: unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}",
-            file=sys.stderr,
-        )
-        return 2
     simulator = Simulator(scenario=args.scenario, seed=args.seed, api_key=args.api_key)
-    host, port = _listen(args.listen)
+    host, port = args.listen
     try:
         url = await simulator.start(host, port)
     except OSError as exc:
-        print(f"chatcanary: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+        print(f"chatcanary: cannot listen on {_url_host(host)}:{port}: {exc}", file=sys.stderr)
         return 2
     print(
         f"simulator ({args.scenario}) — base_url per protocol:\n"

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -29,6 +30,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 
+EVERY_INTERFACE = {"0.0.0.0", "[::]"}
 CONFIG = """
 defaults: {{interval: 1s, timeout: 3s}}
 targets:
@@ -405,7 +407,72 @@ async def test_simulate_serves_the_openai_api() -> None:
 
 async def test_simulate_rejects_an_unknown_scenario() -> None:
     code, _, err = await chatcanary("simulate", "--scenario", "nope")
-    assert code == 2 and "unknown scenario" in err
+    assert code == 2
+    assert "argument --scenario: invalid choice: 'nope' (choose from " in err
+    assert "healthy" in err.partition("choose from")[2]
+
+
+@pytest.mark.parametrize(
+    ("command", "form", "hosts"),
+    [
+        ("simulate", "{port}", {"127.0.0.1"}),
+        ("simulate", ":{port}", EVERY_INTERFACE),
+        ("run", ":{port}", EVERY_INTERFACE),
+        ("run", "{port}", {"127.0.0.1"}),
+        ("demo", "{port}", {"127.0.0.1"}),
+    ],
+)
+async def test_listen_takes_a_port_alone_or_every_interface(
+    command: str, form: str, hosts: set[str], simulator: Sim, tmp_path: Path
+) -> None:
+    """Prometheus's habits: `--listen :9477` is every interface, `--listen 9477` the
+    command's own host with that port."""
+    port = free_port()
+    config = ["-c", write(tmp_path, CONFIG.format(url=simulator.url))] if command == "run" else []
+    process = await spawn(command, *config, "--listen", form.format(port=port))
+    path = "/v1/models" if command == "simulate" else "/-/healthy"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def up() -> bool:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await wait_for(up, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        await reap(process)
+    assert process.returncode == 0
+    shown = re.findall(r"https?://(\S+?):(\d+)", (out + err).decode())
+    assert {host for host, at in shown if at == str(port)} <= hosts
+    assert any(at == str(port) for _, at in shown), "the address is announced"
+
+
+async def test_listen_refuses_what_is_not_an_address() -> None:
+    code, _, err = await chatcanary("simulate", "--listen", "localhost")
+    assert code == 2
+    assert "argument --listen: want HOST:PORT, :PORT or PORT, got 'localhost'" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("run", ["--listen ADDR", "default: 127.0.0.1:9477", "(default: 10.0)"]),
+        ("demo", ["--listen ADDR", "default: 127.0.0.1:0"]),
+        ("simulate", ["default: 127.0.0.1:8000", "degraded, demo, flaky, healthy, outage"]),
+        ("rules", ["(default: prometheus)", "(default: 1.0)"]),
+    ],
+)
+async def test_help_shows_the_defaults_and_the_scenarios(command: str, shown: list[str]) -> None:
+    code, out, _ = await chatcanary(command, "--help")
+    assert code == 0
+    text = " ".join(out.split())  # argparse wraps to the terminal's width
+    for piece in shown:
+        assert piece in text
 
 
 async def test_run_serves_tls_and_auth_from_the_web_config_file(
