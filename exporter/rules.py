@@ -54,6 +54,23 @@ BURNS = (
 )
 
 
+# What `chatcanary rules` suggests to a config without SLOs; valid as written (a test
+# appends it to a config and generates its rules).
+STARTER_SLOS = """\
+slos:
+  - name: availability       # runs that got an answer (not an error)
+    sli: availability
+    objective: 99.5          # percent, over `period` (default 30d)
+  - name: latency            # answered runs that took at most `threshold`
+    sli: latency
+    threshold: 5s
+    objective: 95
+  - name: quality            # answered runs that passed their checks
+    sli: quality
+    objective: 99
+"""
+
+
 class RuleError(ValueError):
     """The config's SLOs cannot be turned into rules."""
 
