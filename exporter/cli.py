@@ -413,7 +413,7 @@ def render_table(
             else ("failed: " + ", ".join(r.failed_checks) if r.failed_checks else "")
         )
         row = [r.target, r.canary, str(r.outcome), _ms(r.ttft_seconds)]
-        row += [_ms(r.duration_seconds), tokens, detail[:80]]
+        row += [_ms(r.duration_seconds), tokens, clip(detail, DETAIL_WIDTH)]
         if runs is not None:
             row.insert(2, str(runs.get((r.target, r.canary), 0)))
         rows.append(row)
@@ -422,6 +422,19 @@ def render_table(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
         for row in rows
     )
+
+
+DETAIL_WIDTH = 80  # `--json` and the web page show the whole detail
+
+
+def clip(text: str, width: int) -> str:
+    """One line of at most `width` characters, cut at a word boundary with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:(") + "…"
 
 
 def _ms(seconds: float | None) -> str:

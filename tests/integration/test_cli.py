@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 from pathlib import Path
@@ -182,6 +183,39 @@ async def test_probe_json_reports_every_run_and_fails_on_errors(
     assert ok["ttft_seconds"] > 0 and ok["duration_seconds"] >= ok["ttft_seconds"]
     assert ok["failed_checks"] == [] and ok["refused"] is False
     assert down["outcome"] == "error" and down["error_class"] == "http_5xx"
+
+
+LONG_HOST = "a-canary-host-whose-name-is-long-enough-to-overflow-the-table.invalid"
+
+
+async def test_probe_table_shows_the_root_cause_cut_at_a_word(tmp_path: Path) -> None:
+    """Not aiohttp's `ClientConnectorError: ... ssl:default [Connect call failed ...]`,
+    and a long detail ends with an ellipsis at a word boundary, not mid-word."""
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    config = write(
+        tmp_path,
+        "defaults: {timeout: 5s}\n"
+        "targets:\n"
+        f"  - {{name: refused, protocol: openai, base_url: 'http://127.0.0.1:{closed}/v1', "
+        "model: m}\n"
+        f"  - {{name: unknown, protocol: openai, base_url: 'http://{LONG_HOST}/v1', model: m}}\n"
+        "canaries:\n"
+        "  - {name: c, prompt: hi}\n",
+    )
+    code, table, _ = await chatcanary("probe", "-c", config)
+    assert code == 1
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
+    detail = {target: row[table.splitlines()[0].index("DETAIL") :] for target, row in rows.items()}
+    assert detail["refused"] == f"connection: connection refused (connecting to 127.0.0.1:{closed})"
+    cut = detail["unknown"]
+    assert cut.endswith("…") and len(cut) <= 80
+    code, out, _ = await chatcanary("probe", "-c", config, "--json")
+    whole = {r["target"]: f"{r['error_class']}: {r['error_detail']}" for r in json.loads(out)}
+    assert whole["unknown"].startswith("dns: ") and LONG_HOST in whole["unknown"]
+    shown = cut.removesuffix("…")
+    assert whole["unknown"].startswith(shown) and whole["unknown"][len(shown)] == " "
 
 
 TIMINGS = ("connect_seconds", "headers_seconds", "ttft_seconds", "duration_seconds")
