@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
+from exporter import rules
 from tests.integration.conftest import binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +127,7 @@ def test_rules_without_slos_say_how_to_add_one_and_the_example_works(tmp_path: P
     )
     assert run.stderr.startswith(f"chatcanary: {config} has no SLOs, so the rule file is empty.")
     # the example, copied from the message as printed, is valid and makes rules
-    example = run.stderr.split("for example:\n\n", 1)[1]
+    example = run.stderr.split("for example:\n\n", 1)[1].split("\n\n", 1)[0] + "\n"
     config.write_text(NO_SLOS + example)
     assert chatcanary("check", "-c", str(config)).returncode == 0
     out = tmp_path / "slo.yml"
@@ -145,3 +147,73 @@ def test_every_example_has_slos_whose_rules_pass_promtool(tmp_path: Path) -> Non
         assert (made.returncode, made.stderr) == (0, ""), example
         assert yaml.safe_load(out.read_text())["groups"], f"{example.name} has no SLOs"
         promtool_check(out)
+
+
+OTHER_RUNBOOK = "https://wiki.example.com/chatcanary/runbook"
+
+
+def runbook_urls(document: dict[str, object]) -> dict[str, str]:
+    groups = document["groups"]
+    assert isinstance(groups, list)
+    return {
+        rule["alert"]: rule["annotations"]["runbook_url"]
+        for group in groups
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+
+
+def test_operational_rules_are_the_shipped_file_linking_to_the_runbook_url_given(
+    tmp_path: Path,
+) -> None:
+    shipped = (ROOT / "alerts" / "operational.yml").read_text(encoding="utf-8")
+    assert chatcanary("rules", "--operational").stdout == shipped
+    out = tmp_path / "operational.yml"
+    run = chatcanary("rules", "--operational", "--runbook-url", OTHER_RUNBOOK, "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    promtool_check(out)
+    urls = runbook_urls(yaml.safe_load(out.read_text()))
+    assert len(urls) >= 10
+    assert urls == {name: f"{OTHER_RUNBOOK}#{name.lower()}" for name in urls}
+    # only the links moved: the rules are the shipped ones
+    assert out.read_text().replace(OTHER_RUNBOOK, rules.RUNBOOK) == shipped
+
+
+def test_operational_rules_as_a_prometheus_rule_are_the_kubernetes_manifest() -> None:
+    run = chatcanary("rules", "--operational", "--format", "prometheus-operator")
+    assert run.returncode == 0, run.stderr
+    manifest = ROOT / "deploy" / "kubernetes" / "base" / "prometheusrule-operational.yaml"
+    assert run.stdout.split("\n", 1)[1] == manifest.read_text().split("\n", 1)[1]
+
+
+def test_slo_rules_link_to_the_runbook_url_given(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(ALL_KINDS)
+    run = chatcanary("rules", "-c", str(config), "--runbook-url", OTHER_RUNBOOK)
+    assert run.returncode == 0, run.stderr
+    assert f"`chatcanary rules -c {config} --runbook-url {OTHER_RUNBOOK}`" in run.stdout
+    urls = runbook_urls(yaml.safe_load(run.stdout))
+    assert set(urls.values()) == {f"{OTHER_RUNBOOK}#chatcanaryerrorbudgetburn"}
+
+
+def test_the_runbook_is_printed_as_shipped() -> None:
+    run = chatcanary("rules", "--runbook")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == (ROOT / "alerts" / "RUNBOOK.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--operational", "--runbook-url", "wiki/runbook"], "give the page's http(s) address"),
+        (["--operational", "--runbook-url", "https://x/r#top"], "without a #fragment"),
+        (["--operational", "--time-scale", "0.1"], "--time-scale applies to SLO rules (-c) only"),
+        (["--runbook", "--format", "prometheus-operator"], "--format applies to rules only"),
+        (["--operational", "--runbook"], "not allowed with argument"),
+        ([], "one of the arguments -c/--config --operational --runbook is required"),
+    ],
+)
+def test_rules_refuses_options_that_do_not_fit(args: list[str], message: str) -> None:
+    run = chatcanary("rules", *args)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert message in run.stderr
