@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from exporter import suggest
+
 
 def matching(pattern: str, rule: str) -> AfterValidator:
     """A string constraint whose error states `rule`: pydantic's own message for a pattern
@@ -229,6 +231,16 @@ CHECK_MODELS: tuple[type[CheckBase], ...] = (
     NotRefused,
 )
 CHECK_KINDS = tuple(model.kind for model in CHECK_MODELS)
+
+
+def kind_hint(value: Any) -> str | None:
+    """For a check with no kind: the kind a key of it likely meant (`contain`)."""
+    if not isinstance(value, Mapping) or any(k in value for k in CHECK_KINDS):
+        return None
+    for key in value:
+        if isinstance(key, str) and (kind := suggest.closest(key, CHECK_KINDS)) is not None:
+            return f"unknown check kind {key!r}; did you mean {kind}?"
+    return None
 
 
 def _check_kind(value: Any) -> str | None:

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
 from aiohttp import web
 
 from exporter import __version__, logs, netguard, rules, sharding
@@ -29,10 +30,13 @@ from exporter.config import Config, ConfigError, RunSpec, load_config, parse_con
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import http_client, run_canary
 from exporter.service import Service
+from exporter.simulator.scenarios import SCENARIOS
 from exporter.web import make_app
 from exporter.webconfig import WebConfig, load_web_config
 
-if TYPE_CHECKING:  # the simulator is imported only by the commands that run it
+# The simulator's server is imported only by the commands that run it; its scenario
+# table, small, lists `simulate --scenario`'s choices.
+if TYPE_CHECKING:
     from exporter.simulator import Simulator
 
 log = logging.getLogger("exporter")
@@ -61,8 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--log-level",
             default=default or "info",
             choices=["debug", "info", "warning", "error"],
+            help="(default: info)",
         )
-        options.add_argument("--log-format", default=default or "text", choices=["text", "json"])
+        options.add_argument(
+            "--log-format",
+            default=default or "text",
+            choices=["text", "json"],
+            help="(default: text)",
+        )
         return options
 
     # Before or after the subcommand: a subcommand's own defaults must not undo
@@ -81,10 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func, is_async=is_async)
         return p
 
+    def listen_option(p: argparse.ArgumentParser, default: str, what: str) -> None:
+        host = default.rpartition(":")[0]
+        p.add_argument(
+            "--listen",
+            default=default,
+            type=listen_address(host),
+            metavar="ADDR",
+            help=f"{what} (HOST:PORT, :PORT for every interface, or PORT on {host}; "
+            "default: %(default)s)",
+        )
+
     run = command("run", "Schedule the canaries and serve /metrics.", cmd_run, True)
     run.add_argument("-c", "--config", required=True, type=Path, help="config file (YAML)")
-    run.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT to serve on")
-    run.add_argument("--grace", type=float, default=10.0, help="seconds for runs at shutdown")
+    listen_option(run, DEFAULT_LISTEN, "where to serve")
+    run.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds the runs in flight get to finish at shutdown (default: %(default)s)",
+    )
     run.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
     run.add_argument(
         "--shard",
@@ -102,23 +129,49 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--canary", action="append", help="only this canary (repeatable)")
     probe.add_argument("--json", action="store_true", help="print a JSON array")
 
-    rules = command(
+    rule_cmd = command(
         "rules",
-        "Print Prometheus recording and alert rules for the config's SLOs.",
+        "Print Prometheus rules: for the config's SLOs, or the operational alerts, or the "
+        "runbook they link to.",
         cmd_rules,
         False,
     )
-    rules.add_argument("-c", "--config", required=True, type=Path)
-    rules.add_argument(
-        "--format", default="prometheus", choices=["prometheus", "prometheus-operator"]
+    what = rule_cmd.add_mutually_exclusive_group(required=True)
+    what.add_argument("-c", "--config", type=Path, help="recording and alert rules of its SLOs")
+    what.add_argument(
+        "--operational",
+        action="store_true",
+        help="the operational alerts, which need no SLOs (shipped in the package as "
+        f"exporter/{rules.SHIPPED}/operational.yml)",
     )
-    rules.add_argument(
+    what.add_argument(
+        "--runbook",
+        action="store_true",
+        help="the runbook every alert links to, in Markdown (shipped in the package as "
+        f"exporter/{rules.SHIPPED}/RUNBOOK.md)",
+    )
+    rule_cmd.add_argument(
+        "--format",
+        default="prometheus",
+        choices=["prometheus", "prometheus-operator"],
+        help="a rule file, or a PrometheusRule (default: %(default)s)",
+    )
+    rule_cmd.add_argument(
         "--time-scale",
         type=float,
-        default=1.0,
-        help="multiply every window and `for:` (e.g. 0.01 to rehearse alerts in minutes)",
+        metavar="FACTOR",
+        help="SLO rules: multiply every window and `for:` (e.g. 0.01 to rehearse alerts in "
+        "minutes) (default: 1.0)",
     )
-    rules.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
+    rule_cmd.add_argument(
+        "--runbook-url",
+        type=runbook_url,
+        default=rules.RUNBOOK,
+        metavar="URL",
+        help="where you serve the runbook: each alert's runbook_url is URL#ALERTNAME "
+        "(default: %(default)s)",
+    )
+    rule_cmd.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
 
     dashboards = command(
         "dashboards", "Write the Grafana dashboards (JSON) to a directory.", cmd_dashboards, False
@@ -130,13 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo", "Run the simulator and the exporter on a bundled config.", cmd_demo, True
     )
-    demo.add_argument("--listen", default="127.0.0.1:0", help="exporter HOST:PORT (0: free)")
-    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    listen_option(demo, "127.0.0.1:0", "where the exporter serves; port 0 picks a free one")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: at Ctrl-C)",
+    )
     demo.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
 
     sim = command("simulate", "Run the chat simulator alone.", cmd_simulate, True)
-    sim.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT to serve on")
-    sim.add_argument("--scenario", default="demo", help="behaviour preset (see README)")
+    listen_option(sim, "127.0.0.1:8000", "where to serve")
+    sim.add_argument(
+        "--scenario",
+        default="demo",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help="behaviour preset: %(choices)s (default: %(default)s)",
+    )
     sim.add_argument("--api-key", help="require this bearer key")
     sim.add_argument("--seed", type=int, help="random seed, for repeatable faults")
     return parser
@@ -163,11 +227,24 @@ def _load_web(path: Path | None) -> tuple[bool, WebConfig | None]:
         return False, None
 
 
-def _listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise SystemExit(f"chatcanary: --listen wants HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
+Address = tuple[str, int]  # host ("": every interface), port
+
+
+def listen_address(default_host: str) -> Callable[[str], Address]:
+    """The forms `--listen` takes: HOST:PORT, [IPv6]:PORT, and Prometheus's habits :PORT
+    (every interface, as Go reads it) and PORT alone (on the command's own host)."""
+
+    def parse(value: str) -> Address:
+        host, colon, port = value.rpartition(":")
+        if not port.isdigit() or int(port) > 65535:
+            raise argparse.ArgumentTypeError(f"want HOST:PORT, :PORT or PORT, got {value!r}")
+        return (host if colon else default_host).strip("[]"), int(port)
+
+    return parse
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -187,23 +264,65 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rules(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    if config is None:
-        return 2
+def runbook_url(value: str) -> str:
     try:
-        document = rules.generate(config, args.time_scale)
+        rules.check_runbook(value)
     except rules.RuleError as exc:
-        print(f"chatcanary: {exc}", file=sys.stderr)
-        return 1
-    if args.format == "prometheus-operator":
-        document = rules.prometheus_rule(document)
-    text = f"# Generated by `chatcanary rules -c {args.config}`; do not edit.\n"
-    text += rules.dump(document)
-    if args.output is None:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    misplaced = [
+        f"{option} applies to {scope} only"
+        for option, scope, given in (
+            ("--time-scale", "SLO rules (-c)", args.time_scale is not None and not args.config),
+            ("--format", "rules", args.format != "prometheus" and args.runbook),
+            ("--runbook-url", "rules", args.runbook_url != rules.RUNBOOK and args.runbook),
+        )
+        if given
+    ]
+    if misplaced:
+        print(f"chatcanary: {'; '.join(misplaced)}", file=sys.stderr)
+        return 2
+    if args.runbook:
+        return _write(rules.runbook_text(), args.output)
+    command = "chatcanary rules " + ("--operational" if args.operational else f"-c {args.config}")
+    if args.runbook_url != rules.RUNBOOK:
+        command += f" --runbook-url {args.runbook_url}"
+    if args.operational:
+        text = rules.operational(args.runbook_url)
+        if args.format == "prometheus":
+            return _write(text, args.output)  # as shipped, its comments kept
+        document = rules.prometheus_rule(yaml.safe_load(text), name="chatcanary-operational")
+    else:
+        config = _load(args.config)
+        if config is None:
+            return 2
+        try:
+            scale = 1.0 if args.time_scale is None else args.time_scale
+            document = rules.generate(config, scale, args.runbook_url)
+        except rules.RuleError as exc:
+            print(f"chatcanary: {exc}", file=sys.stderr)
+            return 1
+        if not config.slos:  # an empty file is valid, but rarely what was wanted
+            print(
+                f"chatcanary: {args.config} has no SLOs, so the rule file is empty. "
+                "Add an `slos:` section, for example:\n\n" + rules.STARTER_SLOS + "\n"
+                "The operational alerts need none: `chatcanary rules --operational`.",
+                file=sys.stderr,
+            )
+        if args.format == "prometheus-operator":
+            document = rules.prometheus_rule(document)
+        command += f" --format {args.format}" if args.format != "prometheus" else ""
+    return _write(f"# Generated by `{command}`; do not edit.\n" + rules.dump(document), args.output)
+
+
+def _write(text: str, output: Path | None) -> int:
+    if output is None:
         print(text, end="")
     else:
-        args.output.write_text(text, encoding="utf-8")
+        output.write_text(text, encoding="utf-8")
     return 0
 
 
@@ -242,12 +361,12 @@ async def cmd_run(args: argparse.Namespace) -> int:
         print(f"chatcanary: {exc}", file=sys.stderr)
         return 2
     service = Service(config, path=args.config, shard=shard)
-    return await _serve(service, _listen(args.listen), args.grace, web_config=web_config)
+    return await _serve(service, args.listen, args.grace, web_config=web_config)
 
 
 async def _serve(
     service: Service,
-    listen: tuple[str, int],
+    listen: Address,
     grace: float,
     duration: float | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
@@ -266,13 +385,16 @@ async def _serve(
     try:
         await site.start()
     except OSError as exc:
-        print(f"chatcanary: cannot listen on {listen[0]}:{listen[1]}: {exc}", file=sys.stderr)
+        print(
+            f"chatcanary: cannot listen on {_url_host(listen[0])}:{listen[1]}: {exc}",
+            file=sys.stderr,
+        )
         await service.stop(0)
         await runner.cleanup()
         return 2
     freeze_heap()
     host, port = runner.addresses[0][:2]
-    url = f"{'http' if tls is None else 'https'}://{host}:{port}"
+    url = f"{'http' if tls is None else 'https'}://{_url_host(host)}:{port}"
     log.info(
         "serving",
         extra={"url": url, "canaries": len(service.scheduler.keys), "shard": str(service.shard)},
@@ -362,7 +484,7 @@ def render_table(
             else ("failed: " + ", ".join(r.failed_checks) if r.failed_checks else "")
         )
         row = [r.target, r.canary, str(r.outcome), _ms(r.ttft_seconds)]
-        row += [_ms(r.duration_seconds), tokens, detail[:80]]
+        row += [_ms(r.duration_seconds), tokens, clip(detail, DETAIL_WIDTH)]
         if runs is not None:
             row.insert(2, str(runs.get((r.target, r.canary), 0)))
         rows.append(row)
@@ -371,6 +493,19 @@ def render_table(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
         for row in rows
     )
+
+
+DETAIL_WIDTH = 80  # `--json` and the web page show the whole detail
+
+
+def clip(text: str, width: int) -> str:
+    """One line of at most `width` characters, cut at a word boundary with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:(") + "…"
 
 
 def _ms(seconds: float | None) -> str:
@@ -430,7 +565,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     try:
         return await _serve(
             service,
-            _listen(args.listen),
+            args.listen,
             grace=2.0,
             duration=args.duration,
             on_ready=announce,
@@ -468,20 +603,14 @@ async def _print_summaries(service: Service, every: float = 10.0) -> None:
 
 
 async def cmd_simulate(args: argparse.Namespace) -> int:
-    from exporter.simulator import SCENARIOS, Simulator
+    from exporter.simulator import Simulator
 
-    if args.scenario not in SCENARIOS:
-        print(
-            f"chatcanary: unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}",
-            file=sys.stderr,
-        )
-        return 2
     simulator = Simulator(scenario=args.scenario, seed=args.seed, api_key=args.api_key)
-    host, port = _listen(args.listen)
+    host, port = args.listen
     try:
         url = await simulator.start(host, port)
     except OSError as exc:
-        print(f"chatcanary: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+        print(f"chatcanary: cannot listen on {_url_host(host)}:{port}: {exc}", file=sys.stderr)
         return 2
     print(
         f"simulator ({args.scenario}) — base_url per protocol:\n"

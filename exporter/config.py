@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    BaseModel,
     BeforeValidator,
     Field,
     IPvAnyNetwork,
@@ -28,8 +29,17 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from exporter import yamlsource
-from exporter.checkspecs import Check, Duration, MaxDuration, MaxTTFT, Name, Strict, matching
+from exporter import suggest, yamlsource
+from exporter.checkspecs import (
+    Check,
+    Duration,
+    MaxDuration,
+    MaxTTFT,
+    Name,
+    Strict,
+    kind_hint,
+    matching,
+)
 
 
 class Protocol(StrEnum):
@@ -114,6 +124,15 @@ class Target(Overridable):
 
     def header_values(self) -> dict[str, str]:
         return {name: value.get_secret_value() for name, value in self.headers.items()}
+
+    @field_validator("api_key")
+    @classmethod
+    def _empty_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # `api_key: ${OPENAI_API_KEY:-}` with the variable unset: the key is optional,
+        # and an empty one would be sent as a bare `Bearer ` header
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
 
     @model_validator(mode="after")
     def _read_key_file(self) -> Target:
@@ -519,7 +538,7 @@ def parse_config(text: str, name: str, environ: Mapping[str, str] | None = None)
     try:
         config = Config.model_validate(data, context={"located": True})
     except ValidationError as exc:
-        raise ConfigError([describe(origins.where, e) for e in exc.errors()]) from None
+        raise ConfigError([describe(origins.where, e, Config) for e in exc.errors()]) from None
     problems = cross_check(config)
     if problems:
         raise ConfigError([f"{origins.where(loc)}: {message}" for loc, message in problems])
@@ -593,7 +612,8 @@ def _included(
         try:
             Pack.model_validate(pack_source.data)
         except ValidationError as exc:
-            raise ConfigError([describe(pack_source.where, e) for e in exc.errors()]) from None
+            messages = [describe(pack_source.where, e, Pack) for e in exc.errors()]
+            raise ConfigError(messages) from None
         packs.append(pack_source)
     return packs
 
@@ -604,7 +624,18 @@ def builtin_packs() -> list[str]:
     return sorted(n.removesuffix(".yaml") for n in names if n.endswith(".yaml"))
 
 
-def describe(where: Callable[[Location], str], error: ErrorDetails) -> str:
-    """A validation error as `file:line: path: message`; `where` locates its path."""
-    message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-    return f"{where(error['loc'])}: {message.removeprefix('Value error, ')}"
+def describe(
+    where: Callable[[Location], str], error: ErrorDetails, model: type[BaseModel] | None = None
+) -> str:
+    """A validation error as `file:line: path: message`; `where` locates its path. Given
+    the validated `model`, an unknown key or check kind says which one was likely meant."""
+    message = error["msg"].removeprefix("Value error, ")
+    *parent, key = error["loc"] or ("",)
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+        if model is not None and isinstance(key, str):
+            near = suggest.closest(key, suggest.keys_at(model, parent))
+            message += "" if near is None else f"; did you mean {near}?"
+    elif error["type"] == "check_kind" and (hint := kind_hint(error["input"])) is not None:
+        message = f"{hint} {message[:1].upper()}{message[1:]}"
+    return f"{where(error['loc'])}: {message}"

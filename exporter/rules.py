@@ -13,11 +13,15 @@ Per SLO and target:
 
 `time_scale` shrinks every window and `for:` (tests run a day's alerting in seconds); rule
 names keep the nominal windows.
+
+The hand-written operational alerts and the runbook every alert links to ship in the
+package (`data/alerts/`); `runbook_url` is the runbook's address, with the alert's anchor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import yaml
@@ -34,6 +38,7 @@ WINDOWS: tuple[tuple[str, int], ...] = (
     ("1d", 86400),
     ("3d", 259200),
 )
+# Where the shipped rules link; `chatcanary rules --runbook-url` points them elsewhere.
 RUNBOOK = "https://github.com/chatcanary/chatcanary/blob/main/alerts/RUNBOOK.md"
 
 
@@ -52,6 +57,23 @@ BURNS = (
     Burn("1d", "2h", 3.0, 3600, "warning"),
     Burn("3d", "6h", 1.0, 10800, "warning"),
 )
+
+
+# What `chatcanary rules` suggests to a config without SLOs; valid as written (a test
+# appends it to a config and generates its rules).
+STARTER_SLOS = """\
+slos:
+  - name: availability       # runs that got an answer (not an error)
+    sli: availability
+    objective: 99.5          # percent, over `period` (default 30d)
+  - name: latency            # answered runs that took at most `threshold`
+    sli: latency
+    threshold: 5s
+    objective: 95
+  - name: quality            # answered runs that passed their checks
+    sli: quality
+    objective: 99
+"""
 
 
 class RuleError(ValueError):
@@ -141,7 +163,9 @@ class SLI:
         return f'le="{le_label(threshold)}"'
 
 
-def slo_group(slo: SLO, buckets: Metrics, time_scale: float = 1.0) -> dict[str, Any]:
+def slo_group(
+    slo: SLO, buckets: Metrics, time_scale: float = 1.0, runbook: str = RUNBOOK
+) -> dict[str, Any]:
     sli = SLI(slo, buckets)
     budget = 1 - slo.objective / 100
     labels = {"slo": slo.name, "sli": slo.sli}
@@ -210,7 +234,7 @@ def slo_group(slo: SLO, buckets: Metrics, time_scale: float = 1.0) -> dict[str, 
                         f"At this rate the {duration(slo.period)} budget lasts "
                         f"{_exhaustion(slo.period, burn.factor)}."
                     ),
-                    "runbook_url": f"{RUNBOOK}#chatcanaryerrorbudgetburn",
+                    "runbook_url": f"{runbook}#chatcanaryerrorbudgetburn",
                 },
             }
         )
@@ -226,12 +250,38 @@ def _exhaustion(period: float, factor: float) -> str:
     return f"{hours:.0f} hours" if hours < 72 else f"{hours / 24:.0f} days"
 
 
-def generate(config: Config, time_scale: float = 1.0) -> dict[str, Any]:
+def generate(config: Config, time_scale: float = 1.0, runbook: str = RUNBOOK) -> dict[str, Any]:
     """The rule file for the config's SLOs (`{"groups": [...]}`)."""
     if time_scale <= 0:
         raise RuleError("time scale must be positive")
     buckets = config.buckets()
-    return {"groups": [slo_group(slo, buckets, time_scale) for slo in config.slos]}
+    return {"groups": [slo_group(slo, buckets, time_scale, runbook) for slo in config.slos]}
+
+
+def check_runbook(url: str) -> None:
+    if not url.startswith(("http://", "https://")) or "#" in url or " " in url:
+        raise RuleError(
+            f"runbook URL {url!r}: give the page's http(s) address without a #fragment "
+            "(each alert adds its own)"
+        )
+
+
+SHIPPED = "data/alerts"  # in the package: operational.yml and RUNBOOK.md
+
+
+def _shipped(name: str) -> str:
+    return resources.files("exporter").joinpath(f"{SHIPPED}/{name}").read_text("utf-8")
+
+
+def operational(runbook: str = RUNBOOK) -> str:
+    """The hand-written operational alerts (a rule file, comments kept), linking to the
+    runbook at `runbook`."""
+    return _shipped("operational.yml").replace(f"{RUNBOOK}#", f"{runbook}#")
+
+
+def runbook_text() -> str:
+    """The runbook (Markdown): a section per alert, its anchor the alert's name."""
+    return _shipped("RUNBOOK.md")
 
 
 class _Dumper(yaml.SafeDumper):

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -265,13 +268,15 @@ async def post(
         return rec.build(*classify_client_error(exc, rec.status is not None))
     except OSError as exc:
         error = ErrorClass.TRUNCATED if rec.status is not None else ErrorClass.CONNECTION
-        return rec.build(error, f"{type(exc).__name__}: {exc}")
+        return rec.build(error, root_cause(exc))
     except UnicodeError as exc:
         # a host name the resolver cannot even encode (a label over 63 characters, an
         # empty one): it fails in getaddrinfo's IDNA step, before any lookup
         if rec.status is not None:
             raise
-        return rec.build(ErrorClass.DNS, f"host name cannot be resolved: {exc}")
+        # the codec wraps the reason ("label empty or too long") in a message of its own
+        cause = root_cause(exc.__cause__ or exc)
+        return rec.build(ErrorClass.DNS, f"host name cannot be resolved: {cause}")
     return rec.build()
 
 
@@ -288,7 +293,7 @@ def _late(rec: Recorder, first_token_bound: bool) -> tuple[ErrorClass, str]:
 
 
 def classify_client_error(exc: aiohttp.ClientError, responded: bool) -> tuple[ErrorClass, str]:
-    detail = f"{type(exc).__name__}: {exc}"
+    detail = describe_client_error(exc)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return ErrorClass.DNS, detail
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
@@ -300,6 +305,52 @@ def classify_client_error(exc: aiohttp.ClientError, responded: bool) -> tuple[Er
     if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientOSError):
         return (ErrorClass.TRUNCATED if responded else ErrorClass.CONNECTION), detail
     return ErrorClass.MALFORMED, detail
+
+
+def describe_client_error(exc: aiohttp.ClientError) -> str:
+    """What went wrong, in an operator's words: the root cause ("connection refused"),
+    not aiohttp's class names and connection key (`ssl:default` on plain HTTP)."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"{root_cause(exc.certificate_error)} (connecting to {exc.host}:{exc.port})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"{root_cause(exc.os_error)} (connecting to {exc.host}:{exc.port})"
+    framing = getattr(exc.__cause__, "message", None)
+    if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(framing, str):
+        # aiohttp puts the framing error's repr in the message; its own text says it
+        return f"response payload is not completed: {_sentence(framing)}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return _sentence(exc.message) or f"HTTP {exc.status}"
+    return root_cause(exc)
+
+
+def root_cause(exc: BaseException) -> str:
+    """An OS, TLS or other error as the words that explain it: the system's text for its
+    errno (asyncio words a refused connection "Connect call failed (...)"), a certificate's
+    verification message, a TLS alert's reason, else the message or the class in words."""
+    if isinstance(exc, ssl.SSLError):  # both attributes are unset on a hand-made error
+        if verified := getattr(exc, "verify_message", None):
+            return f"certificate verify failed: {verified}"
+        if reason := getattr(exc, "reason", None):
+            return f"TLS error: {reason.lower().replace('_', ' ')}"
+    if isinstance(exc, OSError) and exc.errno is not None and exc.errno > 0:
+        return _sentence(os.strerror(exc.errno))
+    if isinstance(exc, OSError) and exc.strerror:  # getaddrinfo's negative codes
+        return _sentence(exc.strerror)
+    # one argument is the message (str() of an OSError made with one shows a tuple)
+    message = _sentence(str(exc.args[0]) if len(exc.args) == 1 else str(exc))
+    if message:
+        return message
+    # no message (`ConnectionResetError()`): the class says it, "connection reset"
+    words = " ".join(re.findall(r"[A-Z]+[a-z]*|[a-z]+", type(exc).__name__)).lower()
+    return words.removesuffix(" error") if isinstance(exc, OSError) else words
+
+
+def _sentence(text: str) -> str:
+    """One line, starting lower case unless its first word is an acronym (TLS, HTTP),
+    without the caret line under aiohttp's quote of a bad byte."""
+    text = " ".join(re.sub(r"\n\s*\^\s*$", "", text).split())
+    first = text.split(" ", 1)[0]
+    return text[:1].lower() + text[1:] if first[1:2].islower() else text
 
 
 async def _check_status(

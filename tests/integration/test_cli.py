@@ -7,7 +7,9 @@ import asyncio
 import base64
 import json
 import os
+import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -30,6 +32,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 
+EVERY_INTERFACE = {"0.0.0.0", "[::]"}
 CONFIG = """
 defaults: {{interval: 1s, timeout: 3s}}
 targets:
@@ -135,6 +138,29 @@ async def test_check_names_an_unset_key_variable(tmp_path: Path) -> None:
     )
 
 
+async def test_check_passes_an_optional_key_left_unset(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        "targets:\n"
+        "  - name: local\n"
+        "    protocol: openai\n"
+        "    base_url: http://127.0.0.1:8000/v1\n"
+        "    model: m\n"
+        "    api_key: ${OPENAI_API_KEY:-}       # optional\n"
+        "canaries:\n"
+        "  - {name: c, prompt: hi}\n",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "check", "-c", config, stdout=asyncio.subprocess.PIPE, env=env
+    )
+    out, _ = await process.communicate()
+    assert (process.returncode, out.decode()) == (
+        0,
+        f"{config}: ok (1 targets, 1 canaries, 1 scheduled runs, 0 SLOs)\n",
+    )
+
+
 async def test_check_reports_one_line_per_error_and_exits_1(tmp_path: Path) -> None:
     bad = write(
         tmp_path,
@@ -188,6 +214,39 @@ async def test_probe_json_reports_every_run_and_fails_on_errors(
     assert ok["ttft_seconds"] > 0 and ok["duration_seconds"] >= ok["ttft_seconds"]
     assert ok["failed_checks"] == [] and ok["refused"] is False
     assert down["outcome"] == "error" and down["error_class"] == "http_5xx"
+
+
+LONG_HOST = "a-canary-host-whose-name-is-long-enough-to-overflow-the-table.invalid"
+
+
+async def test_probe_table_shows_the_root_cause_cut_at_a_word(tmp_path: Path) -> None:
+    """Not aiohttp's `ClientConnectorError: ... ssl:default [Connect call failed ...]`,
+    and a long detail ends with an ellipsis at a word boundary, not mid-word."""
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    config = write(
+        tmp_path,
+        "defaults: {timeout: 5s}\n"
+        "targets:\n"
+        f"  - {{name: refused, protocol: openai, base_url: 'http://127.0.0.1:{closed}/v1', "
+        "model: m}\n"
+        f"  - {{name: unknown, protocol: openai, base_url: 'http://{LONG_HOST}/v1', model: m}}\n"
+        "canaries:\n"
+        "  - {name: c, prompt: hi}\n",
+    )
+    code, table, _ = await chatcanary("probe", "-c", config)
+    assert code == 1
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
+    detail = {target: row[table.splitlines()[0].index("DETAIL") :] for target, row in rows.items()}
+    assert detail["refused"] == f"connection: connection refused (connecting to 127.0.0.1:{closed})"
+    cut = detail["unknown"]
+    assert cut.endswith("…") and len(cut) <= 80
+    code, out, _ = await chatcanary("probe", "-c", config, "--json")
+    whole = {r["target"]: f"{r['error_class']}: {r['error_detail']}" for r in json.loads(out)}
+    assert whole["unknown"].startswith("dns: ") and LONG_HOST in whole["unknown"]
+    shown = cut.removesuffix("…")
+    assert whole["unknown"].startswith(shown) and whole["unknown"][len(shown)] == " "
 
 
 TIMINGS = ("connect_seconds", "headers_seconds", "ttft_seconds", "duration_seconds")
@@ -413,7 +472,72 @@ async def test_simulate_serves_the_openai_api() -> None:
 
 async def test_simulate_rejects_an_unknown_scenario() -> None:
     code, _, err = await chatcanary("simulate", "--scenario", "nope")
-    assert code == 2 and "unknown scenario" in err
+    assert code == 2
+    assert "argument --scenario: invalid choice: 'nope' (choose from " in err
+    assert "healthy" in err.partition("choose from")[2]
+
+
+@pytest.mark.parametrize(
+    ("command", "form", "hosts"),
+    [
+        ("simulate", "{port}", {"127.0.0.1"}),
+        ("simulate", ":{port}", EVERY_INTERFACE),
+        ("run", ":{port}", EVERY_INTERFACE),
+        ("run", "{port}", {"127.0.0.1"}),
+        ("demo", "{port}", {"127.0.0.1"}),
+    ],
+)
+async def test_listen_takes_a_port_alone_or_every_interface(
+    command: str, form: str, hosts: set[str], simulator: Sim, tmp_path: Path
+) -> None:
+    """Prometheus's habits: `--listen :9477` is every interface, `--listen 9477` the
+    command's own host with that port."""
+    port = free_port()
+    config = ["-c", write(tmp_path, CONFIG.format(url=simulator.url))] if command == "run" else []
+    process = await spawn(command, *config, "--listen", form.format(port=port))
+    path = "/v1/models" if command == "simulate" else "/-/healthy"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def up() -> bool:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await wait_for(up, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        await reap(process)
+    assert process.returncode == 0
+    shown = re.findall(r"https?://(\S+?):(\d+)", (out + err).decode())
+    assert {host for host, at in shown if at == str(port)} <= hosts
+    assert any(at == str(port) for _, at in shown), "the address is announced"
+
+
+async def test_listen_refuses_what_is_not_an_address() -> None:
+    code, _, err = await chatcanary("simulate", "--listen", "localhost")
+    assert code == 2
+    assert "argument --listen: want HOST:PORT, :PORT or PORT, got 'localhost'" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("run", ["--listen ADDR", "default: 127.0.0.1:9477", "(default: 10.0)"]),
+        ("demo", ["--listen ADDR", "default: 127.0.0.1:0"]),
+        ("simulate", ["default: 127.0.0.1:8000", "degraded, demo, flaky, healthy, outage"]),
+        ("rules", ["(default: prometheus)", "(default: 1.0)"]),
+    ],
+)
+async def test_help_shows_the_defaults_and_the_scenarios(command: str, shown: list[str]) -> None:
+    code, out, _ = await chatcanary(command, "--help")
+    assert code == 0
+    text = " ".join(out.split())  # argparse wraps to the terminal's width
+    for piece in shown:
+        assert piece in text
 
 
 async def test_run_serves_tls_and_auth_from_the_web_config_file(

@@ -21,6 +21,7 @@ import exporter
 from tests.integration.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_ALERTS = ("operational.yml", "RUNBOOK.md")  # alerts/ links them from the package
 
 
 def test_wheel_carries_the_package_data_and_its_entry_command_runs(tmp_path: Path) -> None:
@@ -35,6 +36,7 @@ def test_wheel_carries_the_package_data_and_its_entry_command_runs(tmp_path: Pat
     names = zipfile.ZipFile(wheel).namelist()
     assert "exporter/data/demo.yaml" in names
     assert "exporter/py.typed" in names
+    assert {f"exporter/data/alerts/{name}" for name in SHIPPED_ALERTS} <= set(names)
     assert not [n for n in names if n.startswith("tests/")]
 
     target = tmp_path / "site"
@@ -73,6 +75,20 @@ def test_wheel_carries_the_package_data_and_its_entry_command_runs(tmp_path: Pat
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"chatcanary {exporter.__version__}"
     assert (target / "bin" / "chatcanary").exists()
+
+    # the operational alerts and their runbook, from the installed copy alone
+    command = "import sys; from exporter.cli import main; sys.exit(main(sys.argv[1:]))"
+    for option, name in (("--operational", "operational.yml"), ("--runbook", "RUNBOOK.md")):
+        shown = subprocess.run(
+            [sys.executable, "-c", command, "rules", option],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout == (ROOT / "alerts" / name).read_text(encoding="utf-8")
 
 
 # --- the version, the distributions, the container image --------------------------------
@@ -118,6 +134,7 @@ def test_python_build_makes_a_wheel_and_an_sdist_that_install_and_run(tmp_path: 
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     sdk = [line for line in requires if "grafana-foundation-sdk" in line]
     assert sdk and all(line.endswith('; extra == "dashboards"') for line in sdk), sdk
+    assert {f"exporter/data/alerts/{name}" for name in SHIPPED_ALERTS} <= members
     for artifact in (sdist, wheel):  # each installs on its own and runs
         site = tmp_path / f"site-{artifact.suffix}"
         pip = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site)]
@@ -197,6 +214,17 @@ def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: P
         healthy = _run(healthcheck, tmp_path, PATH=env["PATH"])
         assert healthy.returncode == 0, healthy.stderr
         assert image.exposed == ["9477"]
+        for option, name in (("--operational", "operational.yml"), ("--runbook", "RUNBOOK.md")):
+            shown = subprocess.run(
+                ["chatcanary", "rules", option],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+                check=False,
+            )
+            assert shown.returncode == 0, shown.stderr
+            assert shown.stdout == (ROOT / "alerts" / name).read_text(encoding="utf-8")
         assert json.loads(log.read_text().splitlines()[0])["msg"] == "serving"  # JSON logs
     finally:
         for process in processes:

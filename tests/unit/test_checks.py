@@ -792,7 +792,7 @@ KINDS = ", ".join(CHECK_KINDS)
         ),
         (
             "{contains: a, ignorecase: true}",
-            "t.yaml:10: canaries[0].checks[0].ignorecase: unknown key",
+            "t.yaml:10: canaries[0].checks[0].ignorecase: unknown key; did you mean ignore_case?",
         ),
     ],
     ids=[

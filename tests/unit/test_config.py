@@ -20,6 +20,7 @@ from exporter.config import (
     load_config,
     parse_config,
 )
+from exporter.protocols.openai import openai_request
 
 TESTDATA = Path(__file__).parent / "testdata"
 BAD = sorted((TESTDATA / "bad").glob("*.yaml"))
@@ -288,6 +289,29 @@ def test_api_key_file_is_read_and_stripped(tmp_path: Path) -> None:
     assert target.api_key is not None
     assert target.api_key.get_secret_value() == "sk-from-file-987"
     assert target.api_key_file == key_file
+
+
+@pytest.mark.parametrize("environ", [{}, {"OPENAI_API_KEY": ""}], ids=["unset", "empty"])
+def test_an_empty_api_key_is_no_key(environ: dict[str, str]) -> None:
+    """`${OPENAI_API_KEY:-}` makes the key optional: no key, and no bare `Bearer `."""
+    cfg = config(one_target(extra="api_key: ${OPENAI_API_KEY:-}\n"), environ)
+    (spec,) = cfg.plan().values()
+    assert spec.target.api_key is None
+    assert "authorization" not in openai_request(spec, [Message(role="user", content="hi")]).headers
+
+
+def test_an_empty_api_key_gives_way_to_api_key_file(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("sk-from-file\n", encoding="utf-8")
+    extra = f"api_key: ${{OPENAI_API_KEY:-}}\napi_key_file: {tmp_path / 'key'}\n"
+    (target,) = config(one_target(extra=extra)).targets
+    assert target.api_key is not None
+    assert target.api_key.get_secret_value() == "sk-from-file"
+
+
+def test_the_minimal_config_with_an_optional_key_needs_no_variable() -> None:
+    optional = MINIMAL.replace("${OPENAI_API_KEY}", "${OPENAI_API_KEY:-}")
+    assert optional != MINIMAL
+    assert config(optional).targets[0].api_key is None
 
 
 @pytest.mark.parametrize("source", ["inline", "file"])
