@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo", "Run the simulator and the exporter on a bundled config.", cmd_demo, True
     )
-    listen_option(demo, "127.0.0.1:0", "where the exporter serves; port 0 picks a free one")
+    # The port of `run`, so every example in the docs works against `make demo` as copied.
+    listen_option(demo, DEFAULT_LISTEN, "where the exporter serves; port 0 picks a free one")
     demo.add_argument(
         "--duration",
         type=float,

@@ -527,7 +527,7 @@ async def test_listen_refuses_what_is_not_an_address() -> None:
     ("command", "shown"),
     [
         ("run", ["--listen ADDR", "default: 127.0.0.1:9477", "(default: 10.0)"]),
-        ("demo", ["--listen ADDR", "default: 127.0.0.1:0"]),
+        ("demo", ["--listen ADDR", "default: 127.0.0.1:9477"]),
         ("simulate", ["default: 127.0.0.1:8000", "degraded, demo, flaky, healthy, outage"]),
         ("rules", ["(default: prometheus)", "(default: 1.0)"]),
     ],
