@@ -19,8 +19,9 @@ demo: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
+# Two workers (pytest-xdist): the suite mostly waits on sockets and subprocesses.
 test: $(STAMP) system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check exporter tests bench grafana scripts

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,29 @@ async def wait_for(predicate: Any, timeout: float = 20.0, every: float = 0.1) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(every)
+
+
+def poll(
+    what: str,
+    probe: Callable[[], Any],
+    done: Callable[[Any], bool] = bool,
+    timeout: float = 30.0,
+    every: float = 0.1,
+) -> Any:
+    """`wait_for` for blocking code: call `probe` until `done(its value)`, within `timeout`.
+    An OSError (not listening yet, connection reset) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except OSError as exc:
+            last = exc
+        else:
+            if done(last):
+                return last
+        time.sleep(every)
+    raise AssertionError(f"{what} not within {timeout}s; last: {last!r:.2000}")
 
 
 @dataclass

@@ -612,8 +612,8 @@ class FaultServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
         self.accepted = 0
-        # this process's sockets connected to the port, counted at each accept
-        self.client_sockets: list[int] = []
+        # the states of this process's sockets connected to the port, at each accept
+        self.client_sockets: list[list[str]] = []
 
     @property
     def url(self) -> str:
@@ -643,7 +643,7 @@ class FaultServer:
         conn = Conn(reader, writer)
         self._writers.append(writer)
         self.accepted += 1
-        self.client_sockets.append(len(sockets_to(self.port)))
+        self.client_sockets.append(sockets_to(self.port))
         try:
             if await _read_request(conn):
                 await self._fault(conn)

@@ -5,16 +5,18 @@ routes the page to a webhook in this test; clearing the fault resolves it."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.rules import dump, generate
 from exporter.simulator import Behaviour
 from tests.integration.conftest import (
+    Prometheus,
     Sim,
     config_for,
     start_exporter,
@@ -89,6 +91,22 @@ class Webhook:
         return None
 
 
+async def rule_evaluations(prometheus: Prometheus) -> float:
+    """How many times Prometheus has evaluated the SLO's rule group, by its own /metrics."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(prometheus.url + "/metrics") as resp,
+    ):
+        text = await resp.text()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "prometheus_rule_group_iterations_total"
+        and sample.labels["rule_group"].endswith(";chatcanary-slo-availability")
+    )
+
+
 async def test_a_fault_pages_and_its_end_resolves(
     simulator: Sim, tmp_path: Path, prometheus_factory: Any, alertmanager_factory: Any
 ) -> None:
@@ -106,14 +124,25 @@ async def test_a_fault_pages_and_its_end_resolves(
             alertmanagers=(alertmanager,),
         )
 
-        async def scraping() -> list[object]:
+        async def healthy_ratios() -> list[object]:
+            # the page's inputs recorded from healthy runs: both windows' error ratio at 0
             try:
-                return await prometheus.query('chatcanary_probes_total{outcome="success"} > 0')
-            except OSError:
+                return await prometheus.query(
+                    'slo:chatcanary_sli_error:ratio_rate1h{target="chat"} == 0 and on (target)'
+                    ' slo:chatcanary_sli_error:ratio_rate5m{target="chat"} == 0'
+                )
+            except OSError:  # not listening yet
                 return []
 
-        await wait_for(scraping, timeout=30)
-        await asyncio.sleep(3)  # a few healthy evaluations first
+        await wait_for(healthy_ratios, timeout=30)
+        evaluated = await rule_evaluations(prometheus)
+
+        async def evaluated_twice_more() -> bool:
+            return await rule_evaluations(prometheus) >= evaluated + 2
+
+        await wait_for(evaluated_twice_more, timeout=30)
+        burning = await prometheus.query('ALERTS{alertname="ChatCanaryErrorBudgetBurn"}')
+        assert burning == [], "healthy runs must not page, nor be about to"
         assert hook.first("firing", 0.0) is None, "healthy runs must not page"
 
         fault_on = time.monotonic()
@@ -138,8 +167,9 @@ async def test_a_fault_pages_and_its_end_resolves(
     to_page, to_resolve = page - fault_on, resolution - fault_off
     print(f"\nfault → page {to_page:.1f} s; fault cleared → resolved {to_resolve:.1f} s")
     # With a 36 s "hour", a 3 s "5 minutes" and a 1.2 s `for:`, the page needs the hour's
-    # error ratio over 14.4% (about 5 s of failures) plus scrape, evaluation and the wait.
-    assert 3 < to_page < 30
+    # error ratio over 14.4% (the longer the healthy history, the more seconds of failures)
+    # and then the `for:` (2m scaled) of pending: never sooner, and within the wait's minute.
+    assert to_page > 120 * TIME_SCALE
     (_, body), *_ = [n for n in hook.notifications if n[0] == page]
     alert = next(a for a in body["alerts"] if a["status"] == "firing")
     assert alert["labels"]["target"] == "chat"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import binary
+from tests.integration.conftest import binary, poll
 
 ALERTS = Path(__file__).resolve().parents[2] / "alerts"
 RUNBOOK = ALERTS / "RUNBOOK.md"
@@ -187,24 +186,6 @@ def _request(url: str, body: Any = None) -> Any:
     return json.loads(text) if text.strip().startswith(("[", "{")) else text
 
 
-def _poll(
-    what: str, probe: Any, done: Any = bool, timeout: float = 15.0, every: float = 0.1
-) -> Any:
-    """Call `probe` until `done(its value)`, within `timeout`; connection errors retry."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except (urllib.error.URLError, ConnectionError) as exc:
-            last = exc
-        else:
-            if done(last):
-                return last
-        time.sleep(every)
-    raise AssertionError(f"{what} not within {timeout}s; last: {last!r}")
-
-
 def test_alertmanager_inhibits_warnings_under_a_critical(
     alertmanager_factory: Any, tmp_path: Path
 ) -> None:
@@ -216,7 +197,7 @@ def test_alertmanager_inhibits_warnings_under_a_critical(
             return bool(response.status == 200)
 
     try:
-        _poll("Alertmanager ready", ready)
+        poll("Alertmanager ready", ready)
     except AssertionError as exc:
         log = tmp_path / "alertmanager.log"
         raise AssertionError(f"{exc}\n{log.read_text() if log.exists() else ''}") from None
@@ -263,7 +244,7 @@ def test_alertmanager_inhibits_warnings_under_a_critical(
             for name in ("ChatCanaryChecksFailing", "ChatCanaryExporterDown")
         )
 
-    got = _poll("the warnings inhibited", by_name, settled)
+    got = poll("the warnings inhibited", by_name, settled)
     down = got["ChatCanaryTargetDown"]
     absent = got["ChatCanaryExporterAbsent"]
     checks = got["ChatCanaryChecksFailing"]["status"]

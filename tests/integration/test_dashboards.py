@@ -10,7 +10,7 @@ A query that returns nothing fails the test.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import shutil
 import time
@@ -121,18 +121,27 @@ async def test_every_panel_query_returns_data(
             rule_files=(rules, operational),
         )
 
-        async def ready() -> list[Any]:
-            # Data for a few rate intervals, and the burn-rate page firing on `flaky`.
-            firing = 'ALERTS{alertname="ChatCanaryErrorBudgetBurn", alertstate="firing"}'
-            return await prometheus.query(firing) if time.monotonic() - started > 15 else []
+        async def scraped() -> list[Any]:
+            try:
+                return await prometheus.query('chatcanary_feedback_total{target="good"}')
+            except aiohttp.ClientError:  # not listening yet
+                return []
 
-        await wait_for(ready, timeout=60, every=0.5)
+        await wait_for(scraped, timeout=60, every=0.5)
         simulator.sim.set_behaviour("lenient", Behaviour(answer_tokens=5))  # drift
-        await asyncio.sleep(3)
         await feed(exporter)  # counted after the first scrape: an increase to see
-        await asyncio.sleep(2)
-        seconds = time.monotonic() - started
-        empty = await run_every_query(prometheus.url, seconds)
+
+        # Data for a few rate intervals, the burn-rate page firing on `flaky`, the drift
+        # and the second feedback counted: each shows as a query that starts answering.
+        empty: list[str] = []
+
+        async def every_query_answers() -> bool:
+            nonlocal empty
+            empty = await run_every_query(prometheus.url, time.monotonic() - started)
+            return not empty
+
+        with contextlib.suppress(AssertionError):  # the ones still empty are reported below
+            await wait_for(every_query_answers, timeout=90, every=1.0)
         # Healthy targets too: an SLO's ratio needs its numerator series at 0.
         budgets = await prometheus.query(
             'slo:chatcanary_error_budget:remaining{slo="availability"}'

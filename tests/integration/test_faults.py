@@ -35,11 +35,11 @@ from exporter.result import ProbeResult
 from exporter.simulator import Behaviour, Simulator
 from tests.integration.conftest import start_exporter, stop_exporter, wait_for
 from tests.integration.faultserver import FaultServer, open_fds, self_signed
+from tests.pacing import LATE
 
 # protocol -> the base_url suffix its official SDK takes
 SUFFIX = {"openai": "/v1", "anthropic": "", "ollama": ""}
 RUNS = 2  # the second run shows what the first one left behind
-SLACK = 0.3  # seconds a run may end after its deadline: cancellation and clean-up
 MEMORY_BOUND = 16 << 20  # bytes allocated at the peak of a run, exporter and server together
 PROMPT = "What is 17+25? Answer with the number only."
 # the budget is far from spent: it is there to show what the runs spent
@@ -184,7 +184,7 @@ async def quiet() -> AsyncIterator[None]:
         return not new_tasks() and not (open_fds() - fds)
 
     try:
-        await wait_for(settled, timeout=3.0, every=0.05)
+        await wait_for(settled, timeout=10.0, every=0.05)
     except AssertionError:
         left = new_tasks(), sorted(open_fds() - fds)
         raise AssertionError(f"left behind (tasks, fds): {left}") from None
@@ -235,10 +235,10 @@ async def observe(
     key = ("faulty", "c")
     runs = exporter.service.latest.runs
     try:
-        await wait_for(lambda: _true(busy()), timeout=5.0, every=0.01)
+        await wait_for(lambda: _true(busy()), timeout=20.0, every=0.01)
         status, _ = await get(exporter.url + "/metrics")  # a run may be hanging right now
         assert status == 200
-        await wait_for(lambda: _true(runs.get(key, 0) >= RUNS), timeout=10.0, every=0.02)
+        await wait_for(lambda: _true(runs.get(key, 0) >= RUNS), timeout=30.0, every=0.02)
         status, metrics = await get(exporter.url + "/metrics")
         assert status == 200
         return Seen(exporter.service.latest.results[key], metrics)
@@ -247,7 +247,7 @@ async def observe(
 
 
 def bound(row: Row) -> float:
-    return round(row.ends + SLACK, 3)
+    return round(row.ends + LATE, 3)  # cancellation and clean-up, on a busy machine
 
 
 def check(row: Row, seen: Seen) -> None:
@@ -328,7 +328,8 @@ async def test_fault(
         assert seen.result.last.retry_after is None
     if seen_requests:
         # one socket to the server at each new connection: none kept from earlier runs
-        assert server.client_sockets and set(server.client_sockets) == {1}
+        counts = {len(states) for states in server.client_sockets}
+        assert counts == {1}, f"TCP states at each accept: {server.client_sockets}"
 
 
 # The simulator's own faults through the same service: its bytes are a well-behaved

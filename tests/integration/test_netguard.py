@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -124,8 +123,13 @@ async def test_a_reload_applies_a_new_allow_list(simulator: Sim, tmp_path: Path)
         path.write_text(text + "security: {allowed_networks: [10.0.0.0/8]}\n")
         assert service.reload() is None
         await wait_for(blocked)
-        before = sent(simulator)
-        await asyncio.sleep(0.5)  # two more intervals, blocked
+        before, runs = sent(simulator), service.latest.runs[("t", "c")]
+
+        async def two_more_runs() -> bool:
+            return service.latest.runs[("t", "c")] >= runs + 2
+
+        await wait_for(two_more_runs)
+        assert await last_error() is ErrorClass.CONNECTION
         assert sent(simulator) == before, "blocked runs send nothing"
     finally:
         await stop_exporter(exporter)

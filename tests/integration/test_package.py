@@ -10,23 +10,59 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 import tomllib
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 import exporter
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, poll
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_ALERTS = ("operational.yml", "RUNBOOK.md")  # alerts/ links them from the package
+# A build fetches its build requirements into a fresh environment: slow on a cold cache.
+BUILD_TIMEOUT = 600
 
 
-def test_wheel_carries_the_package_data_and_its_entry_command_runs(tmp_path: Path) -> None:
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    """A copy of the repository to build from. A build writes build/ and *.egg-info beside
+    its sources, and two builds of one tree at once (xdist workers, or two test runs side
+    by side) would trip over each other's files."""
+    copy = tmp_path / "sources"
+    skip = (
+        ".git",
+        ".venv*",
+        "build",
+        "dist",
+        "*.egg-info",
+        "__pycache__",
+        ".*cache",
+        ".hypothesis",
+    )
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*skip))
+    return copy
+
+
+@pytest.mark.timeout(BUILD_TIMEOUT)
+def test_wheel_carries_the_package_data_and_its_entry_command_runs(
+    tmp_path: Path, sources: Path
+) -> None:
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(sources),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -104,9 +140,12 @@ def test_the_version_lives_in_one_place() -> None:
     assert released and released[0] == exporter.__version__, released
 
 
-def test_python_build_makes_a_wheel_and_an_sdist_that_install_and_run(tmp_path: Path) -> None:
+@pytest.mark.timeout(BUILD_TIMEOUT)
+def test_python_build_makes_a_wheel_and_an_sdist_that_install_and_run(
+    tmp_path: Path, sources: Path
+) -> None:
     dist = tmp_path / "dist"
-    build = _run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)], tmp_path)
+    build = _run([sys.executable, "-m", "build", "--outdir", str(dist), str(sources)], tmp_path)
     output = build.stdout + build.stderr
     assert build.returncode == 0, output
     # setuptools warns of a license table or classifier; the SPDX string needs neither.
@@ -145,6 +184,7 @@ def test_python_build_makes_a_wheel_and_an_sdist_that_install_and_run(tmp_path: 
         assert (ran.returncode, ran.stdout.strip()) == (0, f"chatcanary {version}"), ran.stderr
 
 
+@pytest.mark.timeout(BUILD_TIMEOUT)
 def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: Path) -> None:
     """The Dockerfile's steps without Docker: the build context its .dockerignore lets
     through, the wheel its build stage makes from it, a clean virtualenv with that wheel
@@ -207,7 +247,11 @@ def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: P
                     command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path
                 )
             )
-        metrics = _poll_metrics(f"http://127.0.0.1:{port}/metrics", 'outcome="success"', 30)
+        metrics = poll(
+            "a successful run on /metrics",
+            lambda: _fetch(f"http://127.0.0.1:{port}/metrics"),
+            lambda text: 'outcome="success"' in text,
+        )
         assert 'chatcanary_probes_total{canary="arithmetic",model="sim-fast"' in metrics
         assert "9477" in " ".join(image.healthcheck)
         healthcheck = [arg.replace("9477", str(port)) for arg in image.healthcheck]
@@ -322,21 +366,12 @@ def _run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProce
         text=True,
         cwd=cwd,
         env={**os.environ, **env},
-        timeout=600,
+        timeout=BUILD_TIMEOUT,
         check=False,
     )
 
 
-def _poll_metrics(url: str, wanted: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                text = response.read().decode()
-        except OSError:
-            text = ""
-        if wanted in text:
-            return text
-        time.sleep(0.25)
-    raise AssertionError(f"{wanted!r} not in {url} within {timeout}s:\n{text[-2000:]}")
+def _fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text: str = response.read().decode()
+    return text

@@ -83,13 +83,18 @@ async def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     }
 
 
+def runs(metrics: dict[str, list[tuple[dict[str, str], float]]]) -> dict[tuple[str, str], float]:
+    """How many runs each (target, canary) pair finished in this process, all outcomes."""
+    counts: dict[tuple[str, str], float] = {}
+    for labels, value in metrics.get("chatcanary_probes", []):
+        key = (labels["target"], labels["canary"])
+        counts[key] = counts.get(key, 0.0) + value
+    return counts
+
+
 def ran(metrics: dict[str, list[tuple[dict[str, str], float]]]) -> set[tuple[str, str]]:
     """The (target, canary) pairs that finished at least one run in this process."""
-    return {
-        (labels["target"], labels["canary"])
-        for labels, value in metrics.get("chatcanary_probes", [])
-        if value > 0
-    }
+    return {key for key, count in runs(metrics).items() if count > 0}
 
 
 async def test_every_canary_runs_on_exactly_one_shard_and_rules_sum_across_them(
@@ -119,8 +124,16 @@ async def test_every_canary_runs_on_exactly_one_shard_and_rules_sum_across_them(
         return seen if set().union(*seen) == ALL else None
 
     await wait_for(every_pair_ran, timeout=30, every=0.25)
-    await asyncio.sleep(2)  # two more rounds: a pair run twice would show by now
-    per_shard = [ran(await scrape(url)) for url in urls]
+
+    async def three_rounds() -> list[set[tuple[str, str]]] | None:
+        # A shard has then been scheduling for two whole intervals: a pair it should not
+        # own, spread over the same interval, would have run on it by now.
+        counts = [runs(await scrape(url)) for url in urls]
+        if all(count >= 3 for c in counts for count in c.values() if count > 0):
+            return [{key for key, count in c.items() if count > 0} for c in counts]
+        return None
+
+    per_shard = await wait_for(three_rounds, timeout=30, every=0.25)
     for index, keys in enumerate(per_shard):
         assert keys == {k for k in ALL if bucket(k, SHARDS) == index}, index
         assert keys, f"shard {index} owns nothing: the test shows nothing"

@@ -15,6 +15,9 @@ from exporter.errors import ErrorClass
 from exporter.result import Exchange, Outcome, ProbeResult
 from exporter.scheduler import Scheduler
 
+# Real seconds a stop may take: generous, as only a hang should fail it.
+DEADLINE = 30.0
+
 
 class FakeClock:
     def __init__(self) -> None:
@@ -43,8 +46,16 @@ class FakeClock:
 
 
 async def settle() -> None:
-    for _ in range(10):
+    """Yield until no callback is ready: every task is then blocked on the fake clock or on
+    something only the test releases. A fixed number of yields stops short of a long
+    chain of wake-ups (a run that takes a semaphore, then sleeps) under a slow loop."""
+    loop = asyncio.get_running_loop()
+    for _ in range(100_000):
         await asyncio.sleep(0)
+        # asyncio has no public "idle" test; `_ready` holds the callbacks due this turn.
+        if not loop._ready:  # type: ignore[attr-defined]
+            return
+    raise AssertionError("the event loop never went idle: a task spins on sleep(0)")
 
 
 def plan(yaml_text: str) -> tuple[dict[tuple[str, str], RunSpec], dict[str, int]]:
@@ -234,7 +245,7 @@ async def test_stop_lets_in_flight_runs_finish_within_grace(clock: FakeClock) ->
     assert not seen
     stopping = asyncio.create_task(scheduler.stop(grace=60))
     await clock.advance(3)
-    await asyncio.wait_for(stopping, 1)
+    await asyncio.wait_for(stopping, DEADLINE)
     assert len(seen) == 1, "the in-flight run completed and was recorded"
     run_time = clock.now() - first
     assert run_time >= 3
@@ -249,7 +260,7 @@ async def test_stop_cancels_runs_that_outlast_the_grace(clock: FakeClock) -> Non
     while not run.starts:
         await clock.advance(0.5)
     # The grace period is real time: a hung run is cancelled once it passes.
-    await asyncio.wait_for(scheduler.stop(grace=0.05), 2)
+    await asyncio.wait_for(scheduler.stop(grace=0.05), DEADLINE)
     assert seen == []
     assert run.active == 0
 
