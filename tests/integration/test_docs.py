@@ -302,3 +302,21 @@ def test_every_config_in_the_docs_passes_check(tmp_path: Path) -> None:
             assert done.returncode == 0, f"{page.name}:\n{config}\n{done.stderr}"
             checked.add(page.name)
     assert {"README.md", "configuration.md", "checks.md", "getting-started.md"} <= checked
+
+
+def test_the_readme_is_a_landing_page() -> None:
+    """The project's rule: README.md opens with `make demo` and `make test`; it stays short,
+    and its links (which the strict site build does not see) point at files that exist."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 300
+    first = re.search(r"```(\w*)\n(.*?)```", text, re.S)
+    assert first is not None and first.start() < text.index("\n## ")
+    assert [line.split()[:2] for line in first[2].splitlines()] == [
+        ["make", "demo"],
+        ["make", "test"],
+    ]
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if "://" not in link]
+    assert "docs/getting-started.md" in local
+    for link in local:
+        assert (ROOT / link).exists(), link
