@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: demo test check lint typecheck bench fuzz soak manifests system-deps clean eval-refusal peers refusal-completions
+.PHONY: demo test check lint typecheck docs bench fuzz soak manifests system-deps clean eval-refusal peers refusal-completions
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict exporter
 
-check: lint typecheck test
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link or anchor, or a page
+# missing from the nav, fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+check: lint typecheck docs test
 
 # The six benchmarks of docs/BENCHMARKS.md (about 10 minutes); results in bench/results/.
 bench: $(BENCH_STAMP) system-deps
