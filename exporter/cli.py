@@ -44,7 +44,7 @@ log = logging.getLogger("exporter")
 DEFAULT_LISTEN = "127.0.0.1:9477"
 DEMO_URL_VAR = "CHATCANARY_SIMULATOR_URL"
 SHARD_VAR = "CHATCANARY_SHARD"
-WEB_CONFIG_HELP = "TLS and basic auth / bearer tokens for every endpoint (YAML, see README)"
+WEB_CONFIG_HELP = "TLS, basic auth, bearer tokens for every endpoint (YAML; docs/web-and-apis.md)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,7 +84,7 @@ def _a_hash(encoded: str) -> str:
         _parse_hash(encoded)
     except ValueError:
         raise ValueError(
-            f"passwords are stored as {SCHEME}$ITERATIONS$SALT$HASH hashes (see README)"
+            f"passwords are stored as {SCHEME}$ITERATIONS$SALT$HASH hashes (docs: web-and-apis)"
         ) from None
     return encoded
 
