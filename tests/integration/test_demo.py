@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from exporter.cli import DEMO_URL_VAR, demo_config_text, probe_once, scripted_fa
 from exporter.config import parse_config
 from exporter.result import Outcome
 from exporter.simulator import Simulator
-from tests.integration.conftest import CLI, free_port
+from tests.integration.conftest import CLI, free_port, poll
 
 ROOT = Path(__file__).parents[2]
 STARTED = "Ctrl-C stops."
@@ -35,17 +34,6 @@ class Demo:
     url: str
     simulator: str  # host:port
     startup: str
-
-
-def _wait(predicate: object, timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()  # type: ignore[operator]
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {timeout}s")
-        time.sleep(0.1)
 
 
 def _get_json(url: str) -> object:
@@ -68,7 +56,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             stderr=subprocess.DEVNULL,
         )
     try:
-        startup = str(_wait(lambda: STARTED in log.read_text() and log.read_text(), 30, "start"))
+        startup = str(
+            poll("start", lambda: STARTED in log.read_text() and log.read_text(), timeout=30)
+        )
         simulator = re.search(r"simulator\s+http://([\d.:]+)/v1", startup)
         assert simulator is not None, startup
         yield Demo(f"http://127.0.0.1:{port}", simulator.group(1), startup)
@@ -147,7 +137,7 @@ def test_the_api_examples_work_against_the_demo_as_copied(demo: Demo) -> None:
         listing = _get_json(demo.url + "/api/v1/runs?limit=1")
         return isinstance(listing, dict) and listing.get("count", 0) > 0
 
-    _wait(runs_kept, 30, "a kept run")  # the `run_id=...` example reads the newest one
+    poll("a kept run", runs_kept, timeout=30)  # the `run_id=...` example reads the newest one
     script = "\n".join(
         [
             "set -euo pipefail",

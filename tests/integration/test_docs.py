@@ -26,9 +26,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import CLI, binary, free_port
+from tests.integration.conftest import CLI, binary, free_port, poll
 
 ROOT = Path(__file__).parents[2]
 GUIDE = ROOT / "docs" / "getting-started.md"
@@ -59,17 +58,6 @@ class Step:
 
 def guide_steps(markdown: str) -> list[Step]:
     return [Step(kind, arg or "", body) for kind, arg, body in MARKED.findall(markdown)]
-
-
-def _wait(what: str, predicate: Callable[[], object], timeout: float = PATIENCE) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.5)
 
 
 class Pager:
@@ -159,7 +147,7 @@ class Guide:
             with socket.socket() as sock:
                 return sock.connect_ex(("127.0.0.1", int(port[1]))) == 0
 
-        _wait(f"{command} listening", listening, 60)
+        poll(f"{command} listening", listening, timeout=60, every=0.5)
 
     def stop(self) -> None:
         for process, _log in self.servers:
@@ -239,11 +227,16 @@ def test_getting_started_works_as_written(guide: Guide) -> None:
                     done = guide.run(script)
                     return done.returncode == 0 and text in done.stdout
 
-                _wait(f"{body!r} printing {expected!r}", shows)
+                poll(f"{body!r} printing {expected!r}", shows, timeout=PATIENCE, every=0.5)
             else:
                 _check_grafana(guide, body)
         # The page really went out, to the pager and not to the ticket queue.
-        _wait("the pager webhook", lambda: "ChatCanaryUnderRefusal" in pager.alerts("/pager"))
+        poll(
+            "the pager webhook",
+            lambda: "ChatCanaryUnderRefusal" in pager.alerts("/pager"),
+            timeout=PATIENCE,
+            every=0.5,
+        )
         assert "ChatCanaryUnderRefusal" not in pager.alerts("/ticket")
     finally:
         pager.stop()
