@@ -37,7 +37,17 @@ development corpus (`calibration`). docs/REFUSAL.md has the evaluation.
 """
 
 from exporter.refusal.baseline import prefix_refusal
-from exporter.refusal.classify import detect_refusal
 from exporter.result import Verdict
+
+
+def detect_refusal(text: str) -> Verdict:
+    """Judge whether an answer refuses its request, from its text alone.
+
+    The rules (about 50 ms of pattern compiling) load on the first call, not when the
+    package is imported: `chatcanary --version`, `check` and `rules` never classify."""
+    from exporter.refusal.classify import detect_refusal as classify
+
+    return classify(text)
+
 
 __all__ = ["Verdict", "detect_refusal", "prefix_refusal"]

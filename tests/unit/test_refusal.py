@@ -9,6 +9,9 @@ These are behaviours, not accuracy figures: the figures come from the labelled c
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -283,3 +286,16 @@ def test_any_text_gets_a_consistent_verdict(text: str) -> None:
 )
 def test_the_prefix_baseline(text: str, flagged: bool) -> None:
     assert prefix_refusal(text) is flagged
+
+
+def test_the_rules_load_on_the_first_verdict_not_on_import() -> None:
+    script = (
+        "import sys, exporter.refusal as r; "
+        "before = 'exporter.refusal.classify' in sys.modules; "
+        "r.detect_refusal('I cannot help with that.'); "
+        "print(before, 'exporter.refusal.classify' in sys.modules)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.split() == ["False", "True"]
