@@ -114,13 +114,18 @@ def test_wheel_carries_the_package_data_and_its_entry_command_runs(
 
     # the operational alerts and their runbook, from the installed copy alone
     command = "import sys; from exporter.cli import main; sys.exit(main(sys.argv[1:]))"
+    _assert_shipped_alerts([sys.executable, "-c", command], env, tmp_path)
+
+
+def _assert_shipped_alerts(chatcanary: list[str], env: dict[str, str], cwd: Path) -> None:
+    """`rules --operational` and `rules --runbook` print the files alerts/ links to."""
     for option, name in (("--operational", "operational.yml"), ("--runbook", "RUNBOOK.md")):
         shown = subprocess.run(
-            [sys.executable, "-c", command, "rules", option],
+            [*chatcanary, "rules", option],
             capture_output=True,
             text=True,
             env=env,
-            cwd=tmp_path,
+            cwd=cwd,
             check=False,
         )
         assert shown.returncode == 0, shown.stderr
@@ -258,17 +263,7 @@ def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: P
         healthy = _run(healthcheck, tmp_path, PATH=env["PATH"])
         assert healthy.returncode == 0, healthy.stderr
         assert image.exposed == ["9477"]
-        for option, name in (("--operational", "operational.yml"), ("--runbook", "RUNBOOK.md")):
-            shown = subprocess.run(
-                ["chatcanary", "rules", option],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=tmp_path,
-                check=False,
-            )
-            assert shown.returncode == 0, shown.stderr
-            assert shown.stdout == (ROOT / "alerts" / name).read_text(encoding="utf-8")
+        _assert_shipped_alerts(["chatcanary"], env, tmp_path)
         assert json.loads(log.read_text().splitlines()[0])["msg"] == "serving"  # JSON logs
     finally:
         for process in processes:
