@@ -5,6 +5,8 @@ and categories and returns a frozen `Feedback`, or raises `FeedbackError` with a
 fit for a 400 answer. `FeedbackLog` keeps the latest submissions for the page. The
 comment and conversation id are free text: they are shown on the page, never used as
 metric labels (`chatcanary_feedback_total` takes target, rating and category only).
+They are kept with each lone surrogate (JSON's `"\\ud800"`, which no page can encode)
+replaced by U+FFFD, rather than refused: the rest of the submission is worth keeping.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from exporter.result import well_formed
 
 NO_CATEGORY = "none"
 COMMENT_LIMIT = 2000
@@ -95,7 +99,7 @@ def _text(data: Mapping[str, Any], name: str, limit: int) -> str:
         raise FeedbackError(f"{name!r} must be a string")
     if len(value) > limit:
         raise FeedbackError(f"{name!r} is longer than {limit} characters")
-    return value
+    return well_formed(value)
 
 
 class FeedbackLog:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -13,6 +14,25 @@ from exporter.errors import ErrorClass
 # The detectors of exact, structured refusal signals; every other detector is the text
 # classifier's (exporter.refusal), a heuristic.
 STRUCTURED_DETECTORS = frozenset({"content_filter", "refusal_field", "stop_reason"})
+
+# The longest, in characters, each server-supplied text of an `Exchange` is kept; longer
+# ones are cut and end in CUT. The answer `text` is bounded by `max_response_bytes` (the
+# checks judge it whole) and the run history keeps 4,096 characters of it.
+FIELD_LIMITS: Mapping[str, int] = {
+    "refusal": 4096,
+    "error_detail": 300,
+    "finish_reason": 64,
+    "response_model": 256,
+    "system_fingerprint": 256,
+    "request_id": 256,
+    "response_id": 256,
+}
+HEADER_LIMIT = 256  # each shown header value (their names are a fixed allowlist)
+# Inter-chunk gaps kept per exchange, the first ones; `chunks` and `max_gap_seconds`
+# count and measure all of them.
+GAPS_KEPT = 1024
+CUT = "…"
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +91,8 @@ class Exchange:
 
     `ttft_seconds` is stamped at the first chunk carrying content (or refusal text), never
     at the response headers or a role-only prelude. `chunk_gaps` are the gaps between
-    content chunks after the first one.
+    content chunks after the first one, at most GAPS_KEPT of them; `chunks` counts every
+    content chunk and `max_gap_seconds` is the longest gap of all.
     """
 
     status: int | None = None
@@ -80,6 +101,8 @@ class Exchange:
     ttft_seconds: float | None = None
     duration_seconds: float = 0.0
     chunk_gaps: tuple[float, ...] = ()
+    chunks: int = 0
+    max_gap_seconds: float | None = None
     text: str = ""
     refusal: str = ""
     finish_reason: str | None = None
@@ -100,6 +123,36 @@ class Exchange:
     server_timings: Mapping[str, float] = field(default_factory=dict)
     error_class: ErrorClass | None = None
     error_detail: str = ""
+
+    def bounded(self) -> Exchange:
+        """The exchange with every server-supplied text well-formed (see `well_formed`) and
+        cut to its FIELD_LIMITS. Redact before: a cut could leave half a secret that
+        redaction no longer recognises."""
+        changes: dict[str, Any] = {}
+        for name in ("text", *FIELD_LIMITS):
+            value = getattr(self, name)
+            if value is not None:
+                kept = cut(well_formed(value), FIELD_LIMITS.get(name))
+                if kept != value:
+                    changes[name] = kept
+        headers = {k: cut(well_formed(v), HEADER_LIMIT) for k, v in self.headers.items()}
+        if headers != self.headers:
+            changes["headers"] = headers
+        return replace(self, **changes) if changes else self
+
+
+def well_formed(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so it encodes as UTF-8 wherever
+    it is shown. JSON's `"\\ud800"` decodes to one, and aiohttp keeps a header's byte
+    that is not UTF-8 (`\\xff`) as one (`\\udcff`)."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def cut(text: str, limit: int | None) -> str:
+    """`text`, or its first `limit` characters ending in CUT when it is longer."""
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - len(CUT)] + CUT
 
 
 @dataclass(frozen=True, slots=True)

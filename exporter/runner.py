@@ -50,7 +50,9 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
         messages = [*history, Message(role="user", content=user)]
         turn_started = time.time()
         exchange = await _probe(session, spec, messages, deadline)
-        exchange = redact(replace(exchange, started_at=turn_started, prompt=user), hidden)
+        exchange = replace(exchange, started_at=turn_started, prompt=user)
+        # redacted before it is cut, so no cut leaves half a secret behind
+        exchange = redact(exchange, hidden).bounded()
         turns.append(exchange)
         if exchange.error_class is not None:
             break
@@ -89,7 +91,7 @@ async def _probe(
         return await PROBES[spec.target.protocol](session, spec, messages, deadline)
     except Exception as exc:  # a bug of ours must not take the scheduler down
         log.exception("probe crashed", extra={"target": spec.target.name})
-        return Exchange(error_class=ErrorClass.INTERNAL, error_detail=repr(exc)[:300])
+        return Exchange(error_class=ErrorClass.INTERNAL, error_detail=repr(exc))
 
 
 def refusal_verdict(exchange: Exchange) -> Verdict:

@@ -24,11 +24,10 @@ import aiohttp
 
 from exporter.config import Message, RunSpec, Target
 from exporter.errors import ErrorClass, ProbeError, classify_status
-from exporter.result import Exchange, RateLimit
+from exporter.result import GAPS_KEPT, Exchange, RateLimit
 from exporter.sse import Event, SSEDecoder, SSEError
 
 ERROR_BODY_LIMIT = 64 * 1024
-DETAIL_LIMIT = 300
 # finish reasons by which a server refuses on purpose: an answer without text is then a
 # refusal to judge, not an empty answer (OpenAI/Azure content filter, Anthropic refusal)
 REFUSAL_REASONS = frozenset({"content_filter", "refusal"})
@@ -71,7 +70,8 @@ class Recorder:
         self.headers_seconds: float | None = None
         self.ttft_seconds: float | None = None
         self.last_chunk: float | None = None
-        self.gaps: list[float] = []
+        self.gaps: list[float] = []  # the first GAPS_KEPT
+        self.max_gap: float | None = None
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.chunks = 0
@@ -104,7 +104,10 @@ class Recorder:
             self.ttft_seconds = now
             self.on_first_token()
         elif self.last_chunk is not None:
-            self.gaps.append(now - self.last_chunk)
+            gap = now - self.last_chunk
+            if len(self.gaps) < GAPS_KEPT:
+                self.gaps.append(gap)
+            self.max_gap = gap if self.max_gap is None else max(self.max_gap, gap)
         self.last_chunk = now
         self.chunks += 1
         if text:
@@ -131,6 +134,8 @@ class Recorder:
             ttft_seconds=self.ttft_seconds,
             duration_seconds=self.elapsed(),
             chunk_gaps=tuple(self.gaps),
+            chunks=self.chunks,
+            max_gap_seconds=self.max_gap,
             text="".join(self.text),
             refusal="".join(self.refusal),
             finish_reason=self.finish_reason,
@@ -147,7 +152,7 @@ class Recorder:
             streamed=self.streamed,
             server_timings=self.server_timings,
             error_class=error,
-            error_detail=detail[:DETAIL_LIMIT],
+            error_detail=detail,
         )
 
 
@@ -391,14 +396,14 @@ def error_message(raw: bytes) -> str:
     try:
         data = parse_json(text)
     except ProbeError:
-        return text[:DETAIL_LIMIT] or "(empty body)"
+        return text or "(empty body)"
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict) and isinstance(err.get("message"), str):
             return str(err["message"])
         if isinstance(err, str):
             return err
-    return text[:DETAIL_LIMIT]
+    return text
 
 
 async def bounded_chunks(resp: aiohttp.ClientResponse, limit: int) -> AsyncIterator[bytes]:

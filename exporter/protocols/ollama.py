@@ -163,7 +163,7 @@ def _error_text(data: dict[str, Any]) -> str:
     error = data["error"]
     if isinstance(error, dict):  # an OpenAI-style object from a proxy in front of Ollama
         return as_text(error.get("message")) or "unknown error"
-    return as_text(error) or str(error)[:300] or "unknown error"
+    return as_text(error) or str(error) or "unknown error"
 
 
 DIALECT = Dialect(build_request, read_stream, read_json, RATELIMIT_PREFIX)

@@ -11,6 +11,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from exporter.config import RunSpec
+from exporter.redaction import masked_url
 from exporter.result import Outcome, ProbeResult
 from exporter.web.views import finished_at
 
@@ -106,9 +107,12 @@ def run_log(result: ProbeResult, cached: bool) -> list[str]:
 
 
 def config_yaml(spec: RunSpec) -> str:
-    """The target and canary as configured; secret values print as asterisks."""
+    """The target and canary as configured; secret values (and the base URL's userinfo)
+    print as asterisks."""
+    target = spec.target.model_dump(mode="json", exclude_none=True)
+    target["base_url"] = masked_url(spec.target.base_url)
     data: dict[str, Any] = {
-        "target": spec.target.model_dump(mode="json", exclude_none=True),
+        "target": target,
         "canary": spec.canary.model_dump(mode="json", exclude_none=True),
     }
     text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)

@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from exporter import __version__
 from exporter.checkspecs import parse_duration
 from exporter.config import Config, Protocol, RunSpec, Target
+from exporter.redaction import masked_url
 from exporter.result import Exchange, Outcome, ProbeResult
 
 
@@ -104,7 +105,8 @@ def turn(exchange: Exchange, number: int) -> dict[str, Any]:
             "ttft_seconds": exchange.ttft_seconds,
             "duration_seconds": exchange.duration_seconds,
         },
-        "chunks": len(exchange.chunk_gaps) + 1 if exchange.ttft_seconds is not None else None,
+        "chunks": exchange.chunks if exchange.ttft_seconds is not None else None,
+        "max_gap_seconds": exchange.max_gap_seconds,
         "input_tokens": exchange.input_tokens,
         "output_tokens": exchange.output_tokens,
         "tokens_estimated": exchange.tokens_estimated,
@@ -176,8 +178,9 @@ UNITS = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
 
 def config(cfg: Config) -> dict[str, Any]:
     """The configuration as the /config page shows it: secrets masked (pydantic's
-    SecretStr dumps as stars), durations in the YAML's units, `name` first in each object,
-    and no field that the target's dialect does not read."""
+    SecretStr dumps as stars; a base URL's `user:password@` too), durations in the YAML's
+    units, `name` first in each object, and no field that the target's dialect does not
+    read."""
     return _shown(cfg)
 
 
@@ -208,6 +211,8 @@ def _shown(model: BaseModel) -> dict[str, Any]:
             out[key] = [_shown(item) for item in value]
         elif name is not None and value is not None and _is_duration(fields[name]):
             out[key] = duration_text(value)
+        elif isinstance(model, Target) and name == "base_url":
+            out[key] = masked_url(model.base_url)
         else:
             out[key] = dumped[key]
     return out

@@ -17,7 +17,7 @@ from yarl import URL
 from exporter.errors import ErrorClass, ProbeError, classify_status
 from exporter.protocols import http
 from exporter.protocols.http import classify_client_error, error_message, ratelimit, retry_after
-from exporter.result import RateLimit
+from exporter.result import GAPS_KEPT, RateLimit
 
 # --- classify_status ---------------------------------------------------------------------
 
@@ -267,8 +267,10 @@ def test_error_message(raw: bytes, message: str) -> None:
     assert error_message(raw) == message
 
 
-def test_error_message_truncates_long_text() -> None:
-    assert error_message(b"x" * 5000) == "x" * http.DETAIL_LIMIT
+def test_error_message_keeps_long_text_whole() -> None:
+    # cut only after redaction (the runner's `Exchange.bounded`): a cut here could leave
+    # half an echoed key that redaction no longer recognises
+    assert error_message(b"x" * 5000) == "x" * 5000
 
 
 # --- classify_client_error ---------------------------------------------------------------
@@ -409,3 +411,20 @@ def test_a_cut_body_names_the_framing_error_not_its_repr() -> None:
         ErrorClass.TRUNCATED,
         "response payload is not completed: not enough data to satisfy transfer length header.",
     )
+
+
+# --- Recorder ----------------------------------------------------------------------------
+
+
+def test_the_recorder_keeps_the_first_gaps_and_counts_them_all() -> None:
+    rec = http.Recorder(streamed=True)
+    chunks = GAPS_KEPT + 500
+    for i in range(chunks):
+        # a gap of 1 ms, but 7 s before chunk 1,200 (past the kept gaps)
+        rec.content("x", at=i * 0.001 + (7.0 if i >= 1200 else 0.0))
+    exchange = rec.build()
+    assert exchange.chunks == chunks
+    assert len(exchange.chunk_gaps) == GAPS_KEPT
+    assert exchange.chunk_gaps[0] == pytest.approx(0.001)
+    assert exchange.max_gap_seconds == pytest.approx(7.001)
+    assert exchange.text == "x" * chunks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -41,6 +42,15 @@ def test_a_full_submission() -> None:
 def test_category_and_texts_are_optional() -> None:
     feedback = parse({"target": "backup", "rating": "positive"})
     assert (feedback.category, feedback.comment, feedback.conversation_id) == (NO_CATEGORY, "", "")
+
+
+def test_lone_surrogates_are_kept_as_replacement_characters() -> None:
+    """Regression (issue 17): `"\\ud800"` as a conversation id was taken, then every page
+    that showed it answered 500."""
+    raw = '{"target": "primary", "rating": "negative", "comment": "bad \\udcff answer",'
+    feedback = parse(json.loads(raw + ' "conversation_id": "\\ud800"}'))
+    assert (feedback.comment, feedback.conversation_id) == ("bad \ufffd answer", "\ufffd")
+    json.dumps(feedback.as_dict(), ensure_ascii=False).encode("utf-8")
 
 
 @pytest.mark.parametrize(

@@ -3,22 +3,34 @@ wherever a server could echo them back."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
 from exporter.config import RunSpec, parse_config
 from exporter.errors import ErrorClass
-from exporter.redaction import REDACTED, is_secret_header, redact, redact_result, secrets
+from exporter.redaction import (
+    REDACTED,
+    is_secret_header,
+    masked_url,
+    redact,
+    redact_result,
+    secrets,
+)
 from exporter.result import Exchange, Outcome, ProbeResult
 
 
-def spec(target_extra: str = "", environ: dict[str, str] | None = None) -> RunSpec:
+def spec(
+    target_extra: str = "",
+    environ: dict[str, str] | None = None,
+    base_url: str = "http://127.0.0.1:8000/v1",
+) -> RunSpec:
     text = (
         "targets:\n"
         "  - name: t\n"
         "    protocol: openai\n"
-        "    base_url: http://127.0.0.1:8000/v1\n"
+        f"    base_url: {base_url}\n"
         "    model: m\n" + target_extra + "canaries:\n"
         "  - name: c\n"
         "    prompt: hi\n"
@@ -175,3 +187,56 @@ def test_a_run_is_redacted_in_its_error_detail_and_every_turn() -> None:
     assert shown.turns[0].text == "key [redacted] here"
     assert shown.turns[0].error_detail == "bad key [redacted]"
     assert redact_result(run, ()) is run
+
+
+KEY = "sk-live-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [KEY[:8], KEY[:20], KEY[:12] + "…", KEY[:12] + "****", KEY[:10] + '".', KEY[:-1]],
+    ids=["8-chars", "20-chars", "ellipsis", "stars", "quote-stop", "all-but-one"],
+)
+def test_a_key_cut_short_at_the_end_is_redacted(tail: str) -> None:
+    redacted = redact(Exchange(error_detail=f"HTTP 401: bad key {tail}"), (KEY,))
+    assert redacted.error_detail.startswith(f"HTTP 401: bad key {REDACTED}")
+    assert KEY[:8] not in redacted.error_detail
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"ends with {KEY[:7]}", f"{KEY[:12]} in the middle", "nothing"],
+    ids=["too-short", "not-at-the-end", "nothing"],
+)
+def test_a_short_or_inner_prefix_stays(text: str) -> None:
+    exchange = Exchange(error_detail=text)
+    assert redact(exchange, (KEY,)) is exchange
+
+
+def test_a_key_after_255_characters_leaves_no_fragment_once_cut() -> None:
+    """Regression (issue 17): the detail was cut to 300 characters before redaction, so a
+    key echoed after 255 of them survived as its first 35 characters."""
+    detail = "HTTP 401: " + "x" * 255 + f" {KEY}" + " and more" * 10
+    shown = redact(Exchange(error_detail=detail), (KEY,)).bounded()
+    assert len(shown.error_detail) == 300
+    assert not any(KEY[i : i + 8] in shown.error_detail for i in range(len(KEY) - 7))
+
+
+def test_userinfo_of_the_base_url_is_secret() -> None:
+    found = secrets(spec(base_url="http://bob:pa%40ss-word@127.0.0.1:8000/v1"))
+    basic = base64.b64encode(b"bob:pa@ss-word").decode()
+    assert {"bob:pa%40ss-word", "pa%40ss-word", "pa@ss-word", basic} <= set(found)
+    assert "bob" not in found  # a user beside a password is a name, not a credential
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://u:p4ssw0rd@host:8000/v1", "http://**********@host:8000/v1"),
+        ("https://token1234@host/v1", "https://**********@host/v1"),
+        ("http://host/v1", "http://host/v1"),
+    ],
+    ids=["user-password", "user-only", "none"],
+)
+def test_masked_url(url: str, expected: str) -> None:
+    assert masked_url(url) == expected

@@ -97,3 +97,12 @@ def test_debug_text_has_the_log_the_metrics_and_the_config_without_secrets() -> 
     assert "contains: '42'" in text
     assert "sk-probe-secret-123" not in text and "hdr-secret-456" not in text
     assert text.count("'**********'") == 2
+
+
+def test_debug_text_masks_the_userinfo_of_the_base_url() -> None:
+    """Regression (issue 17): `http://user:password@host` showed in clear."""
+    text = CONFIG.replace("http://127.0.0.1:9/v1", "http://ops:hunter2-pass@127.0.0.1:9/v1")
+    spec = parse_config(text, "probe.yaml").plan()[("t", "c")]
+    shown = debug_text(FAILED, cached=False, spec=spec)
+    assert "base_url: http://**********@127.0.0.1:9/v1" in shown
+    assert "hunter2" not in shown and "ops:" not in shown

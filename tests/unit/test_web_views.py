@@ -136,3 +136,11 @@ def test_the_config_shows_durations_names_first_and_only_the_dialects_fields() -
         {"name": "quick", "max_duration": "2s"},
     ]
     assert "sk-shown" not in str(shown) and "hdr-secret" not in str(shown)
+
+
+def test_the_config_masks_the_userinfo_of_a_base_url() -> None:
+    """Regression (issue 17): `http://user:password@host` showed in clear on /config."""
+    text = CONFIG.replace("http://127.0.0.1:9/v1", "http://ops:hunter2-pass@127.0.0.1:9/v1")
+    shown = views.config(parse_config(text, "userinfo.yaml"))
+    assert shown["targets"][0]["base_url"] == "http://**********@127.0.0.1:9/v1"
+    assert "hunter2" not in str(shown) and "ops:" not in str(shown)
