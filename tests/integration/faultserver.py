@@ -40,6 +40,7 @@ class Conn:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     path: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
     body: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -598,6 +599,92 @@ FAULTS.update(
 )
 
 
+# --- answers built to break pages, fill memory or leak secrets (issue 17) ---------------
+
+# JSON's escape of a lone surrogate: valid JSON, and json.loads makes it a str no page can
+# encode as UTF-8 (json.dumps writes a str holding one as this escape)
+LONE = "\ud800"
+HUGE = 200_000  # characters of each huge field
+TINY_CHUNKS = 100_000  # one character each
+# the prose an echoed credential hides behind, longer than the 300-character detail
+PADDING = "x" * 255
+
+
+@fault("lone_surrogates")
+async def lone_surrogates(conn: Conn) -> None:
+    """A lone surrogate in the model name, the id, the fingerprint and a chunk of content,
+    and bytes that are not UTF-8 in x-request-id."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return sse(
+            {
+                "id": f"chatcmpl-{LONE}",
+                "object": "chat.completion.chunk",
+                "model": f"m{LONE}",
+                "system_fingerprint": f"fp{LONE}",
+                "choices": [choice],
+            }
+        )
+
+    frames = [chunk({"content": f"4{LONE}"}), chunk({"content": "42"}), chunk({}, "stop")]
+    await answer(conn, [*frames, sse("[DONE]")], **{"x-request-id": "req-\xff\xfe"})
+
+
+@fault("lone_surrogate_error")
+async def lone_surrogate_error(conn: Conn) -> None:
+    body = json.dumps({"error": {"message": f"boom {LONE} at \udcff"}}).encode()
+    await conn.respond("500 Internal Server Error", "application/json", body)
+
+
+@fault("huge_fields_many_chunks")
+async def huge_fields_many_chunks(conn: Conn) -> None:
+    """Huge identity fields, a huge x-request-id (as long as aiohttp reads a header),
+    a huge finish reason, and the answer in TINY_CHUNKS chunks of one character."""
+    first = {
+        "id": "i" * HUGE,
+        "object": "chat.completion.chunk",
+        "model": "m" * HUGE,
+        "system_fingerprint": "f" * HUGE,
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}],
+    }
+    tiny = sse({"choices": [{"index": 0, "delta": {"content": "a"}}]})
+    last = sse(
+        {"choices": [{"index": 0, "delta": {"refusal": "r" * HUGE}, "finish_reason": "s" * HUGE}]}
+    )
+    await conn.chunked("200 OK", "text/event-stream", **{"x-request-id": "q" * 8000})
+    await conn.chunk(sse(first))
+    for _ in range(TINY_CHUNKS // 1000):  # a thousand frames a write, or it takes minutes
+        await conn.chunk(tiny * 1000)
+    for frame in (last, sse("[DONE]")):
+        await conn.chunk(frame)
+    await conn.last_chunk()
+
+
+def _credential(conn: Conn) -> str:
+    """The credential the client sent: an API key, or the Basic credential from the
+    base URL's userinfo."""
+    scheme, _, credential = conn.headers.get("authorization", "").partition(" ")
+    return credential or scheme
+
+
+@fault("key_echo_after_255")
+async def key_echo_after_255(conn: Conn) -> None:
+    """401 with the credential echoed after 255 characters of message, and more after."""
+    message = f"{PADDING} Incorrect API key provided: {_credential(conn)}. " + "See docs. " * 20
+    body = json.dumps({"error": {"message": message, "code": "invalid_api_key"}}).encode()
+    await conn.respond("401 Unauthorized", "application/json", body)
+
+
+@fault("key_prefix_echo")
+async def key_prefix_echo(conn: Conn) -> None:
+    """401 whose message ends with the first 12 characters of the credential, as a
+    server that cuts what it echoes."""
+    message = f"Incorrect API key provided: {_credential(conn)[:12]}…"
+    body = json.dumps({"error": {"message": message}}).encode()
+    await conn.respond("401 Unauthorized", "application/json", body)
+
+
 # --- the server ---------------------------------------------------------------------------
 
 
@@ -665,12 +752,10 @@ async def _read_request(conn: Conn) -> bool:
             head = await conn.reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             conn.path = lines[0].split(" ")[1]
-            length = 0
             for line in lines[1:]:
                 name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            raw = await conn.reader.readexactly(length)
+                conn.headers[name.strip().lower()] = value.strip()
+            raw = await conn.reader.readexactly(int(conn.headers.get("content-length", 0)))
     except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
         return False
     conn.body = json.loads(raw) if raw else {}
