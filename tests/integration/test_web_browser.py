@@ -173,12 +173,13 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
     verdicts = await browser.evaluate("document.getElementById('verdicts').innerText")
     assert "refusal verdict" in verdicts and "refused" in verdicts and "FAILED" in verdicts
     segments = await browser.evaluate(
-        """[...document.querySelectorAll('#waterfall .wf-seg')].map(s => s.className
+        """[...document.querySelectorAll('#waterfall .wf-seg')].map(s => s.getAttribute('class')
             .replace('wf-seg ', ''))"""
     )
     assert segments[:4] == ["wf-connect", "wf-wait", "wf-first", "wf-stream"]
     widths = await browser.evaluate(
-        "[...document.querySelectorAll('#waterfall .wf-stream')].map(s => s.offsetWidth)"
+        """[...document.querySelectorAll('#waterfall .wf-stream')]
+            .map(s => s.getBoundingClientRect().width)"""
     )
     assert widths and widths[0] > 10  # streaming took most of the run: a visible bar
     legend = await browser.evaluate(
