@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
-from aiohttp import web
 
 from exporter import __version__, logs, netguard, rules, sharding
 from exporter.config import Config, ConfigError, RunSpec, load_config, parse_config
@@ -31,7 +30,7 @@ from exporter.result import Outcome, ProbeResult
 from exporter.runner import http_client, run_canary
 from exporter.service import Service
 from exporter.simulator.scenarios import SCENARIOS
-from exporter.web import make_app
+from exporter.web import make_app, server
 from exporter.webconfig import WebConfig, load_web_config
 
 # The simulator's server is imported only by the commands that run it; its scenario
@@ -379,19 +378,22 @@ async def _serve(
         print(f"chatcanary: {exc}", file=sys.stderr)
         await service.stop(0)
         return 2
-    runner = web.AppRunner(make_app(service, web_config), access_log=None)
-    await runner.setup()
     tls = None if web_config is None else web_config.ssl_context()
-    site = web.TCPSite(runner, *listen, ssl_context=tls)
+    settings = service.config.web  # the port's limits apply from start; a reload keeps them
     try:
-        await site.start()
+        runner = await server.start(
+            make_app(service, web_config),
+            *listen,
+            header_timeout=settings.header_timeout,
+            max_connections=settings.max_connections,
+            ssl_context=tls,
+        )
     except OSError as exc:
         print(
             f"chatcanary: cannot listen on {_url_host(listen[0])}:{listen[1]}: {exc}",
             file=sys.stderr,
         )
         await service.stop(0)
-        await runner.cleanup()
         return 2
     freeze_heap()
     host, port = runner.addresses[0][:2]

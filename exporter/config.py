@@ -313,6 +313,10 @@ class Web(Strict):
     refresh: Duration = 10.0  # the page reloads its data this often
     # e.g. http://tempo:3200/trace/{trace_id}; the run page links the trace id with it
     trace_url: str | None = None
+    # the web port against slow or many clients: a request's headers (and a body) must
+    # arrive within header_timeout; past max_connections the longest idle one is closed
+    header_timeout: Duration = 15.0
+    max_connections: int = Field(default=256, ge=2, le=100_000)
 
     @field_validator("feedback_categories")
     @classmethod

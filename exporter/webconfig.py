@@ -13,13 +13,14 @@ write:                            # POST endpoints take these credentials instea
 ```
 
 Top-level credentials guard every endpoint; `write` (optional) replaces them for the
-state-changing ones (run now, feedback, reload). With neither, the endpoint is open.
-Passwords are stored as salted PBKDF2-SHA256 hashes, never in clear.
+state-changing ones (run now, feedback, reload). With neither, the endpoint is open; a
+`write` block without credentials is refused (it would open the writes silently).
+Passwords are stored as salted PBKDF2-SHA256 hashes, never in clear; checking one runs on
+a small pool of its own, bounded and rate limited per client (exporter/web/auth.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -34,6 +35,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -44,8 +46,9 @@ from exporter.config import ConfigError, describe
 
 SCHEME = "pbkdf2_sha256"
 ITERATIONS = 600_000
-_CACHE_LIMIT = 256
-_DUMMY = "pbkdf2_sha256$600000$Y2hhdGNhbmFyeS1kdW1teQ$r8U2es2Ndkj0mRdL2zVITXCCx9hOFagJneAhgjyERz8"
+DUMMY_HASH = (
+    "pbkdf2_sha256$600000$Y2hhdGNhbmFyeS1kdW1teQ$r8U2es2Ndkj0mRdL2zVITXCCx9hOFagJneAhgjyERz8"
+)
 
 
 def hash_password(password: str, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
@@ -118,6 +121,18 @@ class WebConfig(Credentials):
     tls_server_config: TLSServerConfig | None = None
     write: Credentials | None = None
 
+    @field_validator("write")
+    @classmethod
+    def _write_guarded(cls, write: Credentials | None, info: ValidationInfo) -> Credentials | None:
+        if write is not None and not write.required:
+            reads = info.data.get("basic_auth_users") or info.data.get("bearer_tokens")
+            opens = "while reads need credentials" if reads else "as every other endpoint"
+            raise ValueError(
+                f"a `write` block without credentials opens run now, feedback and reload "
+                f"to anyone {opens}; give it basic_auth_users or bearer_tokens, or remove it"
+            )
+        return write
+
     @model_validator(mode="after")
     def _tls_loads(self) -> WebConfig:
         self.ssl_context()  # a bad certificate fails at start, not at the first request
@@ -137,53 +152,6 @@ class WebConfig(Credentials):
         except (OSError, ssl.SSLError) as exc:
             raise ValueError(f"cannot load the TLS certificate and key: {exc}") from None
         return context
-
-
-class Guard:
-    """Checks an `Authorization` header against credentials. Verified basic-auth pairs
-    are remembered (as keyed digests, not in clear), since PBKDF2 is slow on purpose."""
-
-    def __init__(self, credentials: Credentials) -> None:
-        self.credentials = credentials
-        self._key = secrets.token_bytes(32)
-        self._verified: set[bytes] = set()
-
-    async def allows(self, authorization: str | None) -> bool:
-        if not self.credentials.required:
-            return True
-        scheme, _, value = (authorization or "").partition(" ")
-        value = value.strip()
-        if scheme.lower() == "bearer" and value:
-            given = value.encode()
-            return any(
-                hmac.compare_digest(given, t.get_secret_value().encode())
-                for t in self.credentials.bearer_tokens
-            )
-        if scheme.lower() == "basic" and value:
-            return await self._basic(value)
-        return False
-
-    async def _basic(self, value: str) -> bool:
-        try:
-            user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        encoded = self.credentials.basic_auth_users.get(user)
-        if not sep:
-            return False
-        if encoded is None:  # as slow as a known user, so timing does not tell who exists
-            await asyncio.to_thread(verify_password, password, _DUMMY)
-            return False
-        seen = hmac.new(self._key, f"{user}\0{password}".encode(), "sha256").digest()
-        if seen in self._verified:
-            return True
-        # slow on purpose: off the event loop, so a guessing client stalls nothing else
-        if not await asyncio.to_thread(verify_password, password, encoded):
-            return False
-        if len(self._verified) >= _CACHE_LIMIT:
-            self._verified.clear()
-        self._verified.add(seen)
-        return True
 
 
 def load_web_config(path: str | Path, environ: Mapping[str, str] | None = None) -> WebConfig:

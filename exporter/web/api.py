@@ -14,6 +14,7 @@ configured ones, so nothing is ever sent to an address a request made up.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -168,10 +169,15 @@ async def read_json(request: web.Request, limit: int) -> Any:
     if request.content_length is not None and request.content_length > limit:
         raise BadRequest(413, f"the body is larger than {limit} bytes")
     body = bytearray()
-    async for chunk in request.content.iter_chunked(4096):
-        body += chunk
-        if len(body) > limit:
-            raise BadRequest(413, f"the body is larger than {limit} bytes")
+    seconds = request.app[SERVICE].config.web.header_timeout
+    try:
+        async with asyncio.timeout(seconds):  # a body sent a byte at a time holds nothing
+            async for chunk in request.content.iter_chunked(4096):
+                body += chunk
+                if len(body) > limit:
+                    raise BadRequest(413, f"the body is larger than {limit} bytes")
+    except TimeoutError:
+        raise BadRequest(408, f"the body did not arrive within {seconds:g}s") from None
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -222,7 +228,10 @@ async def get_probe(request: web.Request) -> web.Response:
     except BadRequest as exc:  # plain text, as blackbox_exporter answers
         return web.Response(status=exc.status, text=f"{exc}\n")
     try:
-        result, cached = await service.fresh(spec, service.config.web.probe_cache)
+        # never more often than the canary's own schedule: a scrape (or a flood of them)
+        # within the interval gets the last result
+        window = max(service.config.web.probe_cache, spec.interval)
+        result, cached = await service.fresh(spec, window)
     except BudgetSpent as exc:
         refused = over_budget(exc)
         return web.Response(status=refused.status, text=f"{refused}\n", headers=refused.headers)

@@ -1,6 +1,9 @@
 """The exporter's HTTP side: routes, the optional authentication of the web config file,
 and the small handlers (metrics, health, readiness, reload, the pages). Reads snapshots
-only; the one way in is the service's own entry points (reload, run now, feedback)."""
+only; the one way in is the service's own entry points (reload, run now, feedback).
+
+Every response carries the security headers (`SECURITY_HEADERS`). A browser request from
+another site's page may not change state nor start a run (`cross_site`)."""
 
 from __future__ import annotations
 
@@ -8,26 +11,49 @@ from typing import Any
 
 import yaml
 from aiohttp import web
+from yarl import URL
 
 from exporter.service import Service
 from exporter.sinks.prometheus import exposition
 from exporter.web import api, pages, views
-from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE
+from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE, error
 from exporter.web.assets import CSS, JS
+from exporter.web.auth import Guard, Hasher, TooBusy
 from exporter.web.limits import TokenBucket
-from exporter.webconfig import Guard, WebConfig
+from exporter.webconfig import WebConfig
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+COSTLY_READS = frozenset({"/probe"})  # a GET that may start a run, and so spend tokens
+# the pages load their script and stylesheet from /static/ and have no inline script or
+# style: nothing else may run, load, frame them or be posted from them
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Server": "chatcanary",  # not aiohttp's "Python/3.11 aiohttp/3.x"
+}
+SAFE_SITES = frozenset({"same-origin", "none"})  # Sec-Fetch-Site: this page, or typed in
+RELOADS_PER_SECOND = 1
 
 
 def make_app(service: Service, web_config: WebConfig | None = None) -> web.Application:
-    middlewares = [api.bad_requests]
+    middlewares = [cross_site, api.bad_requests]
+    hasher = Hasher()
     if web_config is not None:
-        middlewares.insert(0, authenticate(web_config))
+        middlewares.insert(1, authenticate(web_config, hasher))
     app = web.Application(middlewares=middlewares)
+    app.on_response_prepare.append(secure)
+    app.on_cleanup.append(lambda _app: _close(hasher))
     app[SERVICE] = service
     app[RUN_NOW_LIMIT] = TokenBucket(service.config.web.run_now_per_minute)
     app[FEEDBACK_LIMIT] = TokenBucket(service.config.web.feedback_per_minute)
+    app[HASHER] = hasher
+    app[RELOAD_LIMIT] = TokenBucket(60 * RELOADS_PER_SECOND, burst=RELOADS_PER_SECOND)
     app[PROTECTION] = describe(web_config)
     add = app.router
     add.add_get("/", index)
@@ -50,6 +76,53 @@ def make_app(service: Service, web_config: WebConfig | None = None) -> web.Appli
 
 
 PROTECTION = web.AppKey("protection", str)
+RELOAD_LIMIT = web.AppKey("reload_limit", TokenBucket)
+HASHER = web.AppKey("hasher", Hasher)
+
+
+async def _close(hasher: Hasher) -> None:
+    hasher.close()
+
+
+async def secure(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+
+
+def foreign(request: web.Request) -> str | None:
+    """Why this request comes from another site's page (None when it does not). Browsers
+    say where a request comes from in `Sec-Fetch-Site`, older ones in `Origin`; a client
+    that sends neither (curl, Prometheus, a config-reload sidecar) is no browser."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return None if site.lower() in SAFE_SITES else f"Sec-Fetch-Site is {site!r}"
+    origin = request.headers.get("Origin")
+    if origin is None or _same_origin(origin, request):
+        return None
+    return f"Origin {origin!r} is not this server"
+
+
+def _same_origin(origin: str, request: web.Request) -> bool:
+    try:
+        theirs = URL(origin)
+        ours = URL.build(scheme=theirs.scheme, authority=request.host)
+        return theirs.scheme in ("http", "https") and (theirs.host, theirs.port) == (
+            ours.host,
+            ours.port,
+        )
+    except (ValueError, TypeError):  # "null", garbage: not this server
+        return False
+
+
+@web.middleware
+async def cross_site(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Refuses a state-changing request, or a `/probe` (which spends tokens), made by
+    another site's page: a form post, a no-cors fetch, an `<img src>`."""
+    if request.method not in READS or request.path in COSTLY_READS:
+        why = foreign(request)
+        if why is not None:
+            return error(403, f"cross-site request refused: {why}")
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 def describe(web_config: WebConfig | None) -> str:
@@ -62,16 +135,20 @@ def describe(web_config: WebConfig | None) -> str:
     return f"{tls} · read-only endpoints: {reads} · state-changing endpoints: {writes}"
 
 
-def authenticate(web_config: WebConfig) -> Any:
+def authenticate(web_config: WebConfig, hasher: Hasher) -> Any:
     guards = {
-        False: Guard(web_config.credentials(False)),
-        True: Guard(web_config.credentials(True)),
+        False: Guard(web_config.credentials(False), hasher),
+        True: Guard(web_config.credentials(True), hasher),
     }
 
     @web.middleware
     async def check(request: web.Request, handler: Any) -> web.StreamResponse:
         guard = guards[request.method not in READS]
-        if await guard.allows(request.headers.get("Authorization")):
+        try:
+            allowed = await guard.allows(request.headers.get("Authorization"), request.remote or "")
+        except TooBusy as exc:
+            return error(exc.status, str(exc), {"Retry-After": str(exc.seconds)})
+        if allowed:
             response: web.StreamResponse = await handler(request)
             return response
         scheme = "Basic" if guard.credentials.basic_auth_users else "Bearer"
@@ -159,7 +236,15 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def reload(request: web.Request) -> web.Response:
-    error = request.app[SERVICE].reload()
-    if error is None:
+    wait = request.app[RELOAD_LIMIT].take()
+    if wait > 0:
+        seconds = max(1, round(wait + 0.5))
+        return web.Response(
+            status=429,
+            text=f"too many reloads (at most {RELOADS_PER_SECOND} a second); retry in {seconds}s\n",
+            headers={"Retry-After": str(seconds)},
+        )
+    problem = request.app[SERVICE].reload()
+    if problem is None:
         return web.Response(text="config reloaded\n")
-    return web.Response(status=400, text=f"config reload failed, old config kept:\n{error}\n")
+    return web.Response(status=400, text=f"config reload failed, old config kept:\n{problem}\n")

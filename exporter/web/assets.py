@@ -105,14 +105,15 @@ button.run[disabled] { opacity: .6; cursor: progress; }
 .msg.failure { border-left-color: var(--err); background: #fff7f7; }
 .waterfall { display: grid; grid-template-columns: 56px 1fr 390px; gap: 6px 12px;
   align-items: center; }
-.wf-track { position: relative; height: 18px; background: #f0f2f5; border-radius: 3px; }
-.wf-seg { position: absolute; top: 2px; bottom: 2px; border-radius: 2px; min-width: 2px; }
-.wf-connect { background: #9aa8b8; }
-.wf-wait { background: #8e6cc9; }
-.wf-first { background: #e39b3b; }
-.wf-stream { background: #2f6fdb; }
-.wf-body { background: #2b9aa0; }
-.wf-failed { background: var(--err); }
+svg.wf-track { display: block; width: 100%; height: 18px; background: #f0f2f5;
+  border-radius: 3px; }
+.wf-numbers { font-size: 11.5px; }
+.wf-connect { background: #9aa8b8; fill: #9aa8b8; }
+.wf-wait { background: #8e6cc9; fill: #8e6cc9; }
+.wf-first { background: #e39b3b; fill: #e39b3b; }
+.wf-stream { background: #2f6fdb; fill: #2f6fdb; }
+.wf-body { background: #2b9aa0; fill: #2b9aa0; }
+.wf-failed { background: var(--err); fill: var(--err); }
 .legend { display: flex; gap: 14px; color: var(--muted); font-size: 12px; margin-top: 8px;
   flex-wrap: wrap; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
@@ -122,6 +123,11 @@ pre.detail { background: #1c2530; color: #e6edf3; padding: 10px 12px; border-rad
 pre.config { background: #fff; border: 1px solid var(--line); border-radius: 6px;
   padding: 12px 16px; font-size: 12px; overflow: auto; }
 .empty { color: var(--muted); padding: 14px; text-align: center; }
+.light { font-weight: 400; }
+tr.current { background: #eef4ff; }
+button.again { float: right; }
+/* text from targets and users is isolated: a right-to-left override stays inside it */
+bdi, pre, td.wrap, .facts dd { unicode-bidi: isolate; }
 .toast { position: fixed; right: 20px; bottom: 20px; background: var(--head); color: #fff;
   padding: 8px 14px; border-radius: 6px; display: none; }
 .grid-2 { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px; }

@@ -1,7 +1,10 @@
 """The operator's HTML pages, rendered on the server from the views' plain data.
 
-Every value is escaped here, at the one place text becomes HTML. Links are relative
-(`root` climbs back to the app's root), so the page works behind a path prefix.
+Every value is escaped here, at the one place text becomes HTML, and text that a target
+or a user supplied is isolated (`u`: `<bdi>`), so a right-to-left override in a model name
+or a comment cannot reorder what follows it. Links are relative (`root` climbs back to the
+app's root), so the page works behind a path prefix. No inline script or style: the
+Content-Security-Policy allows neither.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ OUTCOMES = ("success", "error", "check_failed")  # a run's; `pending` is a canar
 
 def e(value: Any) -> str:
     return escape("" if value is None else str(value))
+
+
+def u(value: Any) -> str:
+    """Text from outside (a target's answer or headers, a user's feedback, names), escaped
+    and isolated from the text around it."""
+    return f"<bdi>{e(value)}</bdi>"
 
 
 def badge(state: str) -> str:
@@ -135,7 +144,7 @@ def checks_cell(last: dict[str, Any] | None) -> str:
         return MISSING
     if last["failed_checks"]:
         names = ", ".join(last["failed_checks"])
-        return f'<span class="tag bad" title="{e(names)}">failed: {e(names)}</span>'
+        return f'<span class="tag bad" title="{e(names)}">failed: {u(names)}</span>'
     return f'<span class="tag good">{last["checks_passed"]}/{last["checks_total"]} passed</span>'
 
 
@@ -144,23 +153,23 @@ def grid_row(r: dict[str, Any]) -> str:
     if last is None:
         when = '<span class="muted">not run yet</span>'
         detail = identity = ""
-        run_link = e(r["canary"])
+        run_link = u(r["canary"])
     else:
         when = f'<span title="{e(clock(last["finished_at"]))}">{ago(last["age_seconds"])}</span>'
-        run_link = f'<a href="runs/{e(last["run_id"])}">{e(r["canary"])}</a>'
-        identity = e(last["response_model"] or "")
+        run_link = f'<a href="runs/{e(last["run_id"])}">{u(r["canary"])}</a>'
+        identity = u(last["response_model"]) if last["response_model"] else ""
         if last["system_fingerprint"]:
-            identity += f' <span class="muted mono">{e(last["system_fingerprint"])}</span>'
+            identity += f' <span class="muted mono">{u(last["system_fingerprint"])}</span>'
         detail = ""
         if last["error_class"]:
             status = f" · HTTP {last['http_status']}" if last["http_status"] else ""
             detail = f'<span class="tag bad">{e(last["error_class"])}{e(status)}</span>'
     return f"""<tr data-state="{e(r["state"])}" data-target="{e(r["target"])}">
-<td>{badge(r["state"])}</td><td>{e(r["target"])}</td><td>{run_link}</td>
+<td>{badge(r["state"])}</td><td>{u(r["target"])}</td><td>{run_link}</td>
 <td class="num">{ms(last and last["ttft_seconds"])}</td>
 <td class="num">{ms(last and last["duration_seconds"])}</td>
 <td>{spark(r["recent"])}</td><td class="refusal">{refusal_cell(r)}</td><td>{checks_cell(last)}</td>
-<td>{detail}</td><td><span class="mono">{e(r["model"])}</span><br>
+<td>{detail}</td><td><span class="mono">{u(r["model"])}</span><br>
 <span class="muted">{identity or DASH}</span></td><td>{when}</td>
 <td><button class="run" type="button" data-target="{e(r["target"])}"
  data-canary="{e(r["canary"])}">Run now</button></td></tr>"""
@@ -228,10 +237,11 @@ def feedback_table(entries: Sequence[Feedback]) -> str:
     if not entries:
         return '<div class="panel empty">No feedback yet. POST /api/v1/feedback to send some.</div>'
     rows = "".join(
-        f"<tr><td>{e(clock(f.received_at))}</td><td>{e(f.target)}</td>"
+        f"<tr><td>{e(clock(f.received_at))}</td><td>{u(f.target)}</td>"
         f'<td><span class="badge {e(f.rating)}">{e(str(f.rating).upper())}</span></td>'
-        f"<td>{e(f.category)}</td><td class='mono'>{e(f.conversation_id) or DASH}</td>"
-        f'<td class="wrap">{e(f.comment[:300]) or MISSING}</td></tr>'
+        f"<td>{u(f.category)}</td>"
+        f"<td class='mono'>{u(f.conversation_id) if f.conversation_id else DASH}</td>"
+        f'<td class="wrap">{u(f.comment[:300]) if f.comment else MISSING}</td></tr>'
         for f in entries
     )
     return (
@@ -313,10 +323,10 @@ def waterfall(turns: Sequence[dict[str, Any]]) -> str:
         else:
             marks.append(("wf-failed", connect or 0.0, end))
         drawn.update(cls for cls, _, _ in marks)
-        segs = "".join(
-            f'<span class="wf-seg {cls}" style="left:{a / scale * 100:.2f}%;'
-            f'width:{max(0.0, b - a) / scale * 100:.2f}%" title="{SEGMENTS[cls]}: '
-            f'{(b - a) * 1000:.1f} ms"></span>'
+        segs = "".join(  # SVG attributes, not inline style: the CSP allows no inline style
+            f'<rect class="wf-seg {cls}" x="{a / scale * 100:.2f}%" '
+            f'width="{max(0.0, b - a) / scale * 100:.2f}%" y="2" height="14" rx="2">'
+            f"<title>{SEGMENTS[cls]}: {(b - a) * 1000:.1f} ms</title></rect>"
             for cls, a, b in marks
         )
         numbers = (
@@ -324,9 +334,9 @@ def waterfall(turns: Sequence[dict[str, Any]]) -> str:
             f"last {ms(end)}"
         )
         rows.append(
-            f'<span class="muted">turn {t["turn"]}</span><div class="wf-track" '
-            f'role="img" aria-label="{e(numbers)}">{segs}</div>'
-            f'<span class="mono" style="font-size:11.5px">{numbers}</span>'
+            f'<span class="muted">turn {t["turn"]}</span><svg class="wf-track" '
+            f'role="img" aria-label="{e(numbers)}">{segs}</svg>'
+            f'<span class="mono wf-numbers">{numbers}</span>'
         )
     # the phases drawn, in the order they happen
     legend = "".join(
@@ -360,7 +370,7 @@ def exchange(run: dict[str, Any]) -> str:
             )
             if x
         )
-        info = f'<span class="muted" style="font-weight:400">{e(meta)}</span>'
+        info = f'<span class="muted light">{u(meta)}</span>'
         if t["error_class"]:
             text = f"{t['error_class']}: {t['error_detail'] or ''}"
             if t["answer"]:
@@ -391,7 +401,7 @@ def refusal_row(run: dict[str, Any]) -> str:
         expected = "expected to " + ("refuse" if expect else "answer")
     detail = f"{expected} · detector <b>{e(run['refusal_detector'])}</b>"
     if run["refusal_reason"]:
-        detail += f": <q>{e(run['refusal_reason'])}</q>"
+        detail += f": <q>{u(run['refusal_reason'])}</q>"
     if run.get("refusal_confidence") is not None:
         detail += f" · confidence {run['refusal_confidence']:.2f}"
     if run.get("refusal_language"):
@@ -407,7 +417,7 @@ def verdicts(run: dict[str, Any]) -> str:
         f'<tr><td class="mono">{e(c["name"])}</td><td>'
         f'<span class="tag {"good" if c["passed"] else "bad"}">'
         f"{'passed' if c['passed'] else 'FAILED'}</span></td>"
-        f'<td class="wrap">{e(c["reason"])}</td></tr>'
+        f'<td class="wrap">{u(c["reason"])}</td></tr>'
         for c in run["checks"]
     )
     if run["refused"] is not None:
@@ -430,7 +440,7 @@ def facts(items: Sequence[tuple[str, str]]) -> str:
 
 def history_table(runs: Sequence[dict[str, Any]], current: str) -> str:
     rows = "".join(
-        f"<tr{' style=background:#eef4ff' if r['run_id'] == current else ''}>"
+        f"<tr{' class=current' if r['run_id'] == current else ''}>"
         f'<td>{badge(r["outcome"])}</td><td><a href="{e(r["run_id"])}">'
         f"{e(clock(r['started_at'])[11:19])}</a></td>"
         f'<td class="num">{ms(r["duration_seconds"])}</td>'
@@ -450,7 +460,7 @@ def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> str:
         trace = f'<a class="mono" href="{e(run["trace_url"])}">{trace}</a>'
     last = run["turns"][-1] if run["turns"] else None
     headers = "".join(
-        f'<tr><td class="mono">{e(k)}</td><td class="mono wrap">{e(v)}</td></tr>'
+        f'<tr><td class="mono">{u(k)}</td><td class="mono wrap">{u(v)}</td></tr>'
         for k, v in (last["headers"] if last else {}).items()
     )
     tokens = f"{run['input_tokens'] or 0} in · {run['output_tokens'] or 0} out"
@@ -459,10 +469,10 @@ def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> str:
     summary = facts(
         [
             ("Outcome", badge(run["outcome"])),
-            ("Target · canary", f"{e(run['target'])} · {e(run['canary'])}"),
-            ("Model (configured)", f'<span class="mono">{e(run["model"])}</span>'),
-            ("Reported model", e(run["response_model"] or DASH)),
-            ("System fingerprint", f'<span class="mono">{e(run["system_fingerprint"] or DASH)}'),
+            ("Target · canary", f"{u(run['target'])} · {u(run['canary'])}"),
+            ("Model (configured)", f'<span class="mono">{u(run["model"])}</span>'),
+            ("Reported model", u(run["response_model"] or DASH)),
+            ("System fingerprint", f'<span class="mono">{u(run["system_fingerprint"] or DASH)}'),
             ("Started", e(clock(run["started_at"]))),
             ("Duration · TTFT", f"{ms(run['duration_seconds'])} · {ms(run['ttft_seconds'])}"),
             ("Tokens", e(tokens)),
@@ -490,10 +500,10 @@ def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> str:
         else '<div class="panel empty">No response headers (no response).</div>'
     )
     again = (
-        f'<button class="run" type="button" style="float:right" data-target="{e(run["target"])}"'
+        f'<button class="run again" type="button" data-target="{e(run["target"])}"'
         f' data-canary="{e(run["canary"])}">Run again</button>'
     )
-    title = f"Run {badge(run['outcome'])} {e(run['target'])} / {e(run['canary'])}"
+    title = f"Run {badge(run['outcome'])} {u(run['target'])} / {u(run['canary'])}"
     body = f"""{again}<h1>{title}</h1>{kept}
 <div class="panel">{summary}</div>{error}
 <h2>Timing waterfall</h2>{waterfall(run["turns"])}
@@ -514,7 +524,7 @@ def runs_page(
     rows = (
         "".join(
             f'<tr><td>{badge(r["outcome"])}</td><td><a href="runs/{e(r["run_id"])}">'
-            f"{e(clock(r['started_at']))}</a></td><td>{e(r['target'])}</td><td>{e(r['canary'])}</td>"
+            f"{e(clock(r['started_at']))}</a></td><td>{u(r['target'])}</td><td>{u(r['canary'])}</td>"
             f'<td class="num">{ms(r["ttft_seconds"])}</td><td class="num">'
             f"{ms(r['duration_seconds'])}</td>"
             f"<td>{e(r['error_class'] or ', '.join(r['failed_checks']))}</td></tr>"
@@ -530,7 +540,7 @@ def runs_page(
     )
     return layout(
         "Runs",
-        f'<h1>Recent runs <span class="muted" style="font-weight:400">({e(shown)}; '
+        f'<h1>Recent runs <span class="muted light">({u(shown)}; '
         f'<a href="{e("api/v1/runs" + query(**chosen).rstrip("?"))}">JSON</a>)</span></h1>'
         f"{form}<table><thead><tr><th>Outcome</th><th>Started</th><th>Target</th><th>Canary</th>"
         "<th class=num>TTFT</th><th class=num>Duration</th><th>Why</th></tr></thead>"
@@ -542,7 +552,7 @@ def runs_page(
 def config_page(config_yaml: str, protection: str) -> str:
     return layout(
         "Config",
-        "<h1>Configuration <span class='muted' style='font-weight:400'>(secrets redacted)"
+        "<h1>Configuration <span class='muted light'>(secrets redacted)"
         f"</span></h1><p class='muted'>{e(protection)} · "
         "<a href='metrics'>/metrics</a> · <a href='api/v1/status'>/api/v1/status</a></p>"
         f'<pre class="config" id="config">{e(config_yaml)}</pre>',

@@ -162,7 +162,11 @@ async def test_concurrent_reloads_are_serialised(simulator: Sim, tmp_path: Path)
                     return resp.status
 
             statuses = await asyncio.gather(*(reload() for _ in range(20)))
-        assert statuses == [200] * 20
+            exporter.service.reload()  # and a SIGHUP's reload on top (not rate limited)
+        # over HTTP one reload a second: of twenty at once the first applies, the rest are
+        # told to wait (a very slow machine may let one more through a second later)
+        assert statuses.count(200) >= 1 and statuses.count(429) >= 18
+        assert set(statuses) == {200, 429}
         loops = [t for t in asyncio.all_tasks() if t.get_name().startswith("canary (")]
         assert sorted(t.get_name() for t in loops) == [
             "canary ('t', 'kept')",

@@ -51,10 +51,21 @@ web:
 """.replace("KEY", SECRET)
 
 
+# every Content-Security-Policy violation on any page of the tab, kept across navigations
+RECORD_CSP = """document.addEventListener('securitypolicyviolation', (e) => {
+  const seen = JSON.parse(sessionStorage.getItem('csp') || '[]');
+  seen.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + location.pathname);
+  sessionStorage.setItem('csp', JSON.stringify(seen));
+});"""
+CSP_SEEN = "JSON.parse(sessionStorage.getItem('csp') || '[]')"
+RLO = "\u202e"
+
+
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[Chromium]:
     chromium = Chromium(binary("chromium", "chromium"), tmp_path / "profile")
     await chromium.start()
+    await chromium.send("Page.addScriptToEvaluateOnNewDocument", source=RECORD_CSP)
     yield chromium
     await chromium.stop()
 
@@ -106,6 +117,9 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
             },
         )
         assert sent.status == 202, await sent.text()
+        spoof = {"target": "primary", "rating": "negative", "comment": f"ok {RLO}exe.txt"}
+        sent = await session.post(exporter.url + "/api/v1/feedback", json=spoof)
+        assert sent.status == 202, await sent.text()
 
     # the grid: colour and word, failing count, the refusal, the error class
     await browser.goto(exporter.url + "/")
@@ -137,6 +151,20 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
     )
     assert "the answer <b>ignored</b> my question" in feedback  # escaped, shown as text
     assert "NEGATIVE" in feedback and "incorrect" in feedback
+    # a right-to-left override reorders nothing outside the comment that carries it
+    isolated = await browser.evaluate(
+        f"""(() => {{
+          const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+          const found = [];
+          while (walk.nextNode()) {{
+            if (!walk.currentNode.data.includes('{RLO}')) continue;
+            const el = walk.currentNode.parentElement;
+            found.push(el.tagName + ' ' + getComputedStyle(el).unicodeBidi);
+          }}
+          return found;
+        }})()"""
+    )
+    assert isolated == ["BDI isolate"]
     assert SECRET not in await browser.evaluate("document.documentElement.outerHTML")
     # the page refreshes itself in place
     await browser.wait_for("document.getElementById('updated').innerText.startsWith('updated')")
@@ -173,12 +201,13 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
     verdicts = await browser.evaluate("document.getElementById('verdicts').innerText")
     assert "refusal verdict" in verdicts and "refused" in verdicts and "FAILED" in verdicts
     segments = await browser.evaluate(
-        """[...document.querySelectorAll('#waterfall .wf-seg')].map(s => s.className
+        """[...document.querySelectorAll('#waterfall .wf-seg')].map(s => s.getAttribute('class')
             .replace('wf-seg ', ''))"""
     )
     assert segments[:4] == ["wf-connect", "wf-wait", "wf-first", "wf-stream"]
     widths = await browser.evaluate(
-        "[...document.querySelectorAll('#waterfall .wf-stream')].map(s => s.offsetWidth)"
+        """[...document.querySelectorAll('#waterfall .wf-stream')]
+            .map(s => s.getBoundingClientRect().width)"""
     )
     assert widths and widths[0] > 10  # streaming took most of the run: a visible bar
     legend = await browser.evaluate(
@@ -241,4 +270,12 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
     # durations as written, and only the fields each target's dialect reads
     assert "interval: 1s, timeout: 3s," in config
     assert "anthropic_version" in config and "api_version" not in config
+
+    # no page broke its Content-Security-Policy; and a violation would have been seen
+    assert await browser.evaluate(CSP_SEEN) == []
+    await browser.evaluate(
+        "const d = document.createElement('div'); d.setAttribute('style', 'color: red');"
+        "document.body.append(d)"
+    )
+    assert await browser.wait_for(f"{CSP_SEEN}.length") == 1
     await browser.screenshot(ARTIFACTS / "config.png")

@@ -39,7 +39,7 @@ def test_the_waterfall_has_a_segment_per_phase() -> None:
     html = pages.waterfall(
         [turn(connect_seconds=0.01, headers_seconds=0.1, ttft_seconds=0.5, duration_seconds=1.0)]
     )
-    segments = re.findall(r'class="wf-seg (wf-\w+)" style="left:([\d.]+)%;width:([\d.]+)%', html)
+    segments = re.findall(r'class="wf-seg (wf-\w+)" x="([\d.]+)%" width="([\d.]+)%"', html)
     assert segments == [
         ("wf-connect", "0.00", "1.00"),
         ("wf-wait", "1.00", "9.00"),
@@ -91,7 +91,7 @@ def refusal_run(expect: bool | None, refused: bool) -> dict[str, Any]:
 def test_the_refusal_verdict_shows_its_phrase_confidence_and_language() -> None:
     row = pages.refusal_row(refusal_run(False, True))
     assert 'class="tag bad"' in row and "expected to answer" in row
-    assert "<q>it is not appropriate</q>" in row
+    assert "<q><bdi>it is not appropriate</bdi></q>" in row
     assert "confidence 0.87" in row and "language en" in row
     assert 'class="tag good"' in pages.refusal_row(refusal_run(True, True))
 
@@ -213,7 +213,7 @@ def test_the_legend_names_the_phases_drawn_in_their_order() -> None:
         ("wf-stream", "streaming"),
         ("wf-failed", "failed"),
     ]
-    assert 'title="waiting for headers: 90.0 ms"' in html
+    assert "<title>waiting for headers: 90.0 ms</title>" in html
 
 
 def chosen_options(page: str) -> dict[str, list[str]]:

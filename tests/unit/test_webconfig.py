@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
 
 from exporter.config import ConfigError
 from exporter.webconfig import (
-    Credentials,
-    Guard,
     WebConfig,
     hash_password,
     load_web_config,
@@ -22,10 +19,6 @@ TOKEN = "read-token-0123456789"
 WRITE_TOKEN = "write-token-0123456789"
 
 
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
 def test_password_hashes_verify_and_are_salted() -> None:
     first = hash_password("hunter22", iterations=FAST)
     assert first.startswith("pbkdf2_sha256$1000$")
@@ -33,30 +26,6 @@ def test_password_hashes_verify_and_are_salted() -> None:
     assert not verify_password("hunter23", first)
     assert hash_password("hunter22", iterations=FAST) != first
     assert not verify_password("hunter22", "plain-text")
-
-
-async def test_the_guard_takes_basic_auth_and_bearer_tokens() -> None:
-    creds = Credentials.model_validate(
-        {"basic_auth_users": {"alice": hash_password("s3cret", FAST)}, "bearer_tokens": [TOKEN]}
-    )
-    guard = Guard(creds)
-    assert await guard.allows(basic("alice", "s3cret"))
-    assert await guard.allows(basic("alice", "s3cret"))  # the remembered path
-    assert await guard.allows(f"Bearer {TOKEN}")
-    for bad in (
-        None,
-        "",
-        basic("alice", "wrong"),
-        basic("bob", "s3cret"),
-        "Basic !!!not-base64",
-        "Bearer wrong-token-0123456789",
-        f"Token {TOKEN}",
-    ):
-        assert not await guard.allows(bad), bad
-
-
-async def test_no_credentials_means_open() -> None:
-    assert await Guard(Credentials()).allows(None)
 
 
 def test_write_credentials_replace_the_top_level_ones_for_writes() -> None:
@@ -93,6 +62,12 @@ def test_loading_reads_the_environment_and_hides_tokens(tmp_path: Path) -> None:
         ),
         ("[1, 2]\n", "the web config must be a mapping"),
         ("a: [\n", "web.yml"),
+        (  # reads need a token, writes would need nothing: refused, not opened silently
+            f"bearer_tokens: [{TOKEN}]\nwrite: {{}}\n",
+            "web.yml:2: write: a `write` block without credentials opens run now,"
+            " feedback and reload to anyone while reads need credentials",
+        ),
+        ("write:\n  bearer_tokens: []\n", "web.yml:1: write: a `write` block without"),
     ],
 )
 def test_bad_files_name_the_line_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
