@@ -39,6 +39,8 @@ SECURITY_HEADERS = {
 }
 SAFE_SITES = frozenset({"same-origin", "none"})  # Sec-Fetch-Site: this page, or typed in
 RELOADS_PER_SECOND = 1
+# a bad file and its fix, or a sidecar's retry, within one second still apply
+RELOAD_BURST = 3
 
 
 def make_app(service: Service, web_config: WebConfig | None = None) -> web.Application:
@@ -53,7 +55,7 @@ def make_app(service: Service, web_config: WebConfig | None = None) -> web.Appli
     app[RUN_NOW_LIMIT] = TokenBucket(service.config.web.run_now_per_minute)
     app[FEEDBACK_LIMIT] = TokenBucket(service.config.web.feedback_per_minute)
     app[HASHER] = hasher
-    app[RELOAD_LIMIT] = TokenBucket(60 * RELOADS_PER_SECOND, burst=RELOADS_PER_SECOND)
+    app[RELOAD_LIMIT] = TokenBucket(60 * RELOADS_PER_SECOND, burst=RELOAD_BURST)
     app[PROTECTION] = describe(web_config)
     add = app.router
     add.add_get("/", index)

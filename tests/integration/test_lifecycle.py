@@ -163,9 +163,9 @@ async def test_concurrent_reloads_are_serialised(simulator: Sim, tmp_path: Path)
 
             statuses = await asyncio.gather(*(reload() for _ in range(20)))
             exporter.service.reload()  # and a SIGHUP's reload on top (not rate limited)
-        # over HTTP one reload a second: of twenty at once the first applies, the rest are
-        # told to wait (a very slow machine may let one more through a second later)
-        assert statuses.count(200) >= 1 and statuses.count(429) >= 18
+        # over HTTP a burst of three, then one reload a second: of twenty at once the first
+        # three apply, the rest are told to wait (a very slow machine lets one more through)
+        assert statuses.count(200) >= 3 and statuses.count(429) >= 16
         assert set(statuses) == {200, 429}
         loops = [t for t in asyncio.all_tasks() if t.get_name().startswith("canary (")]
         assert sorted(t.get_name() for t in loops) == [

@@ -121,8 +121,8 @@ async def test_reloads_are_rate_limited(tmp_path: Path) -> None:
     await client.start_server()
     try:
         statuses = [(await client.post("/-/reload")).status for _ in range(50)]
-        assert statuses[0] == 200
-        assert statuses.count(429) >= 45  # at most one a second, over however long 50 took
+        assert statuses[:3] == [200, 200, 200]  # a burst of three goes through
+        assert statuses.count(429) >= 42  # then one a second, over however long 50 took
         refused = await client.post("/-/reload")
         if refused.status == 429:
             assert int(refused.headers["Retry-After"]) >= 1
