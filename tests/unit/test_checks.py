@@ -769,7 +769,17 @@ KINDS = ", ".join(CHECK_KINDS)
         (
             '{regex: "("}',
             "t.yaml:10: canaries[0].checks[0].regex: invalid regular expression: "
-            "missing ), unterminated subpattern at position 0",
+            "missing ): ( (RE2 syntax: no backreferences or lookarounds)",
+        ),
+        (
+            r'{regex: "(a)\\1"}',
+            "t.yaml:10: canaries[0].checks[0].regex: invalid regular expression: "
+            r"invalid escape sequence: \1 (RE2 syntax: no backreferences or lookarounds)",
+        ),
+        (
+            '{regex: "(?!no)"}',
+            "t.yaml:10: canaries[0].checks[0].regex: invalid regular expression: "
+            "invalid perl operator: (?! (RE2 syntax: no backreferences or lookarounds)",
         ),
         (
             "{json: true, schema: {type: 7}}",
@@ -799,6 +809,8 @@ KINDS = ", ".join(CHECK_KINDS)
         "unknown-kind",
         "two-kinds",
         "bad-regex",
+        "backreference",
+        "lookahead",
         "invalid-json-schema",
         "json-false",
         "length-without-bound",
