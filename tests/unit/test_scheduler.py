@@ -299,7 +299,8 @@ async def test_a_run_that_raises_is_recorded_as_an_internal_error(clock: FakeClo
     assert {(r.target, r.canary, r.outcome, r.error_class) for r in seen} == {
         ("t0", "c0", Outcome.ERROR, ErrorClass.INTERNAL)
     }
-    assert seen[0].error_detail == "internal error: RecursionError: maximum recursion depth exceeded"
+    detail = "internal error: RecursionError: maximum recursion depth exceeded"
+    assert seen[0].error_detail == detail
 
 
 async def test_a_gate_holds_only_its_target_until_the_time_it_names(clock: FakeClock) -> None:
