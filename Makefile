@@ -38,7 +38,7 @@ docs: $(STAMP)
 
 check: lint typecheck docs test
 
-# The six benchmarks of docs/BENCHMARKS.md (about 10 minutes); results in bench/results/.
+# The seven benchmarks of docs/BENCHMARKS.md (about 10 minutes); results in bench/results/.
 bench: $(BENCH_STAMP) system-deps
 	$(BIN)/python -m bench.timing
 	$(BIN)/python -m bench.cost
@@ -46,6 +46,7 @@ bench: $(BENCH_STAMP) system-deps
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.scrape
 	$(BIN)/python -m bench.scaling
+	$(BIN)/python -m bench.adversarial
 	$(BIN)/python -m bench.report
 
 $(BENCH_STAMP): $(STAMP)

@@ -139,6 +139,17 @@ def scaling_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def adversarial_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    slowest, deadline = result["slowest_seconds"], result["deadline_seconds"]
+    return [
+        (
+            f"every judge on every hostile 1 MiB answer: < {deadline:g} s",
+            f"slowest {slowest * 1000:.0f} ms",
+            verdict(slowest < deadline),
+        )
+    ]
+
+
 SECTIONS = (
     ("timing", "1. Timing accuracy", timing_targets),
     ("cost", "2. Cost per probe and maximum rate", cost_targets),
@@ -146,6 +157,7 @@ SECTIONS = (
     ("memory", "4. Memory", memory_targets),
     ("scrape", "5. Scrape cost", scrape_targets),
     ("scaling", "6. Scaling out", scaling_targets),
+    ("adversarial", "7. Hostile answers: time to judge by size", adversarial_targets),
 )
 
 

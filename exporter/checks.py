@@ -7,7 +7,9 @@ answer, the first turn's time to first token, and the run's duration and tokens.
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -17,6 +19,7 @@ from typing import Any
 import jsonschema
 from rapidfuzz import fuzz
 
+from exporter import patterns
 from exporter.checkspecs import (
     Contains,
     ContainsAll,
@@ -36,6 +39,8 @@ from exporter.checkspecs import (
 )
 from exporter.config import Canary
 from exporter.result import CheckVerdict, Exchange, Verdict
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +114,21 @@ def expectation(expect_refusal: bool | None, verdict: Verdict | None) -> CheckVe
 
 
 def judge(check: Any, answer: Answer, label: str | None = None) -> CheckVerdict:
-    passed, reason = JUDGES[type(check)](check, answer)
-    return CheckVerdict(name=label or check.name or check.kind, passed=passed, reason=reason)
+    """The check's verdict. A check that raises (a bug of ours, a library's limit) fails
+    with an `internal` verdict that says why: an answer must never make a run vanish."""
+    name = label or check.name or check.kind
+    try:
+        passed, reason = JUDGES[type(check)](check, answer)
+    except Exception as exc:
+        log.exception("check raised", extra={"check": name})
+        return internal_verdict(name, exc)
+    return CheckVerdict(name=name, passed=passed, reason=reason)
+
+
+def internal_verdict(name: str, exc: BaseException) -> CheckVerdict:
+    """A failed verdict for a judge that raised instead of judging."""
+    reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
+    return CheckVerdict(name=name, passed=False, reason=reason, internal=True)
 
 
 def _fold(text: str, ignore_case: bool) -> str:
@@ -144,8 +162,7 @@ def _contains_all(check: ContainsAll, a: Answer) -> tuple[bool, str]:
 
 
 def _regex(check: Regex, a: Answer) -> tuple[bool, str]:
-    flags = re.IGNORECASE if check.ignore_case else 0
-    found = re.search(check.regex, a.text, flags) is not None
+    found = patterns.compile(check.regex, check.ignore_case).search(a.text) is not None
     return found, f"answer {'matches' if found else 'does not match'} /{check.regex}/"
 
 
@@ -168,24 +185,88 @@ def _number(check: Number, a: Answer) -> tuple[bool, str]:
     return ok, f"found {value:g}, expected {check.number:g} ± {check.tolerance:g}"
 
 
-_FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n(.*?)\n?```$", re.DOTALL)
+# serde_json's default: deeper than any answer a schema describes, and shallow enough
+# for the parser and the schema validator to recurse through
+MAX_JSON_DEPTH = 128
+# the schema errors read to pick the best one to show: an array of 100,000 wrong items
+# has 100,000 of them
+SCHEMA_ERRORS_READ = 100
 
 
 def _json(check: Json, a: Answer) -> tuple[bool, str]:
     text = a.text.strip()
-    fenced = _FENCE.match(text) if check.allow_fences else None
+    fenced = unfenced(text) if check.allow_fences else None
+    body = text if fenced is None else fenced
+    if too_deep(body, MAX_JSON_DEPTH):
+        return False, f"not JSON this check reads: nested deeper than {MAX_JSON_DEPTH} levels"
     try:
-        data = json.loads(fenced.group(1) if fenced else text)
+        data = json.loads(body)
     except ValueError as exc:
         return False, f"not JSON: {exc}"
     if check.schema_ is not None:
-        error = jsonschema.exceptions.best_match(
-            jsonschema.Draft202012Validator(check.schema_).iter_errors(data)
-        )
+        errors = jsonschema.Draft202012Validator(check.schema_).iter_errors(data)
+        error = jsonschema.exceptions.best_match(itertools.islice(errors, SCHEMA_ERRORS_READ))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             return False, f"schema: {where}: {error.message}"
     return True, "valid JSON" + (" matching the schema" if check.schema_ else "")
+
+
+_INFO_STRING = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def unfenced(text: str) -> str | None:
+    """The body of a text that is one ``` fence (an info string, white space with a line
+    break, the body, an optional line break, ```), else None.
+
+    A scan, not a regex: the regex this replaces backtracked over every line break, and
+    "```" and 60,000 of them held the event loop for 30 s."""
+    if len(text) < 7 or not (text.startswith("```") and text.endswith("```")):
+        return None
+    at = 3
+    while at < len(text) and text[at] in _INFO_STRING:
+        at += 1
+    space = at
+    while space < len(text) and text[space].isspace():
+        space += 1
+    newline = text.rfind("\n", at, space)  # the body starts after the last one
+    if newline == -1 or newline + 1 > len(text) - 3:
+        return None
+    body = text[newline + 1 : -3]
+    return body.removesuffix("\n")
+
+
+_STRUCTURE = re.compile(r'["\[\]{}]')
+
+
+def too_deep(text: str, limit: int) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than `limit`, read in one
+    pass before parsing (the parser recurses, and 100,000 `[` raise RecursionError).
+    Brackets inside strings do not count; text that is not JSON gets some answer, and
+    the parser's error after it."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth, at = 0, 0
+    while (found := _STRUCTURE.search(text, at)) is not None:
+        char, at = found.group(), found.end()
+        if char == '"':
+            while True:  # to the closing quote: one not escaped by an odd run of \\
+                end = text.find('"', at)
+                if end == -1:
+                    return False
+                run = end
+                while text[run - 1] == "\\":
+                    run -= 1
+                at = end + 1
+                if (end - run) % 2 == 0:
+                    break
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def _length(check: Length, a: Answer) -> tuple[bool, str]:

@@ -160,6 +160,9 @@ class CheckVerdict:
     name: str
     passed: bool
     reason: str
+    # The check raised instead of judging (a bug of chatcanary's, a library's limit): it
+    # fails, and `chatcanary_check_errors_total` counts it apart.
+    internal: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,13 +14,14 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import aiohttp
 
 from exporter import netguard
-from exporter.checks import judge_canary
+from exporter.checks import internal_verdict, judge_canary
 from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
 from exporter.protocols import PROBES
@@ -58,13 +59,68 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
             break
         history = [*messages, Message(role="assistant", content=exchange.text)]
     duration = time.perf_counter() - started
+    try:
+        return await _judged(spec, turns, started_at, duration)
+    except Exception as exc:  # whatever raises after the exchange, the run is recorded
+        log.exception("judging crashed", extra={"target": spec.target.name})
+        return crashed(spec, started_at, duration, exc, turns)
+
+
+def crashed(
+    spec: RunSpec,
+    started_at: float,
+    duration: float,
+    exc: BaseException,
+    turns: Sequence[Exchange] = (),
+) -> ProbeResult:
+    """The result of a run that chatcanary itself failed to finish: error class
+    `internal`, with the exception as its detail and the exchanges it had."""
+    return ProbeResult(
+        run_id=uuid.uuid4().hex[:16],
+        target=spec.target.name,
+        canary=spec.canary.name,
+        model=spec.target.model,
+        started_at=started_at,
+        outcome=Outcome.ERROR,
+        duration_seconds=duration,
+        error_class=ErrorClass.INTERNAL,
+        error_detail=f"internal error: {type(exc).__name__}: {exc}"[:300],
+        turns=tuple(turns),
+        expect_refusal=spec.canary.expect_refusal,
+    )
+
+
+async def guarded(run: Callable[[RunSpec], Awaitable[ProbeResult]], spec: RunSpec) -> ProbeResult:
+    """`run(spec)`'s result; when it raises, a result of error class `internal` in its
+    place, so that no run goes unrecorded."""
+    started_at, started = time.time(), time.perf_counter()
+    try:
+        return await run(spec)
+    except Exception as exc:
+        extra = {"target": spec.target.name, "canary": spec.canary.name}
+        log.exception("canary run failed", extra=extra)
+        return crashed(spec, started_at, time.perf_counter() - started, exc)
+
+
+# Answers up to this many characters (all turns together) are judged on the event loop;
+# longer ones on a judging thread, so that checks linear in a 1 MiB answer (a JSON
+# schema over 100,000 items takes seconds) never hold the loop.
+INLINE_CHARS = 16384
+_JUDGING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="judge")
+
+
+async def _judged(
+    spec: RunSpec, turns: Sequence[Exchange], started_at: float, duration: float
+) -> ProbeResult:
     failed = next((t for t in turns if t.error_class is not None), None)
-    refusals = [None if t.error_class is not None else refusal_verdict(t) for t in turns]
-    checks: tuple[CheckVerdict, ...] = ()
+    if sum(len(t.text) for t in turns) <= INLINE_CHARS:
+        refusals, checks = _judge(spec, turns, duration)
+    else:
+        loop = asyncio.get_running_loop()
+        refusals, checks = await loop.run_in_executor(_JUDGING, _judge, spec, turns, duration)
     if failed is not None:
         outcome = Outcome.ERROR
     else:
-        checks = judge_canary(spec.canary, turns, refusals, duration)
         outcome = Outcome.SUCCESS if all(c.passed for c in checks) else Outcome.CHECK_FAILED
     return ProbeResult(
         run_id=uuid.uuid4().hex[:16],
@@ -82,6 +138,32 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
         refusal=refusals[-1],
         answer_fingerprint=fingerprint(turns) if spec.canary.deterministic and not failed else None,
     )
+
+
+def _judge(
+    spec: RunSpec, turns: Sequence[Exchange], duration: float
+) -> tuple[list[Verdict | None], tuple[CheckVerdict, ...]]:
+    """The refusal verdict of each turn and, when no turn failed, the checks' verdicts.
+    Pure: it runs on the loop or on a judging thread. A classifier that raises leaves no
+    verdict, and the `refusal` check says why, failed as internal."""
+    refusals: list[Verdict | None] = []
+    broken: CheckVerdict | None = None
+    for turn in turns:
+        if turn.error_class is not None:
+            refusals.append(None)
+            continue
+        try:
+            refusals.append(refusal_verdict(turn))
+        except Exception as exc:
+            log.exception("refusal classifier raised")
+            refusals.append(None)
+            broken = broken or internal_verdict("refusal", exc)
+    if any(t.error_class is not None for t in turns):
+        return refusals, ()
+    checks = judge_canary(spec.canary, turns, refusals, duration)
+    if broken is not None:  # in place of the verdict on `expect_refusal`, which is last
+        checks = (*checks[:-1], broken)
+    return refusals, checks
 
 
 async def _probe(

@@ -23,6 +23,7 @@ from typing import Protocol
 from exporter.config import RunSpec
 from exporter.errors import ErrorClass
 from exporter.result import ProbeResult
+from exporter.runner import guarded
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +129,10 @@ class Scheduler:
             try:
                 async with self._limits[target]:
                     self._on_lag(max(0.0, self._clock.now() - due))
-                    result = await self._run(spec)
+                    result = await guarded(self._run, spec)
                 self._after(spec, result)
             except Exception:
-                log.exception("canary run failed", extra={"target": target, "canary": key[1]})
+                log.exception("after a run", extra={"target": target, "canary": key[1]})
             finally:
                 self._running.discard(key)
             base += spec.interval

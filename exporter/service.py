@@ -24,7 +24,7 @@ from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import History
 from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult
-from exporter.runner import http_client, run_canary
+from exporter.runner import guarded, http_client, run_canary
 from exporter.scheduler import Clock, LoopClock, Scheduler
 from exporter.sharding import WHOLE, Shard
 from exporter.sinks import Sink
@@ -194,7 +194,7 @@ class Service:
         )
 
     async def _run_and_record(self, spec: RunSpec) -> ProbeResult:
-        result = await self._run(spec)
+        result = await guarded(self._run, spec)
         self._record(result)
         return result
 

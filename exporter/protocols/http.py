@@ -353,7 +353,13 @@ def root_cause(exc: BaseException) -> str:
 def _sentence(text: str) -> str:
     """One line, starting lower case unless its first word is an acronym (TLS, HTTP),
     without the caret line under aiohttp's quote of a bad byte."""
-    text = " ".join(re.sub(r"\n\s*\^\s*$", "", text).split())
+    # by hand: the regex it replaces (\n\s*\^\s*$) was quadratic in a run of line breaks
+    stripped = text.rstrip()
+    if stripped.endswith("^"):
+        body = stripped[:-1].rstrip()
+        if "\n" in stripped[len(body) : -1]:
+            text = body
+    text = " ".join(text.split())
     first = text.split(" ", 1)[0]
     return text[:1].lower() + text[1:] if first[1:2].islower() else text
 

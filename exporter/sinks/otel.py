@@ -16,7 +16,6 @@ import importlib
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +29,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
-from exporter import __version__
+from exporter import __version__, patterns
 from exporter.config import OpenTelemetry, Protocol, RunSpec, Target
 from exporter.redaction import REDACTED
 from exporter.result import Exchange, Outcome, ProbeResult
@@ -47,6 +46,8 @@ PROVIDERS = {
     Protocol.OLLAMA: "ollama",
 }
 QUEUE_SIZE = 4096
+# characters past `max_content_chars` that redaction reads, for a match cut by the cap
+REDACT_MARGIN = 4096
 
 
 def traces_enabled(settings: OpenTelemetry, environ: Mapping[str, str] | None = None) -> bool:
@@ -178,7 +179,7 @@ class OTelSink:
         failures: Counter,
     ) -> None:
         self._settings = settings
-        self._patterns = [re.compile(p) for p in settings.redact_patterns]
+        self._patterns = [patterns.compile(p) for p in settings.redact_patterns]  # RE2
         self._ids = _RunIds()
         self._provider = TracerProvider(resource=resource(settings), id_generator=self._ids)
         self._provider.add_span_processor(
@@ -295,10 +296,16 @@ class OTelSink:
         span.end(end_time=start + _ns(turn.duration_seconds))
 
     def _content(self, role: str, text: str) -> str:
-        """One message in the conventions' JSON shape, redacted and capped."""
+        """One message in the conventions' JSON shape, redacted and capped.
+
+        Only the kept part and a margin after it are redacted: a secret longer than the
+        margin is all that could be cut in half, and a 1 MiB answer of matches does not
+        cost seconds of substitutions."""
+        limit = self._settings.max_content_chars
+        if self._patterns:
+            text = text[: limit + REDACT_MARGIN]
         for pattern in self._patterns:
             text = pattern.sub(REDACTED, text)
-        limit = self._settings.max_content_chars
         if len(text) > limit:
             text = text[:limit] + "…[truncated]"
         return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])

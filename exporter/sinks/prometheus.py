@@ -100,6 +100,7 @@ class Series:
     responses: int = 0
     refusals: int = 0
     check_failures: dict[str, int] = field(default_factory=dict)
+    check_errors: dict[str, int] = field(default_factory=dict)
     success: float = 0.0
     last_run: float = 0.0
     identity: tuple[str, str] | None = None
@@ -162,6 +163,9 @@ class Series:
             self.refusals += int(result.refused)
         for name in result.failed_checks:
             _inc(self.check_failures, name)
+        for check in result.checks:
+            if check.internal:
+                _inc(self.check_errors, check.name)
         if result.answer_fingerprint is not None:
             if self.fingerprint is not None and result.answer_fingerprint != self.fingerprint:
                 self.answer_changes += 1
@@ -315,6 +319,8 @@ def _points(key: Key, s: Series) -> Iterator[Point]:
         yield "refusals", [*lv, s.expected], s.refusals
     for name, count in s.check_failures.items():
         yield "checks", [*lv, name], count
+    for name, count in s.check_errors.items():
+        yield "check_errors", [*lv, name], count
     yield "success", lv, s.success
     yield "last_run", lv, s.last_run
     if s.identity is not None:
@@ -499,6 +505,12 @@ FAMILIES: dict[str, tuple[Family, str, str, tuple[str, ...]]] = {
         CounterMetricFamily,
         "chatcanary_check_failures",
         "Failed answer checks, by check name.",
+        (*_BASE, "check"),
+    ),
+    "check_errors": (
+        CounterMetricFamily,
+        "chatcanary_check_errors",
+        "Checks that raised instead of judging (counted in check_failures too).",
         (*_BASE, "check"),
     ),
     "success": (

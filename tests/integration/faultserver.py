@@ -187,9 +187,8 @@ def stream_frames(dialect: str, usage: bool = True) -> list[bytes]:
     return [*opening(dialect), *pieces, *closing(dialect, usage=usage)]
 
 
-def whole_body(dialect: str, usage: bool = True) -> bytes:
+def whole_body(dialect: str, usage: bool = True, text: str = "".join(ANSWER)) -> bytes:
     """The non-streamed answer (with `usage`, its token counts)."""
-    text = "".join(ANSWER)
     if dialect == "openai":
         body: dict[str, Any] = {
             "id": "chatcmpl-1",
@@ -251,10 +250,14 @@ def fault(name: str) -> Callable[[Fault], Fault]:
     return register
 
 
-async def answer(conn: Conn, frames: list[bytes], **extra: str) -> None:
-    """A 200 answer in the request's dialect and mode, made of `frames` when it streams."""
+async def answer(
+    conn: Conn, frames: list[bytes], text: str = "".join(ANSWER), **extra: str
+) -> None:
+    """A 200 answer in the request's dialect and mode, made of `frames` when it streams,
+    else of `text`."""
     if not conn.stream:
-        await conn.respond("200 OK", "application/json", whole_body(conn.dialect), **extra)
+        body = whole_body(conn.dialect, text=text)
+        await conn.respond("200 OK", "application/json", body, **extra)
         return
     await conn.chunked("200 OK", content_type(conn.dialect), **extra)
     for frame in frames:
@@ -683,6 +686,50 @@ async def key_prefix_echo(conn: Conn) -> None:
     message = f"Incorrect API key provided: {_credential(conn)[:12]}…"
     body = json.dumps({"error": {"message": message}}).encode()
     await conn.respond("401 Unauthorized", "application/json", body)
+
+
+# --- hostile answers: built to be slow to judge, or to crash a check ---------------------
+
+# the answer cap: a 1 MiB response cannot carry more characters
+HOSTILE_CHARS = 1 << 20
+# name -> the answer of that many characters; each is also a fault of that name
+HOSTILE: dict[str, Callable[[int], str]] = {
+    # the fence regex backtracked over every line break: quadratic
+    "fence_bomb": lambda n: "```\n" + "\n" * (n - 5) + "x",
+    "fence_bomb_spaces": lambda n: "```json" + " " * (n - 8) + "x",
+    # the JSON parser recursed into every bracket: RecursionError
+    "deep_json": lambda n: "[" * n,
+    "deep_json_balanced": lambda n: "[" * (n // 2) + "]" * (n // 2),
+    "deep_json_objects": lambda n: '{"a":' * (n // 5),
+    "escaped_quotes": lambda n: '["' + '\\"[' * ((n - 2) // 3),
+    "one_char": lambda n: "a" * n,
+    "one_quote": lambda n: "'" * n,
+    "one_backtick": lambda n: "`" * n,
+    "digits": lambda n: "1," * (n // 2),
+    "many_lines": lambda n: "a\n" * (n // 2),
+    "many_fences": lambda n: "```\n" * (n // 4),
+    "long_word": lambda n: ("abcdefghijklmnopqrstuvwxyz" * (n // 26 + 1))[:n],
+    "declines": lambda n: ("I can't help with that. " * (n // 24 + 1))[:n],
+    "unicode": lambda n: ("é拒😀\u0301\ufdfa\u202e" * (n // 6 + 1))[:n],
+}
+# stream pieces: small enough for any SSE line limit
+PIECE_CHARS = 1 << 16
+
+
+def hostile(make: Callable[[int], str]) -> Fault:
+    async def respond(conn: Conn) -> None:
+        text = make(HOSTILE_CHARS)
+        pieces = [
+            piece(conn.dialect, text[at : at + PIECE_CHARS])
+            for at in range(0, len(text), PIECE_CHARS)
+        ]
+        frames = [*opening(conn.dialect), *pieces, *closing(conn.dialect)]
+        await answer(conn, frames, text=text)
+
+    return respond
+
+
+FAULTS.update({name: hostile(make) for name, make in HOSTILE.items()})
 
 
 # --- the server ---------------------------------------------------------------------------

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from exporter.checks import JUDGES, Answer, answer_of, expectation, judge, judge_canary
+from exporter.checks import (
+    JUDGES,
+    Answer,
+    answer_of,
+    expectation,
+    judge,
+    judge_canary,
+    too_deep,
+    unfenced,
+)
 from exporter.checkspecs import CHECK_KINDS, CHECK_MODELS, Check
 from exporter.config import Canary, ConfigError, parse_config
 from exporter.result import CheckVerdict, Exchange, Verdict
@@ -352,6 +365,85 @@ def test_json_invalid(fields: dict[str, Any], text: str) -> None:
     verdict = judge(check(fields), answer(text))
     assert not verdict.passed
     assert verdict.reason.startswith("not JSON: ")
+
+
+# The fence regex the scan replaced: right, and quadratic in the line breaks of an answer.
+OLD_FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n(.*?)\n?```$", re.DOTALL)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="`\n \tajson_-{}é\u3000", max_size=30))
+def test_unfenced_reads_a_fence_as_the_old_regex_did(text: str) -> None:
+    old = OLD_FENCE.match(text)
+    assert unfenced(text) == (old.group(1) if old else None)
+
+
+@pytest.mark.parametrize(
+    ("text", "deep"),
+    [
+        ("[" * 128 + "]" * 128, False),
+        ("[" * 129 + "]" * 129, True),
+        ('{"a":' * 129 + "1" + "}" * 129, True),
+        ("[" * 129, True),  # unfinished: deep all the same
+        ('["' + "[" * 500 + '"]', False),  # brackets in a string are text
+        ('["\\"' + "[" * 129 + '"]', False),  # an escaped quote does not end the string
+        ('["\\\\"' + "[" * 129 + "]" * 129 + "]", True),  # an escaped \\ does not escape
+        ('"' + "[" * 500, False),  # a string that never ends: the parser's error to give
+        ("[" + ",".join(["[[]]"] * 1000) + "]", False),
+    ],
+    ids=[
+        "at-limit",
+        "over-limit",
+        "objects",
+        "unfinished",
+        "in-a-string",
+        "escaped-quote",
+        "escaped-backslash",
+        "unterminated-string",
+        "wide",
+    ],
+)
+def test_too_deep(text: str, deep: bool) -> None:
+    assert too_deep(text, 128) is deep
+    if not deep and text.startswith(("[", "{")) and text.endswith(("]", "}")):
+        json.loads(text)  # the parser takes what passes
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000, "[" * 100_000 + "]" * 100_000, "```json\n" + '{"a":' * 100_000 + "\n```"],
+    ids=["brackets", "balanced", "fenced-objects"],
+)
+def test_json_too_deep_fails_the_check_before_parsing(text: str) -> None:
+    verdict = judge(check({"json": True, "allow_fences": True}), answer(text))
+    assert verdict == CheckVerdict(
+        "json", False, "not JSON this check reads: nested deeper than 128 levels"
+    )
+
+
+def test_json_schema_reports_one_of_many_errors() -> None:
+    text = json.dumps(list(range(100_000)))
+    fields = {"json": True, "schema": {"type": "array", "items": {"type": "string"}}}
+    verdict = judge(check(fields), answer(text))
+    assert not verdict.passed
+    assert verdict.reason.endswith("is not of type 'string'")
+
+
+def test_a_check_that_raises_fails_as_internal() -> None:
+    # a schema that refers to itself without end: valid, and it recurses on any answer
+    verdict = judge(check({"json": True, "schema": {"$ref": "#"}}), answer("1"))
+    assert verdict.name == "json"
+    assert not verdict.passed
+    assert verdict.internal
+    assert verdict.reason.startswith("internal error: RecursionError: maximum recursion depth")
+
+
+def test_regex_is_re2_and_linear() -> None:
+    # catastrophic for a backtracking engine: about 2**40 steps
+    verdict = judge(check({"regex": "^(a+)+$"}), answer("a" * 40 + "b"))
+    assert verdict == CheckVerdict("regex", False, "answer does not match /^(a+)+$/")
+    verdict = judge(check({"regex": "^(a+)+$", "ignore_case": True}), answer("A" * 40))
+    assert verdict.passed
 
 
 # --- length ------------------------------------------------------------------------------
@@ -769,7 +861,17 @@ KINDS = ", ".join(CHECK_KINDS)
         (
             '{regex: "("}',
             "t.yaml:10: canaries[0].checks[0].regex: invalid regular expression: "
-            "missing ), unterminated subpattern at position 0",
+            "missing ): ( (RE2 syntax: no backreferences or lookarounds)",
+        ),
+        (
+            r'{regex: "(a)\\1"}',
+            "t.yaml:10: canaries[0].checks[0].regex: invalid regular expression: "
+            r"invalid escape sequence: \1 (RE2 syntax: no backreferences or lookarounds)",
+        ),
+        (
+            '{regex: "(?!no)"}',
+            "t.yaml:10: canaries[0].checks[0].regex: invalid regular expression: "
+            "invalid perl operator: (?! (RE2 syntax: no backreferences or lookarounds)",
         ),
         (
             "{json: true, schema: {type: 7}}",
@@ -799,6 +901,8 @@ KINDS = ", ".join(CHECK_KINDS)
         "unknown-kind",
         "two-kinds",
         "bad-regex",
+        "backreference",
+        "lookahead",
         "invalid-json-schema",
         "json-false",
         "length-without-bound",

@@ -283,6 +283,18 @@ def test_check_failures_by_name() -> None:
     }
 
 
+def test_check_errors_count_checks_that_raised_among_the_failures() -> None:
+    crashed = CheckVerdict("json", False, "internal error: RecursionError: ...", internal=True)
+    sink = sink_of(
+        result(outcome=Outcome.CHECK_FAILED, checks=(crashed,)),
+        result(outcome=Outcome.CHECK_FAILED, checks=(CheckVerdict("json", False, "not JSON"),)),
+    )
+    assert samples(sink, "chatcanary_check_errors_total") == [
+        ({"target": "t", "model": "m", "canary": "c", "check": "json"}, 1)
+    ]
+    assert value(sink, "chatcanary_check_failures_total", check="json") == 2
+
+
 # --- gauges ------------------------------------------------------------------------------
 
 

@@ -285,6 +285,24 @@ async def test_a_failing_run_or_sink_does_not_stop_the_loop(clock: FakeClock) ->
     await scheduler.stop(0)
 
 
+async def test_a_run_that_raises_is_recorded_as_an_internal_error(clock: FakeClock) -> None:
+    seen: list[ProbeResult] = []
+
+    async def crashing(spec: RunSpec) -> ProbeResult:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    scheduler = Scheduler(crashing, on_result=seen.append, clock=clock)
+    scheduler.reconcile(*plan(fleet()))
+    await clock.advance(20)
+    await scheduler.stop(0)
+    assert len(seen) == 2
+    assert {(r.target, r.canary, r.outcome, r.error_class) for r in seen} == {
+        ("t0", "c0", Outcome.ERROR, ErrorClass.INTERNAL)
+    }
+    detail = "internal error: RecursionError: maximum recursion depth exceeded"
+    assert seen[0].error_detail == detail
+
+
 async def test_a_gate_holds_only_its_target_until_the_time_it_names(clock: FakeClock) -> None:
     """The cost guard's hook: a held target's canaries wait, without counting lag."""
     lags: list[float] = []
