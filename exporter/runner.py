@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
 from exporter.protocols import PROBES
 from exporter.protocols.http import timing_trace
-from exporter.redaction import redact, secrets
+from exporter.redaction import redact, scrub, secrets
 from exporter.refusal import detect_refusal
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
 
@@ -62,7 +63,7 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
     try:
         return await _judged(spec, turns, started_at, duration)
     except Exception as exc:  # whatever raises after the exchange, the run is recorded
-        log.exception("judging crashed", extra={"target": spec.target.name})
+        log_crash("judging crashed", exc, spec)
         return crashed(spec, started_at, duration, exc, turns)
 
 
@@ -84,10 +85,20 @@ def crashed(
         outcome=Outcome.ERROR,
         duration_seconds=duration,
         error_class=ErrorClass.INTERNAL,
-        error_detail=f"internal error: {type(exc).__name__}: {exc}"[:300],
+        # redacted before it is cut, as every server text is
+        error_detail=scrub(f"internal error: {type(exc).__name__}: {exc}", secrets(spec))[:300],
         turns=tuple(turns),
         expect_refusal=spec.canary.expect_refusal,
     )
+
+
+def log_crash(event: str, exc: BaseException, spec: RunSpec) -> None:
+    """One error line with the traceback as a field, redacted: an exception's message
+    may carry what a server sent or a credential of the target (`log.exception` would
+    print it as it is)."""
+    trace = scrub("".join(traceback.format_exception(exc)), secrets(spec))
+    extra = {"target": spec.target.name, "canary": spec.canary.name, "traceback": trace}
+    log.error(event, extra=extra)
 
 
 async def guarded(run: Callable[[RunSpec], Awaitable[ProbeResult]], spec: RunSpec) -> ProbeResult:
@@ -97,8 +108,7 @@ async def guarded(run: Callable[[RunSpec], Awaitable[ProbeResult]], spec: RunSpe
     try:
         return await run(spec)
     except Exception as exc:
-        extra = {"target": spec.target.name, "canary": spec.canary.name}
-        log.exception("canary run failed", extra=extra)
+        log_crash("canary run failed", exc, spec)
         return crashed(spec, started_at, time.perf_counter() - started, exc)
 
 
@@ -155,7 +165,7 @@ def _judge(
         try:
             refusals.append(refusal_verdict(turn))
         except Exception as exc:
-            log.exception("refusal classifier raised")
+            log_crash("refusal classifier raised", exc, spec)
             refusals.append(None)
             broken = broken or internal_verdict("refusal", exc)
     if any(t.error_class is not None for t in turns):
@@ -172,7 +182,7 @@ async def _probe(
     try:
         return await PROBES[spec.target.protocol](session, spec, messages, deadline)
     except Exception as exc:  # a bug of ours must not take the scheduler down
-        log.exception("probe crashed", extra={"target": spec.target.name})
+        log_crash("probe crashed", exc, spec)
         return Exchange(error_class=ErrorClass.INTERNAL, error_detail=repr(exc))
 
 

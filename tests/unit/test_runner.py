@@ -1,14 +1,19 @@
-"""The pure helpers of exporter/runner.py: refusal verdicts and fingerprints."""
+"""The helpers of exporter/runner.py: refusal verdicts, fingerprints, and the guard that
+turns a crash of ours into a recorded result without a secret in it."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
 
+from exporter.config import RunSpec, parse_config
+from exporter.errors import ErrorClass
+from exporter.logs import TextFormatter
 from exporter.refusal import Verdict, detect_refusal
-from exporter.result import Exchange
-from exporter.runner import fingerprint, refusal_verdict
+from exporter.result import Exchange, ProbeResult
+from exporter.runner import fingerprint, guarded, refusal_verdict
 
 # --- refusal_verdict ---------------------------------------------------------------------
 
@@ -125,3 +130,39 @@ def test_fingerprint_of_a_conversation_joins_every_turn() -> None:
     assert both != fp("Fourteen.", "Seven.")  # order matters
     assert both != fp("Seven. Fourteen.")  # turn boundaries matter
     assert both != fp("Seven.", "Fifteen.")
+
+
+# --- guarded: a crash of ours shows no secret ----------------------------------------------
+
+KEY = "sk-crash-0123456789abcdef"
+CRASHING = f"""
+targets:
+  - name: t
+    protocol: openai
+    base_url: http://127.0.0.1:9/v1
+    model: m
+    api_key: {KEY}
+canaries:
+  - name: c
+    prompt: hi
+"""
+
+
+async def test_a_crash_carrying_the_key_leaves_it_in_neither_the_result_nor_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = next(iter(parse_config(CRASHING, "crashing.yaml").plan().values()))
+
+    async def crashing(_spec: RunSpec) -> ProbeResult:
+        raise ValueError(f"bad header Authorization: Bearer {KEY}")
+
+    with caplog.at_level(logging.ERROR):
+        result = await guarded(crashing, spec)
+    assert result.error_class is ErrorClass.INTERNAL
+    assert result.error_detail == (
+        "internal error: ValueError: bad header Authorization: Bearer [redacted]"
+    )
+    (record,) = [r for r in caplog.records if r.getMessage() == "canary run failed"]
+    logged = TextFormatter().format(record)
+    assert "crashing" in logged and "ValueError" in logged  # the traceback is there
+    assert KEY[:8] not in logged and record.exc_info is None
