@@ -47,14 +47,7 @@ class History:
             self._index.pop(failed.popleft().run_id, None)
 
     def _trimmed(self, result: ProbeResult) -> ProbeResult:
-        limit = self.text_chars
-        if all(len(t.text) <= limit for t in result.turns):
-            return result
-        turns = tuple(
-            replace(t, text=t.text[:limit] + CUT) if len(t.text) > limit else t
-            for t in result.turns
-        )
-        return replace(result, turns=turns)
+        return trim(result, self.text_chars)
 
     def get(self, run_id: str) -> ProbeResult | None:
         return self._index.get(run_id)
@@ -100,3 +93,13 @@ class History:
 
     def __len__(self) -> int:
         return len(self._index)
+
+
+def trim(result: ProbeResult, limit: int) -> ProbeResult:
+    """The run with each turn's answer text cut to `limit` characters (marked with CUT)."""
+    if all(len(t.text) <= limit for t in result.turns):
+        return result
+    turns = tuple(
+        replace(t, text=t.text[:limit] + CUT) if len(t.text) > limit else t for t in result.turns
+    )
+    return replace(result, turns=turns)
