@@ -4,8 +4,9 @@
 and categories and returns a frozen `Feedback`, or raises `FeedbackError` with a message
 fit for a 400 answer. A submission may name the canary run (`run_id`) or the
 conversation (`conversation_id`) it is about. `FeedbackLog` keeps the latest submissions
-for the page. The comment, run id and conversation id are free text: they are shown on the page, never used as
-metric labels (`chatcanary_feedback_total` takes target, rating and category only).
+for the page. The comment, run id and conversation id are free text: they are shown on
+the page, never used as metric labels (`chatcanary_feedback_total` takes target, rating
+and category only).
 """
 
 from __future__ import annotations

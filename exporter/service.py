@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -33,7 +34,16 @@ from exporter.sinks.otel import OTelSink, span_exporter, traces_enabled
 from exporter.sinks.otel_metrics import OTelMetricsSink, metric_exporter, metrics_enabled
 from exporter.sinks.prometheus import PrometheusSink, make_registry
 
+# The store (SQLAlchemy) is imported only by a service that keeps one: `--version`,
+# `check` and `probe` never load it.
+if TYPE_CHECKING:
+    from exporter.store import Location, Store
+
 log = logging.getLogger(__name__)
+
+
+class FeedbackNotKept(Exception):
+    """The store could not commit a submission: it must not be acknowledged."""
 
 
 class Service:
@@ -43,6 +53,7 @@ class Service:
         path: Path | None = None,
         clock: Clock | None = None,
         shard: Shard = WHOLE,
+        store: Location | None = None,
     ):
         self.config = config
         self.path = path
@@ -55,6 +66,14 @@ class Service:
         self.history = History(web.history_size, web.failures_kept, web.history_text_chars)
         self.feedback = FeedbackLog(web.feedback_kept)
         self.sinks: list[Sink] = [self.prometheus, self.latest, self.history, LogSink()]
+        self.store: Store | None = None
+        if store is not None:
+            from exporter.store import Store
+
+            self.store = Store(
+                store, config.store, str(shard), self.registry, web.history_text_chars
+            )
+            self.sinks.append(self.store)
         self.network = netguard.Policy(config.security.allowed_networks)  # the SSRF guard
         self.clock = clock or LoopClock()
         self.budgets = Budgets(self.clock.now)  # the cost guard
@@ -75,7 +94,10 @@ class Service:
         self.ready = False
 
     async def start(self) -> None:
-        """Raises RuntimeError when the tracing set-up cannot work (a missing extra)."""
+        """Raises RuntimeError when the tracing set-up cannot work (a missing extra), and
+        exporter.store.SchemaError when the store's database cannot be used."""
+        if self.store is not None:  # unreachable: it connects in the background
+            await self.store.open()
         self.otel = self._tracing(self.config.opentelemetry)
         settings = self.config.opentelemetry
         if metrics_enabled(settings):  # applies at start; a reload does not rebuild it
@@ -103,6 +125,8 @@ class Service:
         await asyncio.gather(*self._on_demand.values(), return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+        if self.store is not None:  # what is queued gets the grace to be written
+            await self.store.close(grace)
         for exporting in (self.otel, self.otel_metrics):
             if exporting is not None:  # flushes what is left; blocking, so off the loop
                 await asyncio.to_thread(exporting.shutdown)
@@ -143,6 +167,8 @@ class Service:
         self.history.resize(web.history_size, web.failures_kept, web.history_text_chars)
         self.history.retain(plan)
         self.feedback.resize(web.feedback_kept)
+        if self.store is not None:
+            self.store.configure(config.store)
         for exporting in (self.otel, self.otel_metrics):
             if exporting is not None:
                 exporting.retain(plan)
@@ -180,6 +206,22 @@ class Service:
         if latest is not None and time.time() - _finished(latest) <= max_age:
             return latest, True
         return await self.run_now(spec), False
+
+    async def submit_feedback(self, feedback: Feedback) -> Feedback:
+        """Keep a submission: committed to the store (when there is one) before it counts.
+        Raises FeedbackNotKept when the store cannot commit it."""
+        if self.store is not None:
+            from exporter.store import StoreError
+
+            try:
+                await self.store.add_feedback(feedback)
+            except StoreError as exc:
+                log.warning(
+                    "feedback not kept: the store could not commit it", extra={"error": str(exc)}
+                )
+                raise FeedbackNotKept(str(exc)) from None
+        self.record_feedback(feedback)
+        return feedback
 
     def record_feedback(self, feedback: Feedback) -> None:
         self.prometheus.record_feedback(feedback)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import exc as sa_exc
 
 
-class StoreError(Exception):
+class StoreError(RuntimeError):
     """The store cannot do what was asked; the message names no password."""
 
 

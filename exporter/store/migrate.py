@@ -7,6 +7,7 @@ start together migrate once.
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from pathlib import Path
 
@@ -73,6 +74,8 @@ async def upgrade(engine: AsyncEngine, shown: str, target: str = HEAD) -> tuple[
 def _alembic_upgrade(connection: Connection, target: str) -> None:
     from alembic import command
     from alembic.config import Config
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the store logs the outcome
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

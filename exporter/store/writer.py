@@ -60,6 +60,7 @@ class Writer:
         self._queue: deque[ProbeResult] = deque()
         self._wake = asyncio.Event()
         self._identity: dict[str, Identity] = {}  # per target, as last written
+        self._writing = asyncio.Lock()  # the task and a closing flush take turns
 
     def put(self, result: ProbeResult) -> None:
         """Never waits: a full queue drops the run (counted)."""
@@ -99,6 +100,10 @@ class Writer:
 
     async def write_some(self, connect: Callable[[], Awaitable[AsyncConnection]]) -> int:
         """Write one batch from the head of the queue; the runs written (or failed)."""
+        async with self._writing:
+            return await self._write_head(connect)
+
+    async def _write_head(self, connect: Callable[[], Awaitable[AsyncConnection]]) -> int:
         batch = [self._queue[i] for i in range(min(self.batch, len(self._queue)))]
         if not batch:
             return 0

@@ -5,7 +5,9 @@
     GET  /api/v1/runs/{id}                       one run in full
     POST /api/v1/runs      {target, canary}      run now (rate limited, and refused while
                                                  the target's token budget is spent)
-    POST /api/v1/feedback  {target, rating, ...} user feedback (size and rate limited)
+    POST /api/v1/feedback  {target, rating, ...} user feedback (size and rate limited);
+                                                 202 only once the store committed it,
+                                                 503 with Retry-After when it cannot
     GET  /probe?target=&canary=[&debug=true]     probe_* metrics for one run
 
 Bad input gets a 4xx answer with `{"error": "..."}` saying what to fix; names must be
@@ -26,7 +28,7 @@ from exporter.config import RunSpec
 from exporter.feedback import FeedbackError, parse_feedback
 from exporter.redaction import redact_result
 from exporter.result import Outcome, ProbeResult
-from exporter.service import Service
+from exporter.service import FeedbackNotKept, Service
 from exporter.web import probe, views
 from exporter.web.limits import TokenBucket
 
@@ -35,6 +37,7 @@ RUN_NOW_LIMIT = web.AppKey("run_now_limit", TokenBucket)
 FEEDBACK_LIMIT = web.AppKey("feedback_limit", TokenBucket)
 RUN_BODY_LIMIT = 4096
 LIST_LIMIT = 500
+FEEDBACK_RETRY = 5  # seconds, the Retry-After of a 503 on feedback the store cannot commit
 
 
 class BadRequest(Exception):
@@ -207,7 +210,14 @@ async def post_feedback(request: web.Request) -> web.Response:
         )
     except FeedbackError as exc:
         raise BadRequest(400, str(exc)) from None
-    service.record_feedback(feedback)
+    try:
+        await service.submit_feedback(feedback)
+    except FeedbackNotKept:
+        raise BadRequest(
+            503,
+            "feedback could not be stored right now; nothing was kept, send it again",
+            {"Retry-After": str(FEEDBACK_RETRY)},
+        ) from None
     return web.json_response({"accepted": True, "feedback": feedback.as_dict()}, status=202)
 
 
