@@ -162,6 +162,11 @@ class Store:
         if self._engine is not None:
             await self._engine.dispose()
 
+    async def flush(self) -> None:
+        """Write everything queued now; raises Unavailable while the store is down."""
+        while len(self.writer):
+            await self.writer.write_some(self._connect)
+
     def configure(self, settings: StoreSettings) -> None:
         """A reload: retention, size cap, queue and batch apply now; a new url at the next
         start."""
