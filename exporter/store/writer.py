@@ -29,7 +29,7 @@ from exporter.store.schema import model_changes, run_content, runs
 log = logging.getLogger(__name__)
 
 Identity = tuple[str, str]
-BACKOFF = (0.5, 30.0)  # first and longest wait between retries, seconds
+BACKOFF = (0.5, 10.0)  # first and longest wait between retries, seconds
 # what the database answers to content it will not take (not to being down)
 REJECTED = (sa_exc.IntegrityError, sa_exc.DataError, sa_exc.ProgrammingError, ValueError)
 

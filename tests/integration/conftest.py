@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -254,14 +255,20 @@ async def receiver() -> AsyncIterator[OTLPReceiver]:
 
 
 @pytest.fixture(scope="session")
-def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One throwaway PostgreSQL cluster per test worker, stopped at the end."""
-    cluster = Cluster(tmp_path_factory.mktemp("postgres"), free_port())
-    cluster.init()
-    cluster.start()
-    yield cluster
-    with contextlib.suppress(subprocess.CalledProcessError):
-        cluster.stop()
+def postgres_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster per test worker, stopped and removed at the end.
+    Its directory is outside pytest's (root-only) temporary tree: the `postgres` user
+    must reach it."""
+    root = Path(tempfile.mkdtemp(prefix="chatcanary-pg-"))
+    cluster = Cluster(root, free_port())
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+        with contextlib.suppress(subprocess.CalledProcessError):
+            cluster.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -42,9 +42,9 @@ class Cluster:
         kwargs = {}
         if self.user is not None:
             kwargs = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
-        subprocess.run(
-            command, check=True, capture_output=True, timeout=120, cwd=self.root, **kwargs
-        )
+        done = subprocess.run(command, capture_output=True, timeout=120, cwd=self.root, **kwargs)
+        if done.returncode:
+            raise subprocess.CalledProcessError(done.returncode, command, done.stdout, done.stderr)
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
