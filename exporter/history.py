@@ -3,7 +3,8 @@
 Each (target, canary) keeps its last `size` runs and, apart from those, its last
 `failures` failed runs, so a failure stays visible after healthy runs push it out of
 the recent window (blackbox_exporter's habit). Answer texts are cut to `text_chars`
-per turn, so memory stays bounded by the number of canaries times these sizes.
+per turn, so memory stays bounded by the number of canaries times these sizes. Beside a
+store, which keeps every run, it holds only the last SPARK_RUNS runs per canary.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from exporter.result import Outcome, ProbeResult
 
 Key = tuple[str, str]
 CUT = " […]"
+SPARK_RUNS = 30  # the recent runs the grid's sparkline draws: all memory keeps beside a store
 
 
 class History:

@@ -22,7 +22,7 @@ from exporter import netguard
 from exporter.budget import Budgets, BudgetSpent
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
-from exporter.history import History
+from exporter.history import SPARK_RUNS, History
 from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import http_client, run_canary
@@ -58,12 +58,13 @@ class Service:
         self.config = config
         self.path = path
         self.shard = shard
+        self.store_location = store
         self.prometheus = PrometheusSink(config.metrics)
         self.registry, self.metrics = make_registry(self.prometheus)
         shard.export(self.registry)
         self.latest = LatestSink()
         web = config.web
-        self.history = History(web.history_size, web.failures_kept, web.history_text_chars)
+        self.history = History(*self._history_bounds(config), web.history_text_chars)
         self.feedback = FeedbackLog(web.feedback_kept)
         self.sinks: list[Sink] = [self.prometheus, self.latest, self.history, LogSink()]
         self.store: Store | None = None
@@ -91,6 +92,7 @@ class Service:
         self._session: aiohttp.ClientSession | None = None
         self._on_demand: dict[tuple[str, str], asyncio.Task[ProbeResult]] = {}
         self.plan: dict[tuple[str, str], RunSpec] = {}  # what this exporter runs, once applied
+        self.fleet: dict[tuple[str, str], RunSpec] = {}  # what every shard runs
         self.ready = False
 
     async def start(self) -> None:
@@ -151,7 +153,8 @@ class Service:
         return None
 
     def _apply(self, config: Config) -> None:
-        plan = self.shard.select(config.plan())  # this replica's part of the fleet
+        self.fleet = config.plan()
+        plan = self.shard.select(self.fleet)  # this replica's part of the fleet
         self.plan = plan
         limits = {t.name: t.concurrency or config.defaults.concurrency for t in config.targets}
         self.budgets.configure(config.budgets())
@@ -164,7 +167,7 @@ class Service:
         self.scheduler.reconcile(plan, limits)
         self.prometheus.retain(config.series_buckets(plan))
         web = config.web
-        self.history.resize(web.history_size, web.failures_kept, web.history_text_chars)
+        self.history.resize(*self._history_bounds(config), web.history_text_chars)
         self.history.retain(plan)
         self.feedback.resize(web.feedback_kept)
         if self.store is not None:
@@ -179,9 +182,18 @@ class Service:
         return self.plan.get((target, canary))
 
     def secrets(self, key: tuple[str, str]) -> tuple[str, ...]:
-        """The values to redact from what is shown of this pair's runs."""
-        spec = self.plan.get(key)
+        """The values to redact from what is shown of this pair's runs, whichever shard
+        ran them."""
+        spec = self.fleet.get(key)
         return () if spec is None else secrets(spec)
+
+    def _history_bounds(self, config: Config) -> tuple[int, int]:
+        """Runs and aged-out failures kept in memory per canary. With a store, memory holds
+        only what the grid needs (the latest run, the sparkline); the store keeps the rest."""
+        web = config.web
+        if self.store_location is None:
+            return web.history_size, web.failures_kept
+        return min(web.history_size, SPARK_RUNS), 0
 
     async def run_now(self, spec: RunSpec) -> ProbeResult:
         """Run one canary now, outside its schedule; the result flows to every sink.
