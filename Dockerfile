@@ -32,9 +32,12 @@ LABEL org.opencontainers.image.title="chatcanary" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/chatcanary/chatcanary" \
       org.opencontainers.image.documentation="https://github.com/chatcanary/chatcanary#deploy"
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin chatcanary
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin chatcanary \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/chatcanary
 COPY --from=build /opt/chatcanary /opt/chatcanary
+# CHATCANARY_DATA_DIR: the store's SQLite file; mount a volume there to keep it
 ENV PATH=/opt/chatcanary/bin:$PATH \
+    CHATCANARY_DATA_DIR=/var/lib/chatcanary \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 # Numeric, so that Kubernetes' runAsNonRoot can check it.

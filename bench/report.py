@@ -150,6 +150,23 @@ def adversarial_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def store_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rate = result["sqlite_written_per_s"]
+    off, on = result["lag_p99_off_ms"], result["lag_p99_sqlite_ms"]
+    return [
+        (
+            "store: at least 5,000 runs/s committed into SQLite",
+            f"{rate:,.0f} runs/s (of 5,000 offered)",
+            verdict(rate >= 5000),
+        ),
+        (
+            "store: scheduler lag p99 with SQLite within 10% of the store off",
+            f"{on:.1f} ms vs {off:.1f} ms",
+            verdict(on <= 1.1 * off),
+        ),
+    ]
+
+
 SECTIONS = (
     ("timing", "1. Timing accuracy", timing_targets),
     ("cost", "2. Cost per probe and maximum rate", cost_targets),
@@ -158,6 +175,7 @@ SECTIONS = (
     ("scrape", "5. Scrape cost", scrape_targets),
     ("scaling", "6. Scaling out", scaling_targets),
     ("adversarial", "7. Hostile answers: time to judge by size", adversarial_targets),
+    ("store", "8. The durable store", store_targets),
 )
 
 
@@ -195,6 +213,8 @@ def main() -> None:
     ]
     sections = []
     for name, title, judge in SECTIONS:
+        if not (RESULTS / f"{name}.json").exists():
+            continue  # a benchmark not run yet on this machine
         result, table = load(name)
         if judge is not None:
             for target, measured, met in judge(result):

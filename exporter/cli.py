@@ -1,7 +1,9 @@
 """The `chatcanary` command line.
 
 Exit codes: 0 ok; 1 a check or probe failed (`check`: the config is invalid); 2 a usage
-or config error that stops `run`, `probe` or `demo` from starting.
+or config error that stops `run`, `probe` or `demo` from starting (a store database this
+chatcanary cannot use too). `db check`: 0 up to date, 1 a migration is due, 2 a config
+error or a database it cannot use, 3 the store is unreachable.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib import resources
@@ -37,6 +40,7 @@ from exporter.webconfig import WebConfig, load_web_config
 # table, small, lists `simulate --scenario`'s choices.
 if TYPE_CHECKING:
     from exporter.simulator import Simulator
+    from exporter.store import Location
 
 log = logging.getLogger("exporter")
 
@@ -112,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the runs in flight get to finish at shutdown (default: %(default)s)",
     )
     run.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
+    data_dir_option(run)
     run.add_argument(
         "--shard",
         default=os.environ.get(SHARD_VAR),
@@ -192,6 +197,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
 
+    db = command(
+        "db",
+        "Check or upgrade the store's schema (exit codes: 0 up to date, 1 a migration is due, "
+        "2 config error or a database this version cannot use, 3 unreachable).",
+        cmd_db,
+        True,
+    )
+    db.add_argument(
+        "action", choices=["check", "upgrade"], help="check, or migrate to this version"
+    )
+    db.add_argument("-c", "--config", required=True, type=Path, help="config file (its store:)")
+    data_dir_option(db)
+
+    export = command("export", "Write what the store kept, as JSON lines or CSV.", cmd_export, True)
+    export.add_argument("kind", choices=list(EXPORTS), help="what to export")
+    export.add_argument("-c", "--config", required=True, type=Path, help="config file (its store:)")
+    export.add_argument(
+        "--since", type=duration, metavar="DURATION", help="only the last DURATION (e.g. 7d)"
+    )
+    export.add_argument(
+        "--format", default="jsonl", choices=["jsonl", "csv"], help="(default: jsonl)"
+    )
+    export.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
+    data_dir_option(export)
+
     sim = command("simulate", "Run the chat simulator alone.", cmd_simulate, True)
     listen_option(sim, "127.0.0.1:8000", "where to serve")
     sim.add_argument(
@@ -204,6 +234,44 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--api-key", help="require this bearer key")
     sim.add_argument("--seed", type=int, help="random seed, for repeatable faults")
     return parser
+
+
+DATA_DIR_VAR = "CHATCANARY_DATA_DIR"
+EXPORTS = ("runs", "feedback", "model-changes")
+
+
+def data_dir_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the default store (a SQLite file, chatcanary.db) lives when the config "
+        f"sets no store.url (default: ${DATA_DIR_VAR}, else $XDG_STATE_HOME/chatcanary, "
+        "else ~/.local/state/chatcanary)",
+    )
+
+
+def duration(value: str) -> float:
+    from exporter.checkspecs import parse_duration
+
+    try:
+        seconds = float(parse_duration(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("the duration must be positive")
+    return seconds
+
+
+def _store_location(config: Config, data_dir: Path | None) -> Location | None:
+    """The config's store (the data directory's SQLite file by default); errors to stderr."""
+    from exporter import store
+
+    try:
+        return store.locate(config.store, store.data_dir(data_dir))
+    except (store.URLError, OSError) as exc:
+        print(f"chatcanary: {exc}", file=sys.stderr)
+        return None
 
 
 def _load(path: Path) -> Config | None:
@@ -360,7 +428,10 @@ async def cmd_run(args: argparse.Namespace) -> int:
     except sharding.ShardError as exc:
         print(f"chatcanary: {exc}", file=sys.stderr)
         return 2
-    service = Service(config, path=args.config, shard=shard)
+    location = _store_location(config, args.data_dir)
+    if location is None:
+        return 2
+    service = Service(config, path=args.config, shard=shard, store=location)
     return await _serve(service, args.listen, args.grace, web_config=web_config)
 
 
@@ -549,7 +620,10 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         await simulator.stop()
         return 2
-    service = Service(config)
+    from exporter.store import locate
+
+    keep = tempfile.TemporaryDirectory(prefix="chatcanary-demo-")  # gone when the demo ends
+    service = Service(config, store=locate(config.store, Path(keep.name)))
     summary = asyncio.create_task(_print_summaries(service))
     drift = asyncio.create_task(_drift_later(simulator))
 
@@ -578,6 +652,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         summary.cancel()
         drift.cancel()
         await simulator.stop()
+        keep.cleanup()
 
 
 DRIFT_AFTER = 45.0
@@ -629,4 +704,85 @@ async def cmd_simulate(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await simulator.stop()
+    return 0
+
+
+DB_CURRENT, DB_DUE, DB_UNUSABLE, DB_UNREACHABLE = 0, 1, 2, 3
+
+
+async def cmd_db(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return DB_UNUSABLE
+    location = _store_location(config, args.data_dir)
+    if location is None:
+        return DB_UNUSABLE
+    from exporter.store import SchemaError, Unavailable, engine, migrate
+    from exporter.store.errors import classify
+    from exporter.store.schema import HEAD
+
+    shown = location.shown()
+    if args.action == "check" and location.path is not None and not location.path.exists():
+        print(f"{shown}: no database yet; `chatcanary db upgrade` (or `run`) creates it")
+        return DB_DUE
+    db = engine.create(location)
+    try:
+        if args.action == "upgrade":
+            before, now = await migrate.upgrade(db, shown)
+            print(
+                f"{shown}: schema {now}" + ("" if before == now else f" (was {before or 'empty'})")
+            )
+            return DB_CURRENT
+        async with db.connect() as conn:
+            state, revision = await migrate.state(conn, shown)
+        if state is migrate.State.CURRENT:
+            print(f"{shown}: schema {revision}, up to date")
+            return DB_CURRENT
+        print(f"{shown}: schema {revision or 'empty'}, {HEAD} is due: run `chatcanary db upgrade`")
+        return DB_DUE
+    except Exception as exc:
+        error = classify(exc, shown, location.engine)
+        print(f"chatcanary: {error}", file=sys.stderr)
+        if isinstance(error, SchemaError):
+            return DB_UNUSABLE
+        assert isinstance(error, Unavailable)
+        return DB_UNREACHABLE
+    finally:
+        await db.dispose()
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    import time
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    location = _store_location(config, args.data_dir)
+    if location is None:
+        return 2
+    if location.path is not None and not location.path.exists():
+        print(f"chatcanary: no store at {location.shown()}", file=sys.stderr)
+        return 2
+    from exporter.store import Store, StoreError, Unavailable, export
+
+    since = None if args.since is None else time.time() - args.since
+    store = Store(location, config.store)
+    try:
+        await store.open(background=False)
+        out = (
+            sys.stdout
+            if args.output is None
+            else args.output.open("w", encoding="utf-8", newline="")
+        )
+        try:
+            count = await export.write(store, args.kind, since, args.format, out)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    except StoreError as exc:
+        print(f"chatcanary: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, Unavailable) else 2
+    finally:
+        await store.close(0)
+    print(f"chatcanary: exported {count} {args.kind}", file=sys.stderr)
     return 0

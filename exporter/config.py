@@ -20,6 +20,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ByteSize,
     Field,
     IPvAnyNetwork,
     SecretStr,
@@ -341,6 +342,61 @@ class Security(Strict):
     allowed_networks: list[IPvAnyNetwork] | None = None
 
 
+class Retention(Strict):
+    """How long the store keeps each kind of record. Exchange content goes first; the
+    summary row of every run stays longer, so rates over weeks stay right."""
+
+    runs: Duration = 7 * 86400.0  # the exchange content of successful runs
+    failed_runs: Duration = 30 * 86400.0  # the exchange content of failed runs
+    summaries: Duration = 90 * 86400.0  # one row per run (and the model changes)
+    feedback: Duration = 365 * 86400.0
+
+    @model_validator(mode="after")
+    def _order(self) -> Retention:
+        if self.summaries < max(self.runs, self.failed_runs):
+            raise ValueError("summaries must be kept at least as long as runs and failed_runs")
+        return self
+
+
+STORE_URL_HELP = "sqlite:///PATH, postgresql://USER@HOST:PORT/DB or memory"
+
+
+class Store(Strict):
+    """The durable store of runs, feedback and model changes (exporter.store). Unset, `run`
+    keeps a SQLite file in its data directory."""
+
+    url: SecretStr | None = None  # may carry a password: never shown
+    password_file: Path | None = None  # PostgreSQL: the password, read at start
+    retention: Retention = Field(default_factory=Retention)
+    max_size: ByteSize | None = ByteSize(1 << 30)  # SQLite: content then summaries go first
+    queue: int = Field(default=10_000, ge=1, le=1_000_000)  # runs waiting to be written
+    batch: int = Field(default=500, ge=1, le=100_000)  # runs per transaction
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if text != "memory" and not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", text):
+            raise ValueError(f"store url must be {STORE_URL_HELP}")
+        if text.startswith("sqlite") and not text.partition("://")[2].lstrip("/"):
+            raise ValueError("a sqlite store url needs a file path: sqlite:///PATH")
+        return value
+
+    @model_validator(mode="after")
+    def _password(self) -> Store:
+        if self.password_file is None:
+            return self
+        if self.url is None or not self.url.get_secret_value().startswith("postgres"):
+            raise ValueError("password_file goes with a postgresql:// url")
+        try:
+            self.password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read password_file: {exc.strerror}") from None
+        return self
+
+
 class Config(Strict):
     include: list[str] = Field(default_factory=list)
     opentelemetry: OpenTelemetry = Field(default_factory=OpenTelemetry)
@@ -351,6 +407,7 @@ class Config(Strict):
     slos: list[SLO] = Field(default_factory=list)
     web: Web = Field(default_factory=Web)
     security: Security = Field(default_factory=Security)
+    store: Store = Field(default_factory=Store)
 
     @model_validator(mode="after")
     def _names(self, info: ValidationInfo) -> Config:

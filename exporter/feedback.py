@@ -2,11 +2,13 @@
 
 `parse_feedback` validates one submission (a JSON object) against the configured targets
 and categories and returns a frozen `Feedback`, or raises `FeedbackError` with a message
-fit for a 400 answer. `FeedbackLog` keeps the latest submissions for the page. The
-comment and conversation id are free text: they are shown on the page, never used as
-metric labels (`chatcanary_feedback_total` takes target, rating and category only).
-They are kept with each lone surrogate (JSON's `"\\ud800"`, which no page can encode)
-replaced by U+FFFD, rather than refused: the rest of the submission is worth keeping.
+fit for a 400 answer. A submission may name the canary run (`run_id`) or the
+conversation (`conversation_id`) it is about. `FeedbackLog` keeps the latest submissions
+for the page. The comment, run id and conversation id are free text: they are shown on
+the page, never used as metric labels (`chatcanary_feedback_total` takes target, rating
+and category only). They are kept with each lone surrogate (JSON's `"\\ud800"`, which
+no page can encode) replaced by U+FFFD, rather than refused: the rest of the submission is
+worth keeping.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from exporter.result import well_formed
 NO_CATEGORY = "none"
 COMMENT_LIMIT = 2000
 CONVERSATION_LIMIT = 200
-FIELDS = frozenset({"target", "rating", "category", "comment", "conversation_id"})
+RUN_ID_LIMIT = 64
+FIELDS = frozenset({"target", "rating", "category", "comment", "conversation_id", "run_id"})
 
 
 class Rating(StrEnum):
@@ -43,6 +46,7 @@ class Feedback:
     comment: str
     conversation_id: str
     received_at: float
+    run_id: str = ""  # the canary run it is about, when the submitter names one
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,7 @@ class Feedback:
             "comment": self.comment,
             "conversation_id": self.conversation_id,
             "received_at": self.received_at,
+            "run_id": self.run_id,
         }
 
 
@@ -81,6 +86,7 @@ def parse_feedback(
         raise FeedbackError(f"unknown category {category!r}; configured: {sorted(categories)}")
     comment = _text(data, "comment", COMMENT_LIMIT)
     conversation = _text(data, "conversation_id", CONVERSATION_LIMIT)
+    run_id = _text(data, "run_id", RUN_ID_LIMIT)
     return Feedback(
         target=target,
         rating=Rating(rating),
@@ -88,6 +94,7 @@ def parse_feedback(
         comment=comment,
         conversation_id=conversation,
         received_at=time.time() if now is None else now,
+        run_id=run_id,
     )
 
 

@@ -3,7 +3,8 @@
 Each (target, canary) keeps its last `size` runs and, apart from those, its last
 `failures` failed runs, so a failure stays visible after healthy runs push it out of
 the recent window (blackbox_exporter's habit). Answer texts are cut to `text_chars`
-per turn, so memory stays bounded by the number of canaries times these sizes.
+per turn, so memory stays bounded by the number of canaries times these sizes. Beside a
+store, which keeps every run, it holds only the last SPARK_RUNS runs per canary.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from exporter.result import Outcome, ProbeResult
 
 Key = tuple[str, str]
 CUT = " […]"
+SPARK_RUNS = 30  # the recent runs the grid's sparkline draws: all memory keeps beside a store
 
 
 class History:
@@ -47,14 +49,7 @@ class History:
             self._index.pop(failed.popleft().run_id, None)
 
     def _trimmed(self, result: ProbeResult) -> ProbeResult:
-        limit = self.text_chars
-        if all(len(t.text) <= limit for t in result.turns):
-            return result
-        turns = tuple(
-            replace(t, text=t.text[:limit] + CUT) if len(t.text) > limit else t
-            for t in result.turns
-        )
-        return replace(result, turns=turns)
+        return trim(result, self.text_chars)
 
     def get(self, run_id: str) -> ProbeResult | None:
         return self._index.get(run_id)
@@ -100,3 +95,13 @@ class History:
 
     def __len__(self) -> int:
         return len(self._index)
+
+
+def trim(result: ProbeResult, limit: int) -> ProbeResult:
+    """The run with each turn's answer text cut to `limit` characters (marked with CUT)."""
+    if all(len(t.text) <= limit for t in result.turns):
+        return result
+    turns = tuple(
+        replace(t, text=t.text[:limit] + CUT) if len(t.text) > limit else t for t in result.turns
+    )
+    return replace(result, turns=turns)

@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -21,7 +22,7 @@ from exporter import netguard
 from exporter.budget import Budgets, BudgetSpent
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
-from exporter.history import History
+from exporter.history import SPARK_RUNS, History
 from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import guarded, http_client, run_canary
@@ -33,7 +34,16 @@ from exporter.sinks.otel import OTelSink, span_exporter, traces_enabled
 from exporter.sinks.otel_metrics import OTelMetricsSink, metric_exporter, metrics_enabled
 from exporter.sinks.prometheus import PrometheusSink, make_registry
 
+# The store (SQLAlchemy) is imported only by a service that keeps one: `--version`,
+# `check` and `probe` never load it.
+if TYPE_CHECKING:
+    from exporter.store import Location, Store
+
 log = logging.getLogger(__name__)
+
+
+class FeedbackNotKept(Exception):
+    """The store could not commit a submission: it must not be acknowledged."""
 
 
 class Service:
@@ -43,18 +53,28 @@ class Service:
         path: Path | None = None,
         clock: Clock | None = None,
         shard: Shard = WHOLE,
+        store: Location | None = None,
     ):
         self.config = config
         self.path = path
         self.shard = shard
+        self.store_location = store
         self.prometheus = PrometheusSink(config.metrics)
         self.registry, self.metrics = make_registry(self.prometheus)
         shard.export(self.registry)
         self.latest = LatestSink()
         web = config.web
-        self.history = History(web.history_size, web.failures_kept, web.history_text_chars)
+        self.history = History(*self._history_bounds(config), web.history_text_chars)
         self.feedback = FeedbackLog(web.feedback_kept)
         self.sinks: list[Sink] = [self.prometheus, self.latest, self.history, LogSink()]
+        self.store: Store | None = None
+        if store is not None:
+            from exporter.store import Store
+
+            self.store = Store(
+                store, config.store, str(shard), self.registry, web.history_text_chars
+            )
+            self.sinks.append(self.store)
         self.network = netguard.Policy(config.security.allowed_networks)  # the SSRF guard
         self.clock = clock or LoopClock()
         self.budgets = Budgets(self.clock.now)  # the cost guard
@@ -72,10 +92,14 @@ class Service:
         self._session: aiohttp.ClientSession | None = None
         self._on_demand: dict[tuple[str, str], asyncio.Task[ProbeResult]] = {}
         self.plan: dict[tuple[str, str], RunSpec] = {}  # what this exporter runs, once applied
+        self.fleet: dict[tuple[str, str], RunSpec] = {}  # what every shard runs
         self.ready = False
 
     async def start(self) -> None:
-        """Raises RuntimeError when the tracing set-up cannot work (a missing extra)."""
+        """Raises RuntimeError when the tracing set-up cannot work (a missing extra), and
+        exporter.store.SchemaError when the store's database cannot be used."""
+        if self.store is not None:  # unreachable: it connects in the background
+            await self.store.open()
         self.otel = self._tracing(self.config.opentelemetry)
         settings = self.config.opentelemetry
         if metrics_enabled(settings):  # applies at start; a reload does not rebuild it
@@ -103,6 +127,8 @@ class Service:
         await asyncio.gather(*self._on_demand.values(), return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+        if self.store is not None:  # what is queued gets the grace to be written
+            await self.store.close(grace)
         for exporting in (self.otel, self.otel_metrics):
             if exporting is not None:  # flushes what is left; blocking, so off the loop
                 await asyncio.to_thread(exporting.shutdown)
@@ -127,7 +153,8 @@ class Service:
         return None
 
     def _apply(self, config: Config) -> None:
-        plan = self.shard.select(config.plan())  # this replica's part of the fleet
+        self.fleet = config.plan()
+        plan = self.shard.select(self.fleet)  # this replica's part of the fleet
         self.plan = plan
         limits = {t.name: t.concurrency or config.defaults.concurrency for t in config.targets}
         self.budgets.configure(config.budgets())
@@ -140,9 +167,11 @@ class Service:
         self.scheduler.reconcile(plan, limits)
         self.prometheus.retain(config.series_buckets(plan))
         web = config.web
-        self.history.resize(web.history_size, web.failures_kept, web.history_text_chars)
+        self.history.resize(*self._history_bounds(config), web.history_text_chars)
         self.history.retain(plan)
         self.feedback.resize(web.feedback_kept)
+        if self.store is not None:
+            self.store.configure(config.store)
         for exporting in (self.otel, self.otel_metrics):
             if exporting is not None:
                 exporting.retain(plan)
@@ -153,9 +182,18 @@ class Service:
         return self.plan.get((target, canary))
 
     def secrets(self, key: tuple[str, str]) -> tuple[str, ...]:
-        """The values to redact from what is shown of this pair's runs."""
-        spec = self.plan.get(key)
+        """The values to redact from what is shown of this pair's runs, whichever shard
+        ran them."""
+        spec = self.fleet.get(key)
         return () if spec is None else secrets(spec)
+
+    def _history_bounds(self, config: Config) -> tuple[int, int]:
+        """Runs and aged-out failures kept in memory per canary. With a store, memory holds
+        only what the grid needs (the latest run, the sparkline); the store keeps the rest."""
+        web = config.web
+        if self.store_location is None:
+            return web.history_size, web.failures_kept
+        return min(web.history_size, SPARK_RUNS), 0
 
     async def run_now(self, spec: RunSpec) -> ProbeResult:
         """Run one canary now, outside its schedule; the result flows to every sink.
@@ -180,6 +218,22 @@ class Service:
         if latest is not None and time.time() - _finished(latest) <= max_age:
             return latest, True
         return await self.run_now(spec), False
+
+    async def submit_feedback(self, feedback: Feedback) -> Feedback:
+        """Keep a submission: committed to the store (when there is one) before it counts.
+        Raises FeedbackNotKept when the store cannot commit it."""
+        if self.store is not None:
+            from exporter.store import StoreError
+
+            try:
+                await self.store.add_feedback(feedback)
+            except StoreError as exc:
+                log.warning(
+                    "feedback not kept: the store could not commit it", extra={"error": str(exc)}
+                )
+                raise FeedbackNotKept(str(exc)) from None
+        self.record_feedback(feedback)
+        return feedback
 
     def record_feedback(self, feedback: Feedback) -> None:
         self.prometheus.record_feedback(feedback)

@@ -2,6 +2,7 @@
 # Installs the Debian packages the integration tests run for real (Prometheus, promtool,
 # Alertmanager, headless Chromium for the operator page, openssl for a TLS certificate,
 # docker-compose to check the compose stack),
+# PostgreSQL 15 for the store's tests (each starts a throwaway cluster),
 # and blackbox_exporter, which `make bench` measures chatcanary against.
 # As root it uses apt-get; otherwise it names what to install and fails.
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # docker-compose parses deploy/compose (`config`) without a Docker engine.
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)

@@ -1,13 +1,20 @@
 """The JSON API and `/probe`.
 
     GET  /api/v1/status                          the grid: every canary's last run
-    GET  /api/v1/runs?target=&canary=&outcome=   kept runs, newest first
+    GET  /api/v1/runs?target=&canary=&outcome=&shard=&since=&until=&limit=&cursor=
+                                                 kept runs, newest first, a page at a time
     GET  /api/v1/runs/{id}                       one run in full
+    GET  /api/v1/feedback?target=&rating=&category=&since=&limit=&cursor=
+                                                 kept feedback, newest first
     POST /api/v1/runs      {target, canary}      run now (rate limited, and refused while
                                                  the target's token budget is spent)
-    POST /api/v1/feedback  {target, rating, ...} user feedback (size and rate limited)
+    POST /api/v1/feedback  {target, rating, ...} user feedback (size and rate limited);
+                                                 202 only once the store committed it,
+                                                 503 with Retry-After when it cannot
     GET  /probe?target=&canary=[&debug=true]     probe_* metrics for one run
 
+The listings read the store (the whole fleet's on a shared PostgreSQL), or this process's
+memory with a `notice` when the store cannot be read (exporter/web/reads.py).
 Bad input gets a 4xx answer with `{"error": "..."}` saying what to fix; names must be
 configured ones, so nothing is ever sent to an address a request made up.
 """
@@ -24,18 +31,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from exporter.budget import BudgetSpent
 from exporter.config import RunSpec
-from exporter.feedback import FeedbackError, parse_feedback
+from exporter.feedback import FeedbackError, Rating, parse_feedback
 from exporter.redaction import redact_result
-from exporter.result import Outcome, ProbeResult
-from exporter.service import Service
-from exporter.web import probe, views
+from exporter.result import Outcome
+from exporter.service import FeedbackNotKept, Service
+from exporter.web import probe, reads, views
 from exporter.web.limits import TokenBucket
 
 SERVICE = web.AppKey("service", Service)
 RUN_NOW_LIMIT = web.AppKey("run_now_limit", TokenBucket)
 FEEDBACK_LIMIT = web.AppKey("feedback_limit", TokenBucket)
 RUN_BODY_LIMIT = 4096
-LIST_LIMIT = 500
+LIST_LIMIT = 500  # the most items one page of a listing holds
+PAGE = 100  # items per page unless `limit` says otherwise
+FEEDBACK_RETRY = 5  # seconds, the Retry-After of a 503 on feedback the store cannot commit
 
 
 class BadRequest(Exception):
@@ -72,54 +81,130 @@ def status_view(service: Service, target: str | None = None) -> dict[str, Any]:
     return views.status(rows, [t.name for t in service.config.targets])
 
 
-def run_view(service: Service, result: ProbeResult) -> dict[str, Any]:
+def run_view(service: Service, found: reads.Run) -> dict[str, Any]:
+    """A run in full, redacted with the current secrets of its pair."""
+    result = found.result
     key = (result.target, result.canary)
     shown = redact_result(result, service.secrets(key))
-    aged_out = service.history.aged_out(result)
-    return views.run(shown, service.plan.get(key), service.config.web.trace_url, aged_out)
+    return views.run(
+        shown,
+        service.fleet.get(key),
+        service.config.web.trace_url,
+        found.aged_out,
+        found.shard,
+        found.content_kept,
+    )
 
 
 async def get_status(request: web.Request) -> web.Response:
     return web.json_response(status_view(request.app[SERVICE]))
 
 
-def select_runs(service: Service, query: Any) -> list[ProbeResult]:
-    """The kept runs matching `target`, `canary` and `outcome` (each optional)."""
-    target, canary, outcome = (query.get(k) or None for k in ("target", "canary", "outcome"))
+def _limit(query: Any, default: int) -> int:
+    limit = query.get("limit", str(default))
+    if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
+        raise BadRequest(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
+    return int(limit)
+
+
+def _moment(query: Any, name: str) -> float | None:
+    text = query.get(name) or None
+    if text is None:
+        return None
+    try:
+        return reads.moment(text, time.time())
+    except ValueError as exc:
+        raise BadRequest(400, f"{name}: {exc}") from None
+
+
+def _configured_name(service: Service, kind: str, value: str | None) -> str | None:
     config = service.config
-    if target is not None and target not in {t.name for t in config.targets}:
-        raise BadRequest(400, f"unknown target {target!r}")
-    if canary is not None and canary not in {c.name for c in config.canaries}:
-        raise BadRequest(400, f"unknown canary {canary!r}")
+    names = (
+        {t.name for t in config.targets} if kind == "target" else {c.name for c in config.canaries}
+    )
+    if value is not None and value not in names:
+        raise BadRequest(400, f"unknown {kind} {value!r}")
+    return value
+
+
+def run_query(service: Service, query: Any, default_limit: int = PAGE) -> reads.RunQuery:
+    """The runs filters of a request (each optional); a 400 names a bad one."""
+    target, canary, outcome, shard = (
+        query.get(k) or None for k in ("target", "canary", "outcome", "shard")
+    )
     if outcome is not None and outcome not in tuple(Outcome):
         raise BadRequest(400, f"outcome must be one of {[str(o) for o in Outcome]}")
-    keys = [
-        k
-        for k in service.history.canaries()
-        if (target is None or k[0] == target) and (canary is None or k[1] == canary)
-    ]
-    runs = [r for k in keys for r in service.history.runs(k) if outcome in (None, r.outcome)]
-    runs.sort(key=lambda r: r.started_at, reverse=True)
-    return runs
+    return reads.RunQuery(
+        target=_configured_name(service, "target", target),
+        canary=_configured_name(service, "canary", canary),
+        outcome=outcome,
+        shard=shard,
+        since=_moment(query, "since"),
+        until=_moment(query, "until"),
+        limit=_limit(query, default_limit),
+        cursor=query.get("cursor") or None,
+    )
+
+
+async def list_runs(service: Service, query: reads.RunQuery) -> reads.Listing:
+    try:
+        return await reads.runs(service, query)
+    except ValueError as exc:  # a cursor this listing did not make
+        raise BadRequest(400, f"cursor: {exc}") from None
+
+
+def listing_json(listing: reads.Listing, items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"count": len(items), name: items, "next_cursor": listing.cursor}
+    out["source"] = listing.source
+    if listing.notice:
+        out["notice"] = listing.notice
+    return out
 
 
 async def get_runs(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    limit = request.query.get("limit", str(LIST_LIMIT))
-    if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT:
-        raise BadRequest(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
-    runs = select_runs(service, request.query)
-    return web.json_response(
-        {"count": len(runs), "runs": [views.brief(r) for r in runs[: int(limit)]]}
-    )
+    listing = await list_runs(service, run_query(service, request.query))
+    items = [views.brief(r.result, r.shard) for r in listing.items]
+    return web.json_response(listing_json(listing, items, "runs"))
 
 
 async def get_run(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    result = service.history.get(request.match_info["run_id"])
-    if result is None:
-        raise BadRequest(404, "no such run (it may have aged out of the history)")
-    return web.json_response(run_view(service, result))
+    found, notice = await reads.run(service, request.match_info["run_id"])
+    if found is None:
+        raise BadRequest(404, "no such run (retention may have deleted it)" + _also(notice))
+    view = run_view(service, found)
+    if notice:
+        view["notice"] = notice
+    return web.json_response(view)
+
+
+def _also(notice: str) -> str:
+    return f"; {notice}" if notice else ""
+
+
+def feedback_query(service: Service, query: Any) -> reads.FeedbackQuery:
+    target, rating, category = (query.get(k) or None for k in ("target", "rating", "category"))
+    if rating is not None and rating not in tuple(Rating):
+        raise BadRequest(400, f"rating must be one of {[str(r) for r in Rating]}")
+    return reads.FeedbackQuery(
+        target=_configured_name(service, "target", target),
+        rating=rating,
+        category=category,
+        since=_moment(query, "since"),
+        limit=_limit(query, PAGE),
+        cursor=query.get("cursor") or None,
+    )
+
+
+async def get_feedback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    try:
+        listing = await reads.feedback(service, feedback_query(service, request.query))
+    except ValueError as exc:
+        raise BadRequest(400, f"cursor: {exc}") from None
+    items = [{"shard": shard, **entry.as_dict()} for shard, entry in listing.items]
+    return web.json_response(listing_json(listing, items, "feedback"))
 
 
 # --- runs on demand ---------------------------------------------------------------------
@@ -198,8 +283,8 @@ async def post_run(request: web.Request) -> web.Response:
         result = await service.run_now(spec)
     except BudgetSpent as exc:
         raise over_budget(exc) from None
-    stored = service.history.get(result.run_id) or result
-    return web.json_response(run_view(service, stored), status=201)
+    kept = service.history.get(result.run_id) or result
+    return web.json_response(run_view(service, reads.Run(kept, str(service.shard))), status=201)
 
 
 async def post_feedback(request: web.Request) -> web.Response:
@@ -213,7 +298,14 @@ async def post_feedback(request: web.Request) -> web.Response:
         )
     except FeedbackError as exc:
         raise BadRequest(400, str(exc)) from None
-    service.record_feedback(feedback)
+    try:
+        await service.submit_feedback(feedback)
+    except FeedbackNotKept:
+        raise BadRequest(
+            503,
+            "feedback could not be stored right now; nothing was kept, send it again",
+            {"Retry-After": str(FEEDBACK_RETRY)},
+        ) from None
     return web.json_response({"accepted": True, "feedback": feedback.as_dict()}, status=202)
 
 

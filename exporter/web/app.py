@@ -1,6 +1,7 @@
 """The exporter's HTTP side: routes, the optional authentication of the web config file,
 and the small handlers (metrics, health, readiness, reload, the pages). Reads snapshots
-only; the one way in is the service's own entry points (reload, run now, feedback).
+and the store (exporter/web/reads.py); the one way in is the service's own entry points
+(reload, run now, feedback).
 
 Every response carries the security headers (`SECURITY_HEADERS`). A browser request from
 another site's page may not change state nor start a run (`cross_site`)."""
@@ -15,7 +16,7 @@ from yarl import URL
 
 from exporter.service import Service
 from exporter.sinks.prometheus import exposition
-from exporter.web import api, pages, views
+from exporter.web import api, pages, reads, views
 from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE, error
 from exporter.web.assets import CSS, JS
 from exporter.web.auth import Guard, Hasher, TooBusy
@@ -41,6 +42,8 @@ SAFE_SITES = frozenset({"same-origin", "none"})  # Sec-Fetch-Site: this page, or
 RELOADS_PER_SECOND = 1
 # a bad file and its fix, or a sidecar's retry, within one second still apply
 RELOAD_BURST = 3
+FEEDBACK_SHOWN = 20  # on the status page
+HISTORY_SHOWN = 50  # runs of the same canary on a run's page
 
 
 def make_app(service: Service, web_config: WebConfig | None = None) -> web.Application:
@@ -70,6 +73,7 @@ def make_app(service: Service, web_config: WebConfig | None = None) -> web.Appli
     add.add_get("/api/v1/runs", api.get_runs)
     add.add_get("/api/v1/runs/{run_id}", api.get_run)
     add.add_post("/api/v1/runs", api.post_run)
+    add.add_get("/api/v1/feedback", api.get_feedback)
     add.add_post("/api/v1/feedback", api.post_feedback)
     add.add_get("/-/healthy", healthy)
     add.add_get("/-/ready", ready)
@@ -184,34 +188,45 @@ async def index(request: web.Request) -> web.Response:
     if (target and target not in known) or (state and state not in pages.STATES):
         target, state = "", ""  # a stale bookmark shows everything rather than nothing
     status = api.status_view(service)
+    feedback = await reads.feedback(service, reads.FeedbackQuery(limit=FEEDBACK_SHOWN))
+    entries = [entry for _, entry in feedback.items]
     page = pages.index_page(
-        status, list(service.feedback), target, state, service.config.web.refresh
+        status, entries, target, state, service.config.web.refresh, feedback.notice
     )
     return html(page)
 
 
 async def runs_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    query = {k: request.query.get(k, "") for k in ("target", "canary", "outcome")}
-    runs = api.select_runs(service, request.query)[: api.LIST_LIMIT]
+    query = api.run_query(service, request.query)
+    listing = await api.list_runs(service, query)
+    chosen = {k: request.query.get(k, "") for k in pages.RUN_FILTERS}
     config = service.config
+    briefs = [views.brief(r.result, r.shard) for r in listing.items]
     page = pages.runs_page(
-        [views.brief(r) for r in runs],
-        query,
+        briefs,
+        chosen,
         [t.name for t in config.targets],
         [c.name for c in config.canaries],
+        listing.cursor,
+        listing.notice,
+        sharded=service.shard.count > 1 or any(b["shard"] != "0/1" for b in briefs),
     )
     return html(page)
 
 
 async def run_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    result = service.history.get(request.match_info["run_id"])
-    if result is None:
-        return html(pages.not_found("No such run: it may have aged out of the history."), 404)
-    view = api.run_view(service, result)
-    kept = service.history.runs((result.target, result.canary))
-    return html(pages.run_page(view, [views.brief(r) for r in kept]))
+    found, notice = await reads.run(service, request.match_info["run_id"])
+    if found is None:
+        text = "No such run: retention may have deleted it."
+        return html(pages.not_found(f"{text} {notice}".strip()), 404)
+    view = api.run_view(service, found)
+    result = found.result
+    same = reads.RunQuery(target=result.target, canary=result.canary, limit=HISTORY_SHOWN)
+    history = await reads.runs(service, same)
+    briefs = [views.brief(r.result, r.shard) for r in history.items]
+    return html(pages.run_page(view, briefs, notice or history.notice))
 
 
 async def config_page(request: web.Request) -> web.Response:

@@ -83,6 +83,8 @@ button.run { font: inherit; font-size: 12px; padding: 2px 8px; border-radius: 4p
   border: 1px solid #c9d1da; background: #fff; cursor: pointer; color: var(--ink); }
 button.run:hover { border-color: var(--accent); color: var(--accent); }
 button.run[disabled] { opacity: .6; cursor: progress; }
+.notice { background: var(--warn-bg); color: var(--warn); border: 1px solid #f2cf99;
+  border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px;
   padding: 12px 16px; margin-bottom: 14px; }
 .facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr));

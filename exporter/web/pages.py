@@ -26,6 +26,10 @@ FAILING = ("error", "check_failed")
 STATES = ("failing", "success", "error", "check_failed", "pending")
 STATE_NAMES = {"failing": "failing (error or check failed)", **WORDS}
 OUTCOMES = ("success", "error", "check_failed")  # a run's; `pending` is a canary's only
+RUN_FILTERS = ("target", "canary", "outcome", "since")  # the runs page's form
+SINCE = ("1h", "6h", "24h", "7d", "30d")
+SINCE_NAMES = {"1h": "last hour", "6h": "last 6 hours", "24h": "last 24 hours"}
+SINCE_NAMES |= {"7d": "last 7 days", "30d": "last 30 days"}
 
 
 def e(value: Any) -> str:
@@ -40,6 +44,11 @@ def u(value: Any) -> str:
 
 def badge(state: str) -> str:
     return f'<span class="badge {e(state)}">{e(WORDS.get(state, state))}</span>'
+
+
+def notice(text: str) -> str:
+    """Why the page shows less than usual (the store unreadable), or nothing."""
+    return f'<p class="notice" role="status">{e(text)}</p>' if text else ""
 
 
 def ms(seconds: float | None) -> str:
@@ -251,7 +260,12 @@ def feedback_table(entries: Sequence[Feedback]) -> str:
 
 
 def index_page(
-    status: dict[str, Any], feedback: Sequence[Feedback], target: str, state: str, refresh: float
+    status: dict[str, Any],
+    feedback: Sequence[Feedback],
+    target: str,
+    state: str,
+    refresh: float,
+    warning: str = "",
 ) -> str:
     scoped = [r for r in status["results"] if not target or r["target"] == target]
     rows = [
@@ -273,7 +287,7 @@ def index_page(
     live = (
         f"{tiles(scoped, scope, target, state)}"
         f'<table id="grid"><thead>{head}</thead><tbody>{body}</tbody></table>'
-        f"<h2>Recent user feedback</h2>{feedback_table(feedback[:20])}"
+        f"<h2>Recent user feedback</h2>{notice(warning)}{feedback_table(feedback[:20])}"
     )
     title = f"{failing} failing" if failing else "all OK"
     return layout(
@@ -453,7 +467,7 @@ def history_table(runs: Sequence[dict[str, Any]], current: str) -> str:
     )
 
 
-def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> str:
+def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]], warning: str = "") -> str:
     root = "../"
     trace = e(run["trace_id"] or DASH)
     if run["trace_url"]:
@@ -479,6 +493,7 @@ def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> str:
             ("HTTP status", e(run["http_status"] or DASH)),
             ("Trace id", trace),
             ("Run id", f'<span class="mono">{e(run["run_id"])}</span>'),
+            ("Shard", f'<span class="mono">{e(run["shard"])}</span>'),
         ]
     )
     error = ""
@@ -493,6 +508,12 @@ def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> str:
         if run["kept_failure"]
         else ""
     )
+    if not run["content_kept"]:
+        kept += (
+            '<p class="muted" id="content-deleted">Retention deleted this run\'s exchange '
+            "(prompts, answers, headers); its summary is kept.</p>"
+        )
+    kept += notice(warning)
     headers_html = (
         "<table><thead><tr><th>Header</th><th>Value</th></tr></thead>"
         f"<tbody>{headers}</tbody></table>"
@@ -518,33 +539,50 @@ def runs_page(
     chosen: Mapping[str, str],
     targets: Sequence[str],
     canaries: Sequence[str],
+    cursor: str | None = None,
+    warning: str = "",
+    sharded: bool = False,
 ) -> str:
-    """The kept runs, newest first, with a form of the API's own filters (target, canary,
-    outcome), so the JSON link next to it lists the same runs."""
+    """Kept runs, newest first, a page at a time, with a form of the API's own filters
+    (target, canary, outcome, since), so the JSON link next to it lists the same runs;
+    `sharded` adds the column of the shard that ran each."""
+    shard_head = "<th>Shard</th>" if sharded else ""
     rows = (
         "".join(
             f'<tr><td>{badge(r["outcome"])}</td><td><a href="runs/{e(r["run_id"])}">'
             f"{e(clock(r['started_at']))}</a></td><td>{u(r['target'])}</td><td>{u(r['canary'])}</td>"
-            f'<td class="num">{ms(r["ttft_seconds"])}</td><td class="num">'
+            + (f'<td class="mono">{u(r["shard"])}</td>' if sharded else "")
+            + f'<td class="num">{ms(r["ttft_seconds"])}</td><td class="num">'
             f"{ms(r['duration_seconds'])}</td>"
             f"<td>{e(r['error_class'] or ', '.join(r['failed_checks']))}</td></tr>"
             for r in runs
         )
-        or '<tr><td colspan="7" class="empty">No runs kept that match.</td></tr>'
+        or f'<tr><td colspan="{7 + sharded}" class="empty">No runs kept that match.</td></tr>'
     )
     shown = ", ".join(f"{k}={v}" for k, v in chosen.items() if v) or "all canaries"
+    since = chosen.get("since", "")
     form = filters(
         select("Target", "target", targets, chosen.get("target", "")),
         select("Canary", "canary", canaries, chosen.get("canary", "")),
         select("Outcome", "outcome", OUTCOMES, chosen.get("outcome", ""), WORDS),
+        select(
+            "Since",
+            "since",
+            SINCE if since in ("", *SINCE) else (*SINCE, since),
+            since,
+            SINCE_NAMES,
+        ),
     )
+    older = ""
+    if cursor is not None:
+        older = f'<p><a id="older" href="{e(query(**chosen, cursor=cursor))}">Older runs →</a></p>'
     return layout(
         "Runs",
-        f'<h1>Recent runs <span class="muted light">({u(shown)}; '
+        f'<h1>Runs <span class="muted light">({u(shown)}; '
         f'<a href="{e("api/v1/runs" + query(**chosen).rstrip("?"))}">JSON</a>)</span></h1>'
-        f"{form}<table><thead><tr><th>Outcome</th><th>Started</th><th>Target</th><th>Canary</th>"
-        "<th class=num>TTFT</th><th class=num>Duration</th><th>Why</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>",
+        f"{form}{notice(warning)}<table><thead><tr><th>Outcome</th><th>Started</th><th>Target</th>"
+        f"<th>Canary</th>{shard_head}<th class=num>TTFT</th><th class=num>Duration</th>"
+        f"<th>Why</th></tr></thead><tbody>{rows}</tbody></table>{older}",
         current="Runs",
     )
 

@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from exporter import __version__
 from exporter.checkspecs import parse_duration
 from exporter.config import Config, Protocol, RunSpec, Target
+from exporter.history import SPARK_RUNS
 from exporter.redaction import masked_url
 from exporter.result import Exchange, Outcome, ProbeResult
 
@@ -31,7 +32,6 @@ class State(StrEnum):
 
 
 FAILING = (State.ERROR, State.CHECK_FAILED)
-SPARK_RUNS = 30
 
 
 def finished_at(result: ProbeResult) -> float:
@@ -127,11 +127,17 @@ def run(
     spec: RunSpec | None,
     trace_url: str | None,
     kept_failure: bool = False,
+    shard: str = "0/1",
+    content_kept: bool = True,
 ) -> dict[str, Any]:
-    """A run in full: the summary, the preamble the canary sends (from the current
-    config, when the pair is still configured), and every turn."""
+    """A run in full: the summary, the shard that ran it, the preamble the canary sends
+    (from the current config, when the pair is still configured), and every turn. Once
+    retention deleted the exchange (`content_kept` false), the one turn left carries the
+    summary's numbers and no text."""
     out = result.summary()
     del out["answer"]  # each turn carries its own
+    out["shard"] = shard
+    out["content_kept"] = content_kept
     out["started_at"] = result.started_at
     out["finished_at"] = finished_at(result)
     out["trace_url"] = (
@@ -146,10 +152,11 @@ def run(
     return out
 
 
-def brief(result: ProbeResult) -> dict[str, Any]:
-    """A run as the runs list shows it."""
+def brief(result: ProbeResult, shard: str = "0/1") -> dict[str, Any]:
+    """A run as the runs list shows it, with the shard that ran it."""
     return {
         "run_id": result.run_id,
+        "shard": shard,
         "target": result.target,
         "canary": result.canary,
         "model": result.model,

@@ -4,12 +4,15 @@ served in-process, and the Debian Prometheus and promtool binaries started by th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ from exporter.service import Service
 from exporter.simulator import Simulator
 from exporter.web import make_app
 from tests.integration.otlp_receiver import OTLPReceiver
+from tests.integration.postgres import Cluster
 
 CLI = [sys.executable, "-m", "exporter"]
 MISSING = "{0} is not installed: run `make test` (installs it as root) or apt-get install {1}"
@@ -248,3 +252,28 @@ async def receiver() -> AsyncIterator[OTLPReceiver]:
     await otlp.start()
     yield otlp
     await otlp.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster per test worker, stopped and removed at the end.
+    Its directory is outside pytest's (root-only) temporary tree: the `postgres` user
+    must reach it."""
+    root = Path(tempfile.mkdtemp(prefix="chatcanary-pg-"))
+    cluster = Cluster(root, free_port())
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+        with contextlib.suppress(subprocess.CalledProcessError):
+            cluster.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres(postgres_cluster: Cluster, request: pytest.FixtureRequest) -> str:
+    """A fresh database on the worker's cluster, for one test: its URL."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    postgres_cluster.create_database(name)
+    return postgres_cluster.url(name)

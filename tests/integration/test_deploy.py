@@ -39,6 +39,7 @@ from exporter.cli import probe_once
 from exporter.config import parse_config
 from exporter.sharding import resolve
 from exporter.simulator import Simulator
+from exporter.store import data_dir, locate
 from tests.integration.conftest import binary
 from tests.integration.test_package import dockerfile
 
@@ -52,6 +53,7 @@ _KNOWN = [v for v in kubernetes_validate.utils.all_versions() if Version(v) >= V
 KUBERNETES_VERSIONS = [_KNOWN[0], _KNOWN[-1]]
 IMAGE = f"ghcr.io/chatcanary/chatcanary:{exporter.__version__}"
 CONFIG_PATH = "/etc/chatcanary/config.yaml"
+SECRET_EXAMPLES = ["base/secret.example.yaml", "overlays/sharded/secret-db.example.yaml"]
 CRDS: dict[str, type[pydantic.BaseModel]] = {
     "ServiceMonitor": monitoring.ServiceMonitor,
     "PrometheusRule": monitoring.PrometheusRule,
@@ -142,8 +144,9 @@ def test_rendered_manifests_pass_the_kubernetes_and_operator_schemas(
         assert schema_problems(document, version) == [], name
 
 
-def test_the_secret_example_passes_the_schema() -> None:
-    (secret,) = yaml.safe_load_all((KUBERNETES / "base" / "secret.example.yaml").read_text())
+@pytest.mark.parametrize("example", SECRET_EXAMPLES)
+def test_the_secret_examples_pass_the_schema(example: str) -> None:
+    (secret,) = yaml.safe_load_all((KUBERNETES / example).read_text())
     assert schema_problems(secret, KUBERNETES_VERSIONS[-1]) == []
 
 
@@ -240,18 +243,19 @@ def test_the_objects_agree_with_each_other(variant: str) -> None:
     operational = find(objects, "PrometheusRule", "chatcanary-operational")
     assert operational["spec"] == yaml.safe_load((ROOT / "alerts" / "operational.yml").read_text())
 
-    # Every key the config reads from the environment, the container gets.
-    needed = set(re.findall(r"\$\{(\w+)", json.dumps(yaml.safe_load(text))))  # not comments
+    # Every key the config reads from the environment without a default, the container
+    # gets; every Secret it reads has its example.
+    needed = set(re.findall(r"\$\{(\w+)\}", json.dumps(yaml.safe_load(text))))  # not comments
     given = {e["name"] for e in runs.get("env", [])}
     assert needed <= given, needed - given
+    examples = {}
+    for example_file in SECRET_EXAMPLES:
+        (example,) = yaml.safe_load_all((KUBERNETES / example_file).read_text())
+        examples[example["metadata"]["name"]] = example
     for entry in runs.get("env", []):
         if "valueFrom" in entry:
             ref = entry["valueFrom"]["secretKeyRef"]
-            (example,) = yaml.safe_load_all(
-                (KUBERNETES / "base" / "secret.example.yaml").read_text()
-            )
-            assert ref["name"] == example["metadata"]["name"]
-            assert ref["key"] in example["stringData"]
+            assert ref["key"] in examples[ref["name"]]["stringData"]
 
     # Dashboards for the Grafana sidecar: its label, and the shipped JSON.
     dashboards = find(objects, "ConfigMap", "chatcanary-dashboards")
@@ -268,6 +272,55 @@ def test_the_objects_agree_with_each_other(variant: str) -> None:
     assert security["runAsNonRoot"] is True and security["runAsUser"] == 10001
     assert security["readOnlyRootFilesystem"] is True
     assert security["capabilities"]["drop"] == ["ALL"]
+
+
+def container_env(runs: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
+    """The container's environment as Kubernetes gives it: a secretKeyRef's value from
+    `secrets` (by key), and `$(NAME)` expanded from the entries before it."""
+    env: dict[str, str] = {}
+    for entry in runs.get("env", []):
+        if "valueFrom" in entry:
+            env[entry["name"]] = secrets[entry["valueFrom"]["secretKeyRef"]["key"]]
+        else:
+            value = entry["value"]
+            env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), value)
+    return env
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_store_is_kept_on_a_volume_or_in_the_fleets_postgresql(variant: str) -> None:
+    """The read-only root filesystem holds no store: SQLite sits on a mounted volume (a
+    claim for the central Deployment), the sharded replicas share one PostgreSQL whose
+    password comes from a Secret. Each config parses with its store section."""
+    objects = render(variant)
+    owner = workload(objects)
+    runs = container(owner)
+    password = "0123456789abcdef-from-the-secret"
+    env = container_env(runs, {"password": password, "openai-api-key": "sk-test"})
+    config = parse_config(mounted_config(objects), "config.yaml", env)
+    location = locate(config.store, data_dir(None, env))
+    pod = owner["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in runs["volumeMounts"]}
+    claims = {o["metadata"]["name"]: o for o in objects if o["kind"] == "PersistentVolumeClaim"}
+    if variant == "overlays/sharded":
+        assert location.engine == "postgresql" and location.path is None
+        assert location.url.password == password and location.url.host == "postgres"
+        assert password not in location.shown()
+        assert claims == {}  # nothing of the base's SQLite volume is left
+        return
+    assert location.engine == "sqlite" and location.path is not None
+    mount = mounts[str(location.path.parent)]
+    assert not mount.get("readOnly", False)
+    volume = volumes[mount["name"]]
+    if variant == "base":
+        claim = claims[volume["persistentVolumeClaim"]["claimName"]]
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+        assert owner["spec"]["replicas"] == 1  # one writer of the SQLite file
+        assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+        assert env["CHATCANARY_DATA_DIR"] == str(location.path.parent)  # db, export agree
+    else:
+        assert "emptyDir" in volume  # a sidecar keeps its runs for the pod's life
 
 
 def test_base_is_one_central_replica() -> None:
@@ -395,6 +448,9 @@ def test_compose_mounts_exist_and_names_and_ports_agree() -> None:
         "alertmanager",
         "grafana",
         "jaeger",
+        "postgres",
+        "chatcanary-shard-0",
+        "chatcanary-shard-1",
     }
     for name, service in services.items():
         for target, source in binds(service).items():
@@ -478,7 +534,40 @@ def test_compose_mounts_exist_and_names_and_ports_agree() -> None:
     assert home.startswith(dashboards_path + "/")
 
 
-def test_docker_compose_accepts_the_file() -> None:
+def test_compose_keeps_the_store_in_volumes_and_the_fleet_in_postgresql(tmp_path: Path) -> None:
+    document = compose()
+    services = document["services"]
+    chatcanary = services["chatcanary"]
+    data = chatcanary["environment"]["CHATCANARY_DATA_DIR"]
+    named = {v.split(":")[1]: v.split(":")[0] for v in chatcanary["volumes"]}
+    assert named[data] in document["volumes"]  # a named volume: kept across `up`s
+
+    # profile postgres: the database and the shards read one password from one secret
+    database = services["postgres"]
+    secret_file = COMPOSE / document["secrets"]["postgres-password"]["file"]
+    password = secret_file.read_text().strip()
+    assert database["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres-password"
+    shards = [services["chatcanary-shard-0"], services["chatcanary-shard-1"]]
+    plans = []
+    for shard in [database, *shards]:
+        assert shard["profiles"] == ["postgres"] and shard["secrets"] == ["postgres-password"]
+    for shard in shards:
+        text = binds(shard)[CONFIG_PATH].read_text()
+        given = tmp_path / "postgres-password"  # where compose mounts the secret, here
+        given.write_text(secret_file.read_text())
+        text = text.replace("/run/secrets/postgres-password", str(given))
+        config = parse_config(text, "fleet.yaml", shard["environment"])
+        location = locate(config.store, tmp_path)
+        assert location.engine == "postgresql" and location.url.host in services
+        assert location.url.password == password and password not in location.shown()
+        command = shard["command"]
+        plans.append(set(resolve(command[command.index("--shard") + 1], {}).select(config.plan())))
+    assert all(plans) and not plans[0] & plans[1]  # each shard runs some, none runs twice
+    assert plans[0] | plans[1] == set(config.plan())
+
+
+@pytest.mark.parametrize("profiles", [(), ("--profile", "postgres")])
+def test_docker_compose_accepts_the_file(profiles: tuple[str, ...]) -> None:
     exe = binary("docker-compose", "docker-compose")
     done = subprocess.run(
         [
@@ -487,6 +576,7 @@ def test_docker_compose_accepts_the_file() -> None:
             str(COMPOSE),
             "-f",
             str(COMPOSE / "compose.yaml"),
+            *profiles,
             "config",
             "-q",
         ],

@@ -67,7 +67,8 @@ def start_shard(
                 [*CLI, "run", "-c", str(config_file), "--listen", f"127.0.0.1:{port}", *flags],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**environ, **env},
+                # each process its own store; the suite's data dir is dropped with CHATCANARY*
+                env={**environ, "CHATCANARY_DATA_DIR": str(tmp_path / f"data-{port}"), **env},
             )
         )
     return f"http://127.0.0.1:{port}"

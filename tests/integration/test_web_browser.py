@@ -230,7 +230,8 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
             outcome.value = 'error'; outcome.dispatchEvent(new Event('change'))"""
     )
     await browser.wait_event("Page.loadEventFired")
-    assert await browser.evaluate("location.search") == "?target=degraded&canary=&outcome=error"
+    search = await browser.evaluate("location.search")
+    assert search == "?target=degraded&canary=&outcome=error&since="
     listed = await browser.evaluate(
         """[...document.querySelectorAll('table tbody tr')].map(tr =>
             tr.cells[0].innerText + ' ' + tr.cells[2].innerText)"""

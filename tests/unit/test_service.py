@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 from exporter.config import parse_config
 from exporter.service import Service
+from exporter.store import locate
 
 CONFIG = """
 defaults: {interval: 1h}
@@ -25,3 +27,12 @@ async def test_starting_a_service_leaves_the_process_garbage_collector_alone() -
         assert gc.get_freeze_count() == frozen
     finally:
         await service.stop(grace=0)
+
+
+def test_beside_a_store_memory_keeps_only_what_the_grid_draws(tmp_path: Path) -> None:
+    text = CONFIG + "web: {history_size: 200, failures_kept: 20}\n"
+    config = parse_config(text, "service.yaml")
+    alone = Service(config)
+    assert (alone.history.size, alone.history.failures) == (200, 20)
+    kept = Service(config, store=locate(config.store, tmp_path))
+    assert (kept.history.size, kept.history.failures) == (30, 0)  # a sparkline's runs

@@ -5,9 +5,14 @@ nothing; secrets never show."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
+import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,8 +21,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from exporter.config import parse_config
 from exporter.service import Service
 from exporter.simulator import Behaviour, Simulator
+from exporter.store import data_dir, locate
 from exporter.web import make_app
 from exporter.webconfig import WebConfig
+from tests.unit.store_helpers import run as stored_run
 
 SECRET = "sk-api-test-secret-0123456789"
 CONFIG = """
@@ -48,9 +55,15 @@ class Api:
     client: TestClient[Any, Any]
     service: Service
     sim: Simulator
+    url: str
 
     def requests(self) -> int:
         return sum(self.sim.stats()["requests"].values())
+
+    async def written(self) -> None:
+        """Everything queued for the store is committed: what the reads see next."""
+        assert self.service.store is not None
+        await self.service.store.flush()
 
     async def post(self, path: str, body: Any, **kwargs: Any) -> tuple[int, Any]:
         resp = await self.client.post(path, json=body, **kwargs)
@@ -64,22 +77,32 @@ class Api:
 
 
 async def serve(
-    web_config: WebConfig | None = None, extra: str = "", text: str = CONFIG
+    web_config: WebConfig | None = None,
+    extra: str = "",
+    text: str = CONFIG,
+    shared: Api | None = None,
 ) -> AsyncIterator[Api]:
-    sim = Simulator(scenario="healthy", seed=3, api_key=SECRET)
-    sim.set_behaviour("echo-model", Behaviour(answer=f"your key is {SECRET}, keep it safe"))
-    url = await sim.start("127.0.0.1", 0)
+    """The app of a service that keeps its runs in a real SQLite file in the test's data
+    directory (the config's `store:` may name another store). Given `shared`, it uses that
+    one's simulator and leaves it running (a second service on the same store)."""
+    if shared is None:
+        sim = Simulator(scenario="healthy", seed=3, api_key=SECRET)
+        sim.set_behaviour("echo-model", Behaviour(answer=f"your key is {SECRET}, keep it safe"))
+        url = await sim.start("127.0.0.1", 0)
+    else:
+        sim, url = shared.sim, shared.url
     config = parse_config(text.format(url=url, key=SECRET) + extra, "api.yaml")
-    service = Service(config)
+    service = Service(config, store=locate(config.store, data_dir()))
     await service.start()
     client = TestClient(TestServer(make_app(service, web_config)))
     await client.start_server()
     try:
-        yield Api(client, service, sim)
+        yield Api(client, service, sim, url)
     finally:
         await client.close()
         await service.stop(grace=1)
-        await sim.stop()
+        if shared is None:
+            await sim.stop()
 
 
 @pytest.fixture
@@ -220,6 +243,7 @@ async def test_runs_from_the_web_spend_the_budget_and_are_held_by_it() -> None:
 async def test_runs_list_filters_and_validates(api: Api) -> None:
     await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
     await api.post("/api/v1/runs", {"target": "echo", "canary": "arithmetic"})
+    await api.written()
     status, body = await api.get("/api/v1/runs?target=primary")
     assert status == 200 and body["count"] == 1
     assert body["runs"][0]["target"] == "primary"
@@ -228,7 +252,7 @@ async def test_runs_list_filters_and_validates(api: Api) -> None:
     _, body = await api.get("/api/v1/runs?canary=arithmetic&outcome=check_failed")
     assert [r["target"] for r in body["runs"]] == ["echo"]
     _, body = await api.get("/api/v1/runs?outcome=error")
-    assert body == {"count": 0, "runs": []}
+    assert body == {"count": 0, "runs": [], "next_cursor": None, "source": "store"}
     for query, message in (
         ("target=nope", "unknown target 'nope'"),
         ("canary=nope", "unknown canary 'nope'"),
@@ -240,6 +264,14 @@ async def test_runs_list_filters_and_validates(api: Api) -> None:
         assert status == 400 and message in body["error"], query
     status, body = await api.get("/api/v1/runs/0123456789abcdef")
     assert status == 404 and "no such run" in body["error"]
+    for query, message in (
+        ("since=yesterday", "since: 'yesterday' is not a time"),
+        ("until=2024-05-01T12:00:00", "until: '2024-05-01T12:00:00' has no UTC offset"),
+        ("cursor=abc", "cursor: not a cursor from this listing"),
+        ("limit=501", "limit must be a whole number from 1 to 500"),
+    ):
+        status, body = await api.get(f"/api/v1/runs?{query}")
+        assert status == 400 and message in body["error"], query
 
 
 async def test_feedback_is_counted_without_free_text_in_labels(api: Api) -> None:
@@ -342,6 +374,7 @@ async def test_probe_debug_shows_log_metrics_and_config_without_secrets(api: Api
 async def test_secrets_never_show_even_when_the_endpoint_echoes_them(api: Api) -> None:
     _, run = await api.post("/api/v1/runs", {"target": "echo", "canary": "echo-only"})
     assert "[redacted]" in run["turns"][0]["answer"]
+    await api.written()  # the pages below read it back from the store
     shown = [json.dumps(run)]
     for path in (
         "/",
@@ -367,7 +400,7 @@ async def test_pages_render_and_unknown_runs_are_404(api: Api) -> None:
     assert "What is 17+25? Answer with the number only." in page
     assert 'id="waterfall"' in page
     status, page = await api.get("/runs/0123456789abcdef")
-    assert status == 404 and "aged out" in page
+    assert status == 404 and "retention may have deleted it" in page
     status, page = await api.get("/?target=nope&state=weird")  # a stale bookmark shows all
     assert status == 200 and page.count('<tr data-state="') == 3
     status, page = await api.get("/?state=pending")
@@ -402,3 +435,151 @@ async def test_read_and_write_endpoints_take_their_own_credentials(guarded: Api)
     assert (await guarded.post("/api/v1/feedback", feedback))[0] == 401
     assert (await guarded.post("/api/v1/feedback", feedback, headers=write))[0] == 202
     assert len(guarded.service.feedback) == 1
+
+
+# --- reading the store ------------------------------------------------------------------
+
+
+async def test_runs_come_from_the_store_a_page_at_a_time_and_by_time(api: Api) -> None:
+    assert api.service.store is not None
+    now = float(int(time.time()))  # whole seconds: an ISO 8601 time names them exactly
+    kept = [stored_run(now - 3600 + 600 * i, target="primary") for i in range(7)]  # oldest first
+    for result in kept:
+        api.service.store.record(result)
+    await api.written()
+    newest_first = [r.run_id for r in reversed(kept)]
+    seen: list[str] = []
+    path = "/api/v1/runs?target=primary&limit=3"
+    pages = 0
+    while path:
+        status, body = await api.get(path)
+        assert status == 200 and body["source"] == "store"
+        assert body["count"] == len(body["runs"]) <= 3
+        assert {r["shard"] for r in body["runs"]} == {"0/1"}
+        seen += [r["run_id"] for r in body["runs"]]
+        cursor = body["next_cursor"]
+        path = "" if cursor is None else f"/api/v1/runs?target=primary&limit=3&cursor={cursor}"
+        pages += 1
+    assert seen == newest_first and pages == 3
+
+    # since is inclusive, until exclusive; a Unix time, an ISO 8601 time or a duration ago
+    since, until = kept[2].started_at, kept[5].started_at
+    _, body = await api.get(f"/api/v1/runs?since={since}&until={until}")
+    assert [r["run_id"] for r in body["runs"]] == [kept[4].run_id, kept[3].run_id, kept[2].run_id]
+    iso = datetime.fromtimestamp(until, UTC).isoformat()
+    _, body = await api.get("/api/v1/runs", params={"since": "2h", "until": iso})
+    assert [r["run_id"] for r in body["runs"]] == newest_first[2:]
+    _, body = await api.get("/api/v1/runs?since=15m")  # started 10 min ago and now
+    assert [r["run_id"] for r in body["runs"]] == newest_first[:2]
+    _, body = await api.get("/api/v1/runs?shard=1/2")
+    assert body["runs"] == []
+
+    # the page pages the same way: its "older" link carries the cursor
+    status, page = await api.get("/runs?target=primary&limit=4")
+    assert status == 200 and all(f"runs/{i}" in page for i in newest_first[:4])
+    older = re.search(r'<a id="older" href="([^"]+)"', page)
+    assert older is not None and newest_first[4] not in page
+    status, page = await api.get("/runs" + html.unescape(older.group(1)))
+    assert status == 200 and all(f"runs/{i}" in page for i in newest_first[4:])
+    assert 'id="older"' not in page and newest_first[0] not in page
+
+
+async def test_a_second_exporter_on_the_same_store_shows_what_the_first_kept(api: Api) -> None:
+    _, run = await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
+    feedback = {"target": "primary", "rating": "negative", "comment": "kept-across-restarts"}
+    assert (await api.post("/api/v1/feedback", feedback))[0] == 202
+    await api.written()
+    async for second in serve(shared=api):
+        assert len(second.service.history) == 0  # nothing in its memory: all from the store
+        status, again = await second.get(f"/api/v1/runs/{run['run_id']}")
+        assert status == 200 and again["turns"] == run["turns"] and again["content_kept"]
+        status, page = await second.get(f"/runs/{run['run_id']}")
+        assert status == 200 and "What is 17+25? Answer with the number only." in page
+        _, listing = await second.get("/api/v1/runs")
+        assert [r["run_id"] for r in listing["runs"]] == [run["run_id"]]
+        _, page = await second.get("/")
+        assert "kept-across-restarts" in page
+        _, body = await second.get("/api/v1/feedback")
+        assert [f["comment"] for f in body["feedback"]] == ["kept-across-restarts"]
+
+
+async def test_a_run_whose_exchange_retention_deleted_shows_its_summary(api: Api) -> None:
+    store = api.service.store
+    assert store is not None
+    old = stored_run(time.time() - 8 * 86400, target="primary", text="forty-two-old")
+    store.record(old)
+    await api.written()
+    await store.sweep()  # runs keep their exchange 7 days, their summary 90
+    status, view = await api.get(f"/api/v1/runs/{old.run_id}")
+    assert status == 200 and view["content_kept"] is False
+    assert view["outcome"] == "success" and view["duration_seconds"] == old.duration_seconds
+    status, page = await api.get(f"/runs/{old.run_id}")
+    assert status == 200 and 'id="content-deleted"' in page and "forty-two-old" not in page
+
+
+async def test_feedback_is_listed_from_the_store_filtered_and_paged(api: Api) -> None:
+    sent = [
+        {"target": "primary", "rating": "negative", "category": "incorrect", "comment": "one"},
+        {"target": "echo", "rating": "positive", "comment": "two"},
+        {"target": "primary", "rating": "negative", "category": "slow", "comment": "three"},
+        {"target": "primary", "rating": "positive", "comment": "four"},
+    ]
+    for body in sent:
+        assert (await api.post("/api/v1/feedback", body))[0] == 202
+
+    async def comments(query: str) -> list[str]:
+        status, body = await api.get(f"/api/v1/feedback?{query}")
+        assert status == 200 and body["source"] == "store", body
+        return [f["comment"] for f in body["feedback"]]
+
+    assert await comments("") == ["four", "three", "two", "one"]
+    assert await comments("target=primary&rating=negative") == ["three", "one"]
+    assert await comments("category=slow") == ["three"]
+    assert await comments("since=1h") == ["four", "three", "two", "one"]
+    assert await comments(f"since={time.time() + 60}") == []
+    _, first = await api.get("/api/v1/feedback?limit=3")
+    assert first["count"] == 3 and first["feedback"][0]["shard"] == "0/1"
+    assert await comments(f"limit=3&cursor={first['next_cursor']}") == ["one"]
+    for query, message in (
+        ("rating=meh", "rating must be one of"),
+        ("target=nope", "unknown target 'nope'"),
+        ("since=soon", "since: 'soon' is not a time"),
+        ("cursor=zzz", "cursor: not a cursor from this listing"),
+    ):
+        status, body = await api.get(f"/api/v1/feedback?{query}")
+        assert status == 400 and message in body["error"], query
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port  # nothing listens there: the store is unreachable
+
+
+async def test_an_unreachable_store_is_said_and_memory_is_shown() -> None:
+    password = "store-pw-0123456789"
+    url = f"postgresql://chatcanary:{password}@127.0.0.1:{unused_port()}/chatcanary"
+    async for api in serve(extra=f'store: {{url: "{url}"}}\n'):
+        assert api.service.store is not None and not api.service.store.available
+        status, run = await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
+        assert status == 201
+        status, body = await api.get("/api/v1/runs")
+        assert status == 200 and body["source"] == "memory"
+        assert "cannot be read right now" in body["notice"]
+        assert [r["run_id"] for r in body["runs"]] == [run["run_id"]]
+        status, view = await api.get(f"/api/v1/runs/{run['run_id']}")
+        assert status == 200 and view["turns"] == run["turns"] and "notice" in view
+        status, body = await api.post(
+            "/api/v1/feedback", {"target": "primary", "rating": "positive"}
+        )
+        assert status == 503
+        status, body = await api.get("/api/v1/feedback")
+        assert status == 200 and body["source"] == "memory" and body["feedback"] == []
+        shown = [json.dumps(body)]
+        for path in ("/", "/runs", f"/runs/{run['run_id']}"):
+            status, page = await api.get(path)
+            assert status == 200 and 'class="notice"' in page, path
+            assert "cannot be read right now" in page
+            shown.append(page)
+        assert all(password not in text for text in shown)

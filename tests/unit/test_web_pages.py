@@ -233,8 +233,37 @@ def test_the_runs_page_filters_by_the_apis_own_parameters() -> None:
         "target": ["", "a", "b*"],
         "canary": ["*", "x"],
         "outcome": ["", "success", "error*", "check_failed"],
+        "since": ["*", "1h", "6h", "24h", "7d", "30d"],
     }
     assert '<a href="api/v1/runs?target=b&amp;outcome=error">JSON</a>' in page
     page = pages.runs_page([], {"target": "", "canary": "", "outcome": ""}, ["a"], ["x"])
     assert '<a href="api/v1/runs">JSON</a>' in page
     assert all(options[0] == "*" for options in chosen_options(page).values())
+
+
+def brief(run_id: str, shard: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "shard": shard,
+        "target": "t",
+        "canary": "c",
+        "outcome": "success",
+        "started_at": 0.0,
+        "duration_seconds": 1.0,
+        "ttft_seconds": 0.5,
+        "error_class": None,
+        "failed_checks": [],
+    }
+
+
+def test_the_runs_page_pages_by_cursor_and_shows_shards_and_notices() -> None:
+    runs = [brief("r1", "0/2"), brief("r2", "1/2")]
+    chosen = {"target": "t", "canary": "", "outcome": "", "since": "90m"}
+    page = pages.runs_page(runs, chosen, ["t"], ["c"], "CUR-1", "the store is down", sharded=True)
+    assert re.findall(r'<td class="mono">([^<]+)</td>', page) == ["0/2", "1/2"]
+    assert '<a id="older" href="?target=t&amp;since=90m&amp;cursor=CUR-1">' in page
+    assert chosen_options(page)["since"][-1] == "90m*"  # a time typed in the URL stays chosen
+    assert '<p class="notice" role="status">the store is down</p>' in page
+    plain = pages.runs_page(runs, chosen, ["t"], ["c"])
+    assert "<th>Shard</th>" not in plain and 'id="older"' not in plain
+    assert 'class="notice"' not in plain

@@ -83,6 +83,13 @@ def test_a_run_without_a_trace_or_a_config_still_shows() -> None:
     assert run["trace_url"] is None and run["preamble"] == [] and run["turns"] == []
 
 
+def test_a_run_and_its_brief_name_the_shard_that_ran_it() -> None:
+    run = views.run(result(), SPEC, None, shard="2/3", content_kept=False)
+    assert run["shard"] == "2/3" and run["content_kept"] is False
+    assert views.brief(result(), "1/3")["shard"] == "1/3"
+    assert views.brief(result())["shard"] == "0/1"  # an exporter that is not sharded
+
+
 def test_durations_read_as_they_are_written() -> None:
     written = ["10s", "90s", "1m", "2h", "30d", "250ms", "350ms", "1500ms", "0.0005s"]
     for text in written:

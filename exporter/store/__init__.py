@@ -1,0 +1,306 @@
+"""The durable store: runs with their exchanges, feedback and model changes, in SQLite
+(embedded) or PostgreSQL (a fleet). `Store` is the one entry point.
+
+    store = Store(location, settings, shard="0/2", registry=registry)
+    await store.open()        # SchemaError stops start-up; an unreachable store retries
+    store.record(result)      # a Sink: queued, written in batches, never waits
+    await store.add_feedback(feedback)   # committed before it returns, or Unavailable
+    page = await store.runs(target="local", limit=50); page.cursor ...
+    await store.close()
+
+Writes off the probing path: `record` only queues. Reads and feedback go straight to
+the database and raise `Unavailable` while it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from exporter.config import Store as StoreSettings
+from exporter.feedback import Feedback
+from exporter.result import ProbeResult
+from exporter.store import engine as engines
+from exporter.store import migrate, reader, retention, rows
+from exporter.store.errors import SchemaError, StoreError, Unavailable, classify
+from exporter.store.metrics import StoreMetrics
+from exporter.store.rows import ModelChange, Page, StoredFeedback, StoredRun
+from exporter.store.schema import feedback as feedback_table
+from exporter.store.url import Location, URLError, data_dir, locate
+from exporter.store.writer import BACKOFF, Writer, quietly_close
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+__all__ = [
+    "Location",
+    "ModelChange",
+    "Page",
+    "SchemaError",
+    "Store",
+    "StoreError",
+    "StoredFeedback",
+    "StoredRun",
+    "URLError",
+    "Unavailable",
+    "data_dir",
+    "locate",
+]
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY = 600.0  # seconds between retention passes
+FEEDBACK_TIMEOUT = 5.0  # seconds a feedback commit may take before the answer is 503
+
+
+class Store:
+    def __init__(
+        self,
+        location: Location,
+        settings: StoreSettings,
+        shard: str = "",
+        registry: CollectorRegistry | None = None,
+        text_chars: int = 4096,
+    ) -> None:
+        self.location = location
+        self.settings = settings
+        self.shard = shard
+        self.metrics = StoreMetrics(registry or CollectorRegistry())
+        self.writer = Writer(self.metrics, shard, settings.queue, settings.batch, text_chars)
+        self._engine: AsyncEngine | None = None
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def shown(self) -> str:
+        """Where the store is, fit for logs (no password)."""
+        return self.location.shown()
+
+    @property
+    def available(self) -> bool:
+        """Open: migrated and reachable the last time it was tried."""
+        return self._ready.is_set()
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    async def open(self, background: bool = True) -> None:
+        """Connect and migrate. Raises SchemaError (the database cannot be used). An
+        unreachable store raises Unavailable unless `background`: then connecting goes on
+        in the background, with backoff, and the writer waits for it."""
+        try:
+            self._engine = engines.create(self.location)
+        except OSError as exc:  # the data directory cannot be made
+            raise SchemaError(
+                f"cannot create the store's directory for {self.shown}: {exc.strerror}. "
+                "Give a writable one with --data-dir or CHATCANARY_DATA_DIR, or set store.url."
+            ) from None
+        try:
+            await self._migrate()
+        except Unavailable as exc:
+            if not background:
+                raise
+            log.warning("store unavailable, retrying in the background", extra={"error": str(exc)})
+            self._tasks.append(asyncio.create_task(self._reconnect(), name="store connect"))
+        self._tasks.append(asyncio.create_task(self._write(), name="store writer"))
+        self._tasks.append(asyncio.create_task(self._sweeping(), name="store retention"))
+
+    async def _migrate(self) -> None:
+        assert self._engine is not None
+        try:
+            before, now = await migrate.upgrade(self._engine, self.shown)
+        except Exception as exc:
+            raise classify(exc, self.shown, self.location.engine) from exc
+        if before != now:
+            log.info("store migrated", extra={"store": self.shown, "from": before, "to": now})
+        self._ready.set()
+        self.metrics.up.set(1)
+        log.info("store open", extra={"store": self.shown, "schema": now})
+
+    async def _reconnect(self) -> None:
+        wait = BACKOFF[0]
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                await self._migrate()
+                return
+            except SchemaError as exc:
+                log.error("store cannot be used; runs are not kept", extra={"error": str(exc)})
+                return
+            except Unavailable as exc:
+                wait = min(wait * 2, BACKOFF[1])
+                log.warning("store still unavailable", extra={"error": str(exc), "retry_in": wait})
+
+    async def _write(self) -> None:
+        await self.writer.run(self._connect, self._ready)
+
+    async def _sweeping(self) -> None:
+        while True:
+            await self._ready.wait()
+            try:
+                await self.sweep()
+            except StoreError as exc:
+                log.warning("retention pass failed", extra={"error": str(exc)})
+            await asyncio.sleep(SWEEP_EVERY)
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Write what is queued (for up to `grace` seconds), then stop."""
+        deadline = time.monotonic() + grace
+        while len(self.writer) and self.available and time.monotonic() < deadline:
+            try:
+                await self.writer.write_some(self._connect)
+            except StoreError:
+                break
+        left = len(self.writer)
+        if left:
+            self.metrics.writes.labels("dropped").inc(left)
+            log.warning("store closed with runs unwritten", extra={"runs": left})
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._ready.clear()
+        if self._engine is not None:
+            await self._engine.dispose()
+
+    async def flush(self) -> None:
+        """Write everything queued now; raises Unavailable while the store is down."""
+        while len(self.writer):
+            await self.writer.write_some(self._connect)
+
+    def configure(self, settings: StoreSettings) -> None:
+        """A reload: retention, size cap, queue and batch apply now; a new url at the next
+        start."""
+        if (
+            settings.url != self.settings.url
+            or settings.password_file != self.settings.password_file
+        ):
+            log.warning("store url changed: it applies at the next start")
+        self.settings = settings
+        self.writer.limit, self.writer.batch = settings.queue, settings.batch
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def record(self, result: ProbeResult) -> None:
+        """The sink: queue the run; never waits, never raises."""
+        self.writer.put(result)
+
+    async def add_feedback(self, feedback: Feedback) -> int:
+        """Commit one submission; its id. Raises Unavailable when it cannot be committed
+        within FEEDBACK_TIMEOUT seconds: the caller must not acknowledge it then."""
+        try:
+            async with asyncio.timeout(FEEDBACK_TIMEOUT), self._connection() as conn:
+                row = rows.feedback_row(feedback, self.shard)
+                result = await conn.execute(
+                    feedback_table.insert().returning(feedback_table.c.id), row
+                )
+                new_id = int(result.scalar_one())
+                await conn.commit()
+        except (StoreError, TimeoutError) as exc:
+            self.metrics.feedback.labels("refused").inc()
+            raise (
+                exc if isinstance(exc, StoreError) else Unavailable("store did not commit in time")
+            ) from exc
+        self.metrics.feedback.labels("committed").inc()
+        return new_id
+
+    async def sweep(self, now: float | None = None) -> dict[str, int] | None:
+        """One retention pass now: the rows deleted by kind (None: another replica's turn)."""
+        async with self._connection() as conn:
+            when = time.time() if now is None else now
+            max_size = None if self.settings.max_size is None else int(self.settings.max_size)
+            deleted = await retention.sweep(conn, self.settings.retention, max_size, when)
+        if deleted:
+            for kind, count in deleted.items():
+                self.metrics.deleted.labels(kind).inc(count)
+            if any(deleted.values()):
+                log.info("retention", extra={f"deleted_{k}": v for k, v in deleted.items()})
+        return deleted
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def runs(
+        self,
+        *,
+        target: str | None = None,
+        canary: str | None = None,
+        outcome: str | None = None,
+        shard: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Run summaries (StoredRun, turns without text), newest first. Raises ValueError
+        for a bad limit or cursor."""
+        async with self._connection() as conn:
+            return await reader.list_runs(
+                conn,
+                target=target,
+                canary=canary,
+                outcome=outcome,
+                shard=shard,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
+
+    async def run(self, run_id: str) -> StoredRun | None:
+        async with self._connection() as conn:
+            return await reader.get_run(conn, run_id)
+
+    async def feedback(
+        self,
+        *,
+        target: str | None = None,
+        rating: str | None = None,
+        category: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Feedback (StoredFeedback), newest first."""
+        async with self._connection() as conn:
+            return await reader.list_feedback(
+                conn,
+                target=target,
+                rating=rating,
+                category=category,
+                since=since,
+                limit=limit,
+                cursor=cursor,
+            )
+
+    async def model_changes(
+        self, since: float | None = None, target: str | None = None
+    ) -> list[ModelChange]:
+        async with self._connection() as conn:
+            return await reader.list_model_changes(conn, since=since, target=target)
+
+    # --- connections ----------------------------------------------------------------------
+
+    async def _connect(self) -> AsyncConnection:
+        if self._engine is None or not self.available:
+            raise Unavailable(f"store {self.shown} is not open")
+        try:
+            return await self._engine.connect()
+        except Exception as exc:
+            raise classify(exc, self.shown, self.location.engine) from exc
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        conn = await self._connect()
+        try:
+            yield conn
+        except (StoreError, ValueError):
+            raise
+        except Exception as exc:
+            raise classify(exc, self.shown, self.location.engine) from exc
+        finally:
+            await quietly_close(conn)

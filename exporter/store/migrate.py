@@ -1,0 +1,83 @@
+"""Schema versions: what a database holds, and bringing it to this chatcanary's head.
+
+The stored revision is compared with `schema.HEAD` first; Alembic is imported only when
+a migration is due. On PostgreSQL the upgrade holds an advisory lock, so replicas that
+start together migrate once.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from exporter.store.errors import SchemaError
+from exporter.store.schema import HEAD, REVISIONS
+
+MIGRATE_LOCK = 0x63_63_6D_67  # pg_advisory_lock key: "ccmg"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class State(StrEnum):
+    EMPTY = "empty"  # no tables yet
+    OLDER = "older"  # a migration is due
+    CURRENT = "current"
+
+
+async def state(conn: AsyncConnection, shown: str) -> tuple[State, str | None]:
+    """(the state, the stored revision); raises SchemaError for a database this chatcanary
+    cannot use: a newer schema, or tables not made by its migrations."""
+    tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    if "alembic_version" not in tables:
+        if tables & {"runs", "feedback"}:
+            raise SchemaError(
+                f"{shown} holds tables but no schema version: not a chatcanary store. "
+                "Point store.url at an empty database or a chatcanary one."
+            )
+        return State.EMPTY, None
+    found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    if found == HEAD:
+        return State.CURRENT, found
+    if found in REVISIONS:
+        return State.OLDER, found
+    raise SchemaError(
+        f"{shown} has schema revision {found!r}, newer than this chatcanary knows ({HEAD}): "
+        "it was written by a newer chatcanary. Run that version (or newer), or point "
+        "store.url at another database."
+    )
+
+
+async def upgrade(engine: AsyncEngine, shown: str, target: str = HEAD) -> tuple[str | None, str]:
+    """Migrate to `target` if needed; (the revision before, the revision now)."""
+    async with engine.connect() as conn:
+        postgres = engine.dialect.name == "postgresql"
+        if postgres:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK})
+            await conn.commit()
+        try:
+            current, before = await state(conn, shown)
+            if current is State.CURRENT and target == HEAD:
+                return before, HEAD
+            await conn.run_sync(_alembic_upgrade, target)
+            await conn.commit()
+            return before, target
+        finally:
+            if postgres:
+                await conn.rollback()
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK})
+                await conn.commit()
+
+
+def _alembic_upgrade(connection: Connection, target: str) -> None:
+    # quiet before the import, which logs its plugins; the store logs the outcome
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, target)

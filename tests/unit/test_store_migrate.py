@@ -1,0 +1,115 @@
+"""Schema versions on real SQLite files: from empty, from the previous revision, and the
+files start-up must refuse (newer, corrupt, not ours), through `chatcanary db`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from exporter.cli import main
+from exporter.store import SchemaError, engine, migrate
+from exporter.store.schema import HEAD, REVISIONS
+from exporter.store.url import Location
+from tests.unit.store_helpers import sqlite_store
+
+CONFIG = """\
+targets: [{{name: local, protocol: openai, base_url: "http://127.0.0.1:9/v1", model: m}}]
+canaries: [{{name: a, prompt: hi}}]
+store: {{url: "sqlite:///{db}"}}
+"""
+
+
+def indexes(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+
+
+def revision(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return str(conn.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+
+
+async def db_command(tmp_path: Path, db: Path, action: str) -> int:
+    """`chatcanary db ACTION` (its own event loop, so in a thread)."""
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.format(db=db))
+    return await asyncio.to_thread(main, ["db", action, "-c", str(config)])
+
+
+def test_the_migrations_end_at_the_head_the_store_checks_against() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    assert scripts.get_current_head() == HEAD
+    assert [s.revision for s in reversed(list(scripts.walk_revisions()))] == list(REVISIONS)
+
+
+async def test_from_empty_and_from_the_previous_revision(tmp_path: Path) -> None:
+    db = tmp_path / "cc.db"
+    location = Location(_url(db))
+    old = engine.create(location)
+    await migrate.upgrade(old, "test", target="0001")
+    await old.dispose()
+    assert revision(db) == "0001" and "ix_runs_outcome_started" not in indexes(db)
+    assert await db_command(tmp_path, db, "check") == 1  # a migration is due
+
+    store = sqlite_store(tmp_path)  # the same file: start-up migrates it
+    await store.open()
+    await store.close()
+    assert revision(db) == HEAD and "ix_runs_outcome_started" in indexes(db)
+    assert await db_command(tmp_path, db, "check") == 0
+
+    fresh = tmp_path / "fresh.db"
+    assert await db_command(tmp_path, fresh, "check") == 1  # no file yet
+    assert await db_command(tmp_path, fresh, "upgrade") == 0
+    assert revision(fresh) == HEAD
+
+
+def _url(db: Path) -> URL:
+    return URL.create("sqlite+aiosqlite", database=str(db))
+
+
+async def test_a_newer_schema_stops_start_up_and_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "cc.db"
+    assert await db_command(tmp_path, db, "upgrade") == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    store = sqlite_store(tmp_path)
+    with pytest.raises(SchemaError, match=r"revision '0099', newer than this chatcanary"):
+        await store.open()
+    await store.close()
+    assert await db_command(tmp_path, db, "check") == 2
+    assert "written by a newer chatcanary" in capsys.readouterr().err
+    assert revision(db) == "0099"  # left as it was
+
+
+async def test_a_corrupt_file_stops_start_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "cc.db"
+    db.write_bytes(b"this is not a database, just bytes " * 200)
+    store = sqlite_store(tmp_path)
+    with pytest.raises(SchemaError, match=r"not a usable SQLite database .*move it aside"):
+        await store.open()
+    await store.close()
+    assert await db_command(tmp_path, db, "check") == 2
+    assert "not a usable SQLite database" in capsys.readouterr().err
+
+
+async def test_tables_without_a_version_are_not_ours(tmp_path: Path) -> None:
+    db = tmp_path / "cc.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE runs (id INTEGER)")
+    store = sqlite_store(tmp_path)
+    with pytest.raises(SchemaError, match="not a chatcanary store"):
+        await store.open()
+    await store.close()
