@@ -260,7 +260,7 @@ def test_the_runs_page_pages_by_cursor_and_shows_shards_and_notices() -> None:
     runs = [brief("r1", "0/2"), brief("r2", "1/2")]
     chosen = {"target": "t", "canary": "", "outcome": "", "since": "90m"}
     page = pages.runs_page(runs, chosen, ["t"], ["c"], "CUR-1", "the store is down", sharded=True)
-    assert re.findall(r'<td class="mono">([^<]+)</td>', page) == ["0/2", "1/2"]
+    assert re.findall(r'<td class="mono"><bdi>([^<]+)</bdi></td>', page) == ["0/2", "1/2"]
     assert '<a id="older" href="?target=t&amp;since=90m&amp;cursor=CUR-1">' in page
     assert chosen_options(page)["since"][-1] == "90m*"  # a time typed in the URL stays chosen
     assert '<p class="notice" role="status">the store is down</p>' in page
