@@ -49,7 +49,7 @@ async def test_either_replica_shows_the_whole_fleet(
                 newest = await wait_for(lambda url=url: fleet(url), timeout=90)
                 status, page = await get(session, url + "/runs")
                 assert status == 200 and "<th>Shard</th>" in page
-                assert set(re.findall(r'<td class="mono">(\d/2)</td>', page)) == SHARDS
+                assert set(re.findall(r'<td class="mono"><bdi>(\d/2)</bdi></td>', page)) == SHARDS
                 for shard, run_id in newest.items():  # a run of either shard, in full
                     status, view = await get(session, f"{url}/api/v1/runs/{run_id}")
                     assert status == 200 and view["shard"] == shard and view["turns"]
