@@ -4,7 +4,7 @@
 # slim Python, without build tools, and runs it as a non-root user.
 #
 #   docker build --build-arg VERSION="$(python3 -c 'import exporter; print(exporter.__version__)')" -t chatcanary .
-#   docker run -v "$PWD/config.yaml:/etc/chatcanary/config.yaml:ro" -p 9477:9477 chatcanary
+#   docker run -v "$PWD/config.yaml:/etc/chatcanary/config.yaml:ro" -v chatcanary-data:/var/lib/chatcanary -p 9477:9477 chatcanary
 #
 # tests/integration/test_package.py repeats these steps outside Docker (build the wheel
 # from this build context, install it into a clean virtualenv, run ENTRYPOINT + CMD and
@@ -32,14 +32,17 @@ LABEL org.opencontainers.image.title="chatcanary" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/chatcanary/chatcanary" \
       org.opencontainers.image.documentation="https://github.com/chatcanary/chatcanary#deploy"
+# The store's SQLite file (chatcanary.db) lives in the data directory, owned by the
+# runtime user; mount a volume there to keep runs and feedback across restarts.
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin chatcanary \
-    && install -d -o 10001 -g 10001 -m 0750 /var/lib/chatcanary
+    && install -d -m 0750 -o 10001 -g 10001 /var/lib/chatcanary
 COPY --from=build /opt/chatcanary /opt/chatcanary
 # CHATCANARY_DATA_DIR: the store's SQLite file; mount a volume there to keep it
 ENV PATH=/opt/chatcanary/bin:$PATH \
     CHATCANARY_DATA_DIR=/var/lib/chatcanary \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+VOLUME /var/lib/chatcanary
 # Numeric, so that Kubernetes' runAsNonRoot can check it.
 USER 10001:10001
 WORKDIR /tmp

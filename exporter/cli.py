@@ -768,7 +768,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
     since = None if args.since is None else time.time() - args.since
     store = Store(location, config.store)
     try:
-        await store.open(background=False)
+        await store.open(background=False, maintain=False)
         out = (
             sys.stdout
             if args.output is None
@@ -782,6 +782,9 @@ async def cmd_export(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"chatcanary: {exc}", file=sys.stderr)
         return 3 if isinstance(exc, Unavailable) else 2
+    except OSError as exc:  # -o FILE cannot be written
+        print(f"chatcanary: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
     finally:
         await store.close(0)
     print(f"chatcanary: exported {count} {args.kind}", file=sys.stderr)

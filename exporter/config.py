@@ -15,6 +15,7 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -382,6 +383,10 @@ class Store(Strict):
             raise ValueError(f"store url must be {STORE_URL_HELP}")
         if text.startswith("sqlite") and not text.partition("://")[2].lstrip("/"):
             raise ValueError("a sqlite store url needs a file path: sqlite:///PATH")
+        try:
+            urlsplit(text).port  # noqa: B018 - parsing it is the check
+        except ValueError:
+            raise ValueError("store url has a port that is not a number from 0 to 65535") from None
         return value
 
     @model_validator(mode="after")

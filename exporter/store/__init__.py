@@ -89,10 +89,11 @@ class Store:
 
     # --- life cycle ---------------------------------------------------------------------
 
-    async def open(self, background: bool = True) -> None:
+    async def open(self, background: bool = True, maintain: bool = True) -> None:
         """Connect and migrate. Raises SchemaError (the database cannot be used). An
         unreachable store raises Unavailable unless `background`: then connecting goes on
-        in the background, with backoff, and the writer waits for it."""
+        in the background, with backoff, and the writer waits for it. Without `maintain`
+        (a reader such as export) no retention pass runs."""
         try:
             self._engine = engines.create(self.location)
         except OSError as exc:  # the data directory cannot be made
@@ -108,7 +109,8 @@ class Store:
             log.warning("store unavailable, retrying in the background", extra={"error": str(exc)})
             self._tasks.append(asyncio.create_task(self._reconnect(), name="store connect"))
         self._tasks.append(asyncio.create_task(self._write(), name="store writer"))
-        self._tasks.append(asyncio.create_task(self._sweeping(), name="store retention"))
+        if maintain:
+            self._tasks.append(asyncio.create_task(self._sweeping(), name="store retention"))
 
     async def _migrate(self) -> None:
         assert self._engine is not None

@@ -72,7 +72,7 @@ def locate(settings: Store, default_dir: Path) -> Location:
         return Location(URL.create("sqlite+aiosqlite", database=":memory:"), memory=True)
     try:
         url = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise URLError(
             "store url is not a valid URL (sqlite:///PATH or postgresql://...)"
         ) from None

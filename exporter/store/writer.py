@@ -87,7 +87,7 @@ class Writer:
             await ready.wait()
             try:
                 await self.write_some(connect)
-            except Unavailable as exc:
+            except StoreError as exc:  # down, or its file went away: retry
                 self.metrics.up.set(0)
                 log.warning(
                     "store write failed, retrying", extra={"error": str(exc), "retry_in": wait}

@@ -628,3 +628,29 @@ def test_logging_options_work_before_or_after_the_subcommand(argv: list[str]) ->
 
     args = build_parser().parse_args(argv)
     assert (args.log_level, args.log_format) == ("debug", "json")
+
+
+STORE_MODULES = ("sqlalchemy", "aiosqlite", "asyncpg", "alembic")
+
+
+@pytest.mark.parametrize("command", ["--version", "check", "probe"])
+def test_commands_without_a_store_do_not_import_its_libraries(command: str, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "targets: [{name: local, protocol: openai, base_url: 'http://127.0.0.1:9/v1', "
+        "model: m}]\ncanaries: [{name: a, prompt: hi, timeout: 2s}]\n"
+        f"store: {{url: 'sqlite:///{tmp_path / 'never.db'}'}}\n"  # configured: not opened
+    )
+    argv = [command] if command == "--version" else [command, "-c", str(config)]
+    script = (
+        "import sys\nfrom exporter.cli import main\n"
+        f"try:\n    code = main({argv!r})\nexcept SystemExit as exc:\n    code = exc.code\n"
+        f"print('CODE', code, *sorted(m for m in {STORE_MODULES!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    last = done.stdout.strip().splitlines()[-1].split()
+    expected_code = {"--version": "0", "check": "0", "probe": "1"}[command]  # 1: nothing there
+    assert last == ["CODE", expected_code], done.stdout + done.stderr
+    assert not (tmp_path / "never.db").exists()

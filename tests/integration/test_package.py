@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -219,6 +221,12 @@ def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: P
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     for name in [n for n in env if n.startswith(("OTEL_", "CHATCANARY", "PYTHON"))]:
         del env[name]
+    # The image's data directory: its ENV names it, a VOLUME keeps it; here a temporary
+    # one stands in for it (made beforehand, as the image's RUN makes it).
+    assert image.env.get("CHATCANARY_DATA_DIR") == DATA_DIR and DATA_DIR in image.volumes
+    data_dir = tmp_path / "var-lib-chatcanary"
+    data_dir.mkdir()
+    env["CHATCANARY_DATA_DIR"] = str(data_dir)
     processes = []
     try:
         processes.append(
@@ -265,7 +273,10 @@ def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: P
         assert image.exposed == ["9477"]
         _assert_shipped_alerts(["chatcanary"], env, tmp_path)
         messages = [json.loads(line)["msg"] for line in log.read_text().splitlines()]
-        assert messages[:2] == ["store open", "serving"]  # JSON logs; the store opens first
+        # JSON logs; the store (new in the empty data directory) opens before serving.
+        assert messages[:3] == ["store migrated", "store open", "serving"]
+        db = data_dir / "chatcanary.db"
+        poll("a run in the data directory's store", lambda: _stored_runs(db), lambda n: n > 0)
     finally:
         for process in processes:
             process.terminate()
@@ -286,6 +297,18 @@ def _assert_dashboards_asks_for_its_extra(bin_dir: Path, cwd: Path) -> None:
 
 
 CONFIG_PATH = "/etc/chatcanary/config.yaml"
+DATA_DIR = "/var/lib/chatcanary"
+
+
+def _stored_runs(db: Path) -> int:
+    """Runs in the store file; 0 while it or its table is not there yet."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
 
 
 @dataclass
@@ -295,6 +318,8 @@ class Image:
     cmd: list[str] = field(default_factory=list)
     healthcheck: list[str] = field(default_factory=list)
     exposed: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # the runtime stage's ENV
+    volumes: list[str] = field(default_factory=list)
     stages: int = 0
 
 
@@ -320,6 +345,10 @@ def dockerfile(path: Path) -> Image:
             image.healthcheck = json.loads(rest[rest.index("CMD ") + 4 :])
         elif instruction == "EXPOSE":
             image.exposed = rest.split()
+        elif instruction == "ENV" and image.stages == 2:
+            image.env.update(pair.split("=", 1) for pair in shlex.split(rest))
+        elif instruction == "VOLUME":
+            image.volumes += json.loads(rest) if rest.startswith("[") else rest.split()
     return image
 
 

@@ -1,16 +1,24 @@
-"""The embedded store under a real `chatcanary run`: kill -9 mid-write, then restart."""
+"""The embedded store under a real `chatcanary run`: kill -9 mid-write, then restart; a
+data directory that cannot hold the file.
+
+The simulator runs as its own process (`chatcanary simulate`): an in-test one would sit on
+an event loop that does not turn while these blocking tests wait."""
 
 from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.integration.conftest import CLI, Sim, free_port, poll
+import pytest
+
+from tests.integration.conftest import CLI, free_port, poll
 
 CONFIG = """\
 defaults: {{interval: 0.05s, timeout: 5s}}
@@ -21,6 +29,29 @@ canaries:
   - {{name: two, prompt: "What is 2+2? Answer with the number only."}}
 store: {{url: "sqlite:///{db}", batch: 5}}
 """
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[str]:
+    """`chatcanary simulate` (healthy) in its own process; its base URL."""
+    port = free_port()
+    with (tmp_path / "simulator.log").open("ab") as out:
+        process = subprocess.Popen(
+            [*CLI, "simulate", "--listen", f"127.0.0.1:{port}", "--scenario", "healthy"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        poll("simulator listening", lambda: listening(port), timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def listening(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):  # OSError: not yet
+        return True
 
 
 def start(config: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -59,11 +90,11 @@ def count(db: Path, table: str) -> int:
 
 
 def test_kill_9_mid_write_loses_no_acknowledged_feedback_and_corrupts_nothing(
-    simulator: Sim, tmp_path: Path
+    simulator: str, tmp_path: Path
 ) -> None:
     db = tmp_path / "cc.db"
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG.format(url=simulator.url, db=db))
+    config.write_text(CONFIG.format(url=simulator, db=db))
     log = tmp_path / "run.log"
     process, url = start(config, log)
     accepted: list[str] = []
@@ -72,6 +103,8 @@ def test_kill_9_mid_write_loses_no_acknowledged_feedback_and_corrupts_nothing(
         for i in range(10):  # runs are being written all along
             if post_feedback(url, f"feedback {i}") == 202:
                 accepted.append(f"feedback {i}")
+        written = count(db, "runs")  # still writing when killed: a few batches more
+        poll("runs still stored", lambda: count(db, "runs"), lambda n: n >= written + 10, 60)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(30)
@@ -92,3 +125,27 @@ def test_kill_9_mid_write_loses_no_acknowledged_feedback_and_corrupts_nothing(
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert count(db, "feedback") == 11
+
+
+def test_a_data_directory_that_cannot_hold_the_file_stops_run_with_what_to_do(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "c.yaml"
+    # No store url: the file goes in the data directory. Start-up stops before any probe.
+    without_url = CONFIG.format(url="http://127.0.0.1:9", db="").splitlines()[:-1]
+    config.write_text("\n".join(without_url) + "\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    taken = tmp_path / "taken"
+    (taken / "chatcanary.db").mkdir(parents=True)  # a directory where the file would go
+    for data_dir in (blocker / "data", taken):
+        done = subprocess.run(
+            [*CLI, "run", "-c", str(config), "--listen", f"127.0.0.1:{free_port()}",
+             "--data-dir", str(data_dir)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert f"sqlite:///{data_dir}/chatcanary.db" in done.stderr
+        assert "--data-dir or CHATCANARY_DATA_DIR" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert "serving" not in done.stderr
