@@ -32,6 +32,7 @@ from exporter.checkspecs import (
     Number,
     Refused,
     Regex,
+    Rubric,
     Similarity,
 )
 from exporter.config import Canary
@@ -71,9 +72,12 @@ def judge_canary(
     refusals: Sequence[Verdict | None],
     duration: float,
 ) -> tuple[CheckVerdict, ...]:
-    """Every check of the canary, then the verdict on `expect_refusal` (named `refusal`)."""
+    """Every check of the canary, then the verdict on `expect_refusal` (named `refusal`);
+    rubric checks are left to `exporter.judges`."""
     verdicts: list[CheckVerdict] = []
     for label, (turn, check) in canary.labelled_checks():
+        if isinstance(check, Rubric):
+            continue  # asked of a judge model, in the runner's judging stage
         if turn is None:
             answer = answer_of(turns, duration, refusals[-1])
         else:

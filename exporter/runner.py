@@ -21,13 +21,15 @@ import aiohttp
 
 from exporter import netguard
 from exporter.checks import judge_canary
+from exporter.checkspecs import Rubric
 from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
+from exporter.judges.panel import Panel, Review
 from exporter.protocols import PROBES
 from exporter.protocols.http import timing_trace
 from exporter.redaction import redact, secrets
 from exporter.refusal import detect_refusal
-from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
+from exporter.result import CheckVerdict, Exchange, JudgeCall, Outcome, ProbeResult, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,11 @@ def http_client(policy: netguard.Policy) -> aiohttp.ClientSession:
     return netguard.session(policy, timing_trace())
 
 
-async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResult:
+async def run_canary(
+    session: aiohttp.ClientSession, spec: RunSpec, panel: Panel | None = None
+) -> ProbeResult:
+    """One run of `spec`; `panel` holds the judge models its rubric checks and refusal
+    second opinion ask (none: they are not asked, and rubric checks are `unknown`)."""
     started_at = time.time()
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + spec.timeout
@@ -59,10 +65,16 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
     failed = next((t for t in turns if t.error_class is not None), None)
     refusals = [None if t.error_class is not None else refusal_verdict(t) for t in turns]
     checks: tuple[CheckVerdict, ...] = ()
+    calls: tuple[JudgeCall, ...] = ()
     if failed is not None:
         outcome = Outcome.ERROR
     else:
-        checks = judge_canary(spec.canary, turns, refusals, duration)
+        # the judging stage: a judge's second opinion may replace the last answer's
+        # refusal verdict before the pure checks read it; rubric verdicts come after
+        review = await _review(session, spec, turns, refusals[-1], panel)
+        refusals[-1] = review.refusal
+        checks = (*judge_canary(spec.canary, turns, refusals, duration), *review.checks)
+        calls = review.calls
         outcome = Outcome.SUCCESS if all(c.passed for c in checks) else Outcome.CHECK_FAILED
     return ProbeResult(
         run_id=uuid.uuid4().hex[:16],
@@ -79,7 +91,31 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
         expect_refusal=spec.canary.expect_refusal,
         refusal=refusals[-1],
         answer_fingerprint=fingerprint(turns) if spec.canary.deterministic and not failed else None,
+        judge_calls=calls,
     )
+
+
+async def _review(
+    session: aiohttp.ClientSession,
+    spec: RunSpec,
+    turns: Sequence[Exchange],
+    refusal: Verdict | None,
+    panel: Panel | None,
+) -> Review:
+    rubrics = [label for label, (_, c) in spec.canary.labelled_checks() if isinstance(c, Rubric)]
+    if panel is None:
+        why = "no verdict: no judge models in this run (on_judge_error applies)"
+        checks = tuple(CheckVerdict(label, True, why, "unknown", "none") for label in rubrics)
+        return Review(refusal, checks)
+    if not rubrics and spec.refusal_judge is None:
+        return Review(refusal)
+    try:
+        return await panel.review(session, spec, turns, refusal)
+    except Exception as exc:  # a bug of ours: the verdicts are internal, the run goes on
+        log.exception("judging crashed", extra={"target": spec.target.name})
+        why = f"chatcanary could not judge: {exc!r}"[:300]
+        checks = tuple(CheckVerdict(label, True, why, "internal", "none") for label in rubrics)
+        return Review(refusal, checks)
 
 
 async def _probe(
