@@ -506,9 +506,11 @@ def _judge_names(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         if name is not None and name not in judges:
             known = ", ".join(judges) or "none is configured"
             problems.append(((*loc, "judge"), f"unknown judge {name!r} (judges: {known})"))
-        elif name is None and len(judges) != 1:
-            many = "several are configured" if judges else "no judge is configured (judges:)"
-            problems.append((loc, f"{what} needs a judge: name one; {many}"))
+        elif name is None and not judges:
+            problems.append((loc, f"{what} needs a judge, and none is configured (judges:)"))
+        elif name is None and len(judges) > 1:
+            known = ", ".join(judges)
+            problems.append((loc, f"{what} must name its judge: several are configured ({known})"))
 
     if config.defaults.refusal_judge is not None:
         wanted(("defaults", "refusal_judge"), config.defaults.refusal_judge.judge, "refusal_judge")

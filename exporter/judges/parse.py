@@ -49,7 +49,7 @@ def parse_verdict(text: str, allowed: Mapping[str, object]) -> Parsed:
 
 def _objects(text: str) -> Iterator[dict[str, Any]]:
     """Every JSON object in `text`, in order, from each `{` that starts one."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)  # models put raw newlines in strings
     start = text.find("{")
     while start != -1:
         try:

@@ -86,7 +86,7 @@ class Plan:
 def make_plan(
     request: ChatRequest, behaviour: Behaviour, fault: str | None, rng: random.Random
 ) -> Plan:
-    refused = _refuses(request, behaviour)
+    refused = _refuses(request, behaviour) and not is_judge(request.model)  # judges judge
     finish_reason = "stop"
     if fault == "too_large":
         pieces, completion_tokens = _bulk(behaviour.large_bytes)
