@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from exporter import netguard
 from exporter.config import Config
 from exporter.result import ProbeResult
+from exporter.runner import http_client, run_canary
 from exporter.simulator import Behaviour
 from exporter.simulator.scenarios import HARMFUL
 from tests.integration.conftest import (
@@ -335,3 +337,12 @@ async def test_each_judge_call_is_a_child_span_with_evaluation_events(
     assert events["rubric"]["gen_ai.evaluation.score.value"] == 1.0
     assert events["says_grace"]["gen_ai.evaluation.score.label"] == "fail"
     assert "Grace" in events["says_grace"]["gen_ai.evaluation.explanation"]
+
+
+async def test_without_judges_a_rubric_is_unknown_and_asks_nobody(simulator: Sim) -> None:
+    spec = judged(simulator).plan()[("chat", "memory")]
+    async with http_client(netguard.Policy(None)) as session:
+        result = await run_canary(session, spec)  # no panel: no judge models in this run
+    assert result.outcome == "success"
+    assert {c.status for c in result.checks if c.name in ("rubric", "says_grace")} == {"unknown"}
+    assert simulator.sim.received("judge") == []

@@ -238,3 +238,29 @@ def test_the_runs_page_filters_by_the_apis_own_parameters() -> None:
     page = pages.runs_page([], {"target": "", "canary": "", "outcome": ""}, ["a"], ["x"])
     assert '<a href="api/v1/runs">JSON</a>' in page
     assert all(options[0] == "*" for options in chosen_options(page).values())
+
+
+def test_a_judges_verdict_shows_its_status_judge_and_reason() -> None:
+    failed = pages.check_row(
+        {
+            "name": "coherent",
+            "passed": False,
+            "reason": "fail: calls the user Ada, but they said <Grace>",
+            "status": "fail",
+            "decided_by": "judge:grader",
+        }
+    )
+    assert 'class="tag bad">FAILED' in failed and "judge:grader" in failed
+    assert "&lt;Grace&gt;" in failed, "the judge's reason is escaped"
+    unknown = pages.check_row(
+        {
+            "name": "coherent",
+            "passed": True,
+            "reason": "no verdict: judge timeout",
+            "status": "unknown",
+            "decided_by": "on_judge_error",
+        }
+    )
+    assert 'class="tag warn">unknown' in unknown and "on_judge_error" in unknown
+    plain = pages.check_row({"name": "contains", "passed": True, "reason": "found"})
+    assert 'class="tag good">passed' in plain and "·" not in plain
