@@ -6,10 +6,12 @@ virtualenv) these tests are not collected, so `make test` never needs them."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -70,9 +72,15 @@ def _start(
 ) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        return _ready(url)
+
     try:
-        poll(f"{what} ready at {url}", lambda: _ready(url), timeout=240, every=0.5)
-    except AssertionError:
+        poll(f"{what} ready at {url}", ready, timeout=240, every=0.5)
+    except (AssertionError, RuntimeError):
         process.kill()
         process.wait()
         sys.stderr.write(log.read_text(errors="replace")[-4000:])
@@ -89,14 +97,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+@dataclass(frozen=True)
+class Proxy:
+    url: str  # OpenAI dialect: add /v1
+    key: str  # the master key every request needs
+
+
 @pytest.fixture(scope="session")
-def litellm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The LiteLLM proxy's base URL (OpenAI dialect: add /v1)."""
+def litellm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """The LiteLLM proxy, with a master key (it refuses to start without one)."""
     folder = tmp_path_factory.mktemp("litellm")
     config = folder / "config.yaml"
     config.write_text(LITELLM_CONFIG, encoding="utf-8")
     port = free_port()
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    key = "sk-" + secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_MASTER_KEY": key,
+    }
     command = [
         str(_peer("bin/litellm")),
         "--config",
@@ -108,7 +128,7 @@ def litellm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ]
     url = f"http://127.0.0.1:{port}"
     process = _start("LiteLLM", command, url + "/health/liveliness", folder / "litellm.log", env)
-    yield url
+    yield Proxy(url, key)
     _stop(process)
 
 

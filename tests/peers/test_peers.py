@@ -11,16 +11,18 @@ from exporter.config import Config, parse_config
 from exporter.result import ProbeResult
 from tests.integration.conftest import Exporter, start_exporter, stop_exporter
 from tests.integration.test_exporter import samples
+from tests.peers.conftest import Proxy
 
 pytestmark = pytest.mark.timeout(600)
 
 CONFIG = """
 defaults: {{interval: 1d, timeout: 60s, max_tokens: 48}}
 targets:
-  - {{name: chat, protocol: openai, base_url: "{chat_url}", model: "{chat_model}"}}
+  - {{name: chat, protocol: openai, base_url: "{chat_url}", model: "{chat_model}",
+     api_key: "{key}"}}
 judges:
   - {{name: grader, protocol: openai, base_url: "{judge_url}", model: "{judge_model}",
-     timeout: 120s, max_tokens: 96, cache_size: 0}}
+     api_key: "{key}", timeout: 120s, max_tokens: 96, cache_size: 0}}
 canaries:
   - name: memory
     turns:
@@ -35,9 +37,14 @@ canaries:
 """
 
 
-def config(chat_url: str, chat_model: str, judge_url: str, judge_model: str) -> Config:
+def config(chat_url: str, chat_model: str, judge_url: str, judge_model: str, key: str) -> Config:
+    """Both on LiteLLM, or one on llama.cpp (which ignores the key)."""
     text = CONFIG.format(
-        chat_url=chat_url, chat_model=chat_model, judge_url=judge_url, judge_model=judge_model
+        chat_url=chat_url,
+        chat_model=chat_model,
+        judge_url=judge_url,
+        judge_model=judge_model,
+        key=key,
     )
     return parse_config(text, "peers.yaml")
 
@@ -61,10 +68,10 @@ async def metric(exporter: Exporter, name: str, **labels: str) -> float:
     ],
 )
 async def test_litellm_mock_judges_a_litellm_canary(
-    litellm: str, judge_model: str, status: str, passed: bool
+    litellm: Proxy, judge_model: str, status: str, passed: bool
 ) -> None:
-    url = litellm + "/v1"
-    exporter = await start_exporter(config(url, "chat-mock", url, judge_model))
+    url = litellm.url + "/v1"
+    exporter = await start_exporter(config(url, "chat-mock", url, judge_model, litellm.key))
     try:
         result = await run(exporter, "memory")
         requests = await metric(exporter, "chatcanary_judge_requests_total", judge="grader")
@@ -79,9 +86,9 @@ async def test_litellm_mock_judges_a_litellm_canary(
     assert call.input_tokens, "LiteLLM reports (its estimate of) the tokens"
 
 
-async def test_litellm_second_opinion_on_refusals(litellm: str) -> None:
-    url = litellm + "/v1"
-    exporter = await start_exporter(config(url, "chat-mock", url, "judge-refusal"))
+async def test_litellm_second_opinion_on_refusals(litellm: Proxy) -> None:
+    url = litellm.url + "/v1"
+    exporter = await start_exporter(config(url, "chat-mock", url, "judge-refusal", litellm.key))
     try:
         result = await run(exporter, "harmful")
         disagree = await metric(exporter, "chatcanary_judge_agreement_total", result="disagree")
@@ -94,8 +101,10 @@ async def test_litellm_second_opinion_on_refusals(litellm: str) -> None:
     assert disagree == 1
 
 
-async def test_llama_cpp_canary_judged_by_a_litellm_mock(llama: str, litellm: str) -> None:
-    exporter = await start_exporter(config(llama + "/v1", "smol", litellm + "/v1", "judge-pass"))
+async def test_llama_cpp_canary_judged_by_a_litellm_mock(llama: str, litellm: Proxy) -> None:
+    exporter = await start_exporter(
+        config(llama + "/v1", "smol", litellm.url + "/v1", "judge-pass", litellm.key)
+    )
     try:
         result = await run(exporter, "memory")
     finally:
@@ -106,10 +115,12 @@ async def test_llama_cpp_canary_judged_by_a_litellm_mock(llama: str, litellm: st
     assert verdict.status == "pass" and verdict.decided_by == "judge:grader"
 
 
-async def test_llama_cpp_as_the_judge(llama: str, litellm: str) -> None:
+async def test_llama_cpp_as_the_judge(llama: str, litellm: Proxy) -> None:
     """A 135M model is a poor judge: whatever it answers, the check gets a verdict or a
     clean `unknown` (garbage), never an error of the canary, and the call is measured."""
-    exporter = await start_exporter(config(litellm + "/v1", "chat-mock", llama + "/v1", "smol"))
+    exporter = await start_exporter(
+        config(litellm.url + "/v1", "chat-mock", llama + "/v1", "smol", litellm.key)
+    )
     try:
         result = await run(exporter, "memory")
         requests = await metric(exporter, "chatcanary_judge_requests_total", judge="grader")
