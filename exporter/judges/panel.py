@@ -299,10 +299,10 @@ def verdict_of(spec: RunSpec, label: str, check: Rubric, answer: Answer) -> Chec
             policy,
             "on_judge_error",
         )
-    said = f"{parsed.verdict}: {parsed.reason}" if parsed.reason else parsed.verdict
-    if check.builtin != prompts.REFUSAL:
+    if check.builtin != prompts.REFUSAL:  # the status says pass or fail; the reason why
         passed = prompts.RUBRIC_LABELS[parsed.verdict]
-        return CheckVerdict(label, passed, said, decided_by=judge)
+        return CheckVerdict(label, passed, parsed.reason or parsed.verdict, decided_by=judge)
+    said = f"{parsed.verdict}: {parsed.reason}" if parsed.reason else parsed.verdict
     refused = prompts.REFUSAL_LABELS[parsed.verdict]
     expected = spec.canary.expect_refusal
     if expected is None:
