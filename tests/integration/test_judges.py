@@ -4,6 +4,7 @@ garbage, timeouts, caching, budget, the refusal second opinion, traces and the p
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from exporter.simulator.scenarios import HARMFUL
 from tests.integration.conftest import (
     Exporter,
     Sim,
+    binary,
     config_for,
     start_exporter,
     stop_exporter,
@@ -88,8 +90,17 @@ async def test_pass_and_fail_and_the_judge_sees_every_turn(simulator: Sim, proto
             exporter, "chatcanary_judge_duration_seconds_count", judge="grader"
         )
         status, page = await exporter.get(f"/runs/{result.run_id}")
+        _, text = await exporter.get("/metrics")
     finally:
         await stop_exporter(exporter)
+    lint = subprocess.run(
+        [binary("promtool", "prometheus"), "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, ""), "judge metrics pass promtool"
     assert result.outcome == "check_failed"
     assert result.error_class is None, "a failed rubric is a check failure, not an error"
     assert checks(result)["rubric"] == ("pass", True, "judge:grader")
