@@ -275,6 +275,8 @@ async def test_exemplars_link_prometheus_to_the_traces(
                     aiohttp.ClientSession() as session,
                     session.get(prometheus.url + "/api/v1/query_exemplars", params=params) as r,
                 ):
+                    if r.status == 503:  # still starting: no answer yet, poll again
+                        return []
                     body = await r.json()
             except aiohttp.ClientConnectionError:
                 return []
