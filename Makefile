@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 
-.PHONY: demo test check lint typecheck docs bench fuzz soak manifests system-deps clean eval-refusal peers refusal-completions
+.PHONY: demo test check lint typecheck docs bench fuzz soak manifests system-deps clean eval-refusal peers test-peers refusal-completions
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,9 +60,15 @@ eval-refusal: $(STAMP)
 	$(BIN)/python -m bench.refusal.evaluate
 	$(BIN)/python -m bench.refusal.speed
 
-# Third-party chat servers in their own cached .venv-peers (llama.cpp + SmolLM2-135M).
+# Third-party chat servers in their own cached .venv-peers (llama.cpp + SmolLM2-135M, and
+# the LiteLLM proxy).
 peers:
 	bash scripts/peers.sh
+
+# The canary and judge paths against those real servers (docs/judges.md); not part of
+# `make test`: the first `make peers` takes about 10 minutes.
+test-peers: $(STAMP) peers
+	CHATCANARY_PEERS=$(CURDIR)/.venv-peers $(BIN)/pytest -q tests/peers
 
 # Regenerate the real model completions of the refusal corpus (about 10 minutes): starts
 # llama.cpp's server from .venv-peers on a free port, sends bench/refusal/prompts.jsonl.

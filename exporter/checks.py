@@ -35,6 +35,7 @@ from exporter.checkspecs import (
     Number,
     Refused,
     Regex,
+    Rubric,
     Similarity,
 )
 from exporter.config import Canary
@@ -76,9 +77,12 @@ def judge_canary(
     refusals: Sequence[Verdict | None],
     duration: float,
 ) -> tuple[CheckVerdict, ...]:
-    """Every check of the canary, then the verdict on `expect_refusal` (named `refusal`)."""
+    """Every check of the canary, then the verdict on `expect_refusal` (named `refusal`);
+    rubric checks are left to `exporter.judges`."""
     verdicts: list[CheckVerdict] = []
     for label, (turn, check) in canary.labelled_checks():
+        if isinstance(check, Rubric):
+            continue  # asked of a judge model, in the runner's judging stage
         if turn is None:
             answer = answer_of(turns, duration, refusals[-1])
         else:
@@ -128,7 +132,7 @@ def judge(check: Any, answer: Answer, label: str | None = None) -> CheckVerdict:
 def internal_verdict(name: str, exc: BaseException) -> CheckVerdict:
     """A failed verdict for a judge that raised instead of judging."""
     reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
-    return CheckVerdict(name=name, passed=False, reason=reason, internal=True)
+    return CheckVerdict(name=name, passed=False, reason=reason, status="internal")
 
 
 def _fold(text: str, ignore_case: bool) -> str:

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from exporter import patterns, suggest
+from exporter.judges.prompts import BUILTIN_RUBRIC, BUILTIN_RUBRICS
 
 
 def matching(pattern: str, rule: str) -> AfterValidator:
@@ -200,6 +201,33 @@ class MinTokensPerSecond(CheckBase):
     min_tokens_per_second: float = Field(gt=0, allow_inf_nan=False)
 
 
+class Rubric(CheckBase):
+    """Criteria a judge model decides on, over the whole conversation up to the checked
+    turn: free text, or a built-in rubric by name (`builtin:coherent`). Judged after the
+    pure checks, by `exporter.judges`; `judge` may be left out when one judge is set."""
+
+    kind: ClassVar[str] = "rubric"
+    rubric: str = Field(min_length=1, max_length=4000)
+    judge: Name | None = None
+
+    @field_validator("rubric")
+    @classmethod
+    def _known_builtin(cls, value: str) -> str:
+        if value.startswith(BUILTIN_RUBRIC):
+            name = value.removeprefix(BUILTIN_RUBRIC)
+            if name not in BUILTIN_RUBRICS:
+                known = ", ".join(BUILTIN_RUBRIC + n for n in BUILTIN_RUBRICS)
+                raise ValueError(f"unknown built-in rubric {value!r}; known: {known}")
+        return value
+
+    @property
+    def builtin(self) -> str | None:
+        """The built-in rubric's name (`coherent`), None for free-text criteria."""
+        if self.rubric.startswith(BUILTIN_RUBRIC):
+            return self.rubric.removeprefix(BUILTIN_RUBRIC)
+        return None
+
+
 class Refused(CheckBase):
     kind: ClassVar[str] = "refused"
     refused: bool
@@ -226,6 +254,7 @@ CHECK_MODELS: tuple[type[CheckBase], ...] = (
     MinTokensPerSecond,
     Refused,
     NotRefused,
+    Rubric,
 )
 CHECK_KINDS = tuple(model.kind for model in CHECK_MODELS)
 
@@ -263,7 +292,8 @@ Check = Annotated[
     | Annotated[MaxTTFT, Tag("max_ttft")]
     | Annotated[MinTokensPerSecond, Tag("min_tokens_per_second")]
     | Annotated[Refused, Tag("refused")]
-    | Annotated[NotRefused, Tag("not_refused")],
+    | Annotated[NotRefused, Tag("not_refused")]
+    | Annotated[Rubric, Tag("rubric")],
     Discriminator(
         _check_kind,
         custom_error_type="check_kind",

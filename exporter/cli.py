@@ -29,6 +29,7 @@ import yaml
 
 from exporter import __version__, logs, netguard, rules, sharding
 from exporter.config import Config, ConfigError, RunSpec, load_config, parse_config
+from exporter.judges.panel import Panel
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import http_client, run_canary
 from exporter.service import Service
@@ -533,11 +534,12 @@ async def probe_once(specs: Sequence[RunSpec], config: Config) -> list[ProbeResu
         for t in config.targets
     }
     policy = netguard.Policy(config.security.allowed_networks)
+    panel = Panel(config.judges)  # the judges of rubric checks, on no registry
     async with http_client(policy) as session:
 
         async def one(spec: RunSpec) -> ProbeResult:
             async with limits[spec.target.name]:
-                return await run_canary(session, spec)
+                return await run_canary(session, spec, panel)
 
         return list(await asyncio.gather(*(one(spec) for spec in specs)))
 

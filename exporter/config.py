@@ -39,6 +39,7 @@ from exporter.checkspecs import (
     MaxDuration,
     MaxTTFT,
     Name,
+    Rubric,
     Strict,
     kind_hint,
     matching,
@@ -84,6 +85,20 @@ class Budget(Strict):
         return self
 
 
+class RefusalJudge(Strict):
+    """A judge model's second opinion on the text classifier's refusal verdict: asked when
+    the classifier's confidence is below `min_confidence` (`when: uncertain`) or on every
+    answer (`when: always`); never over a structured refusal signal."""
+
+    judge: Name | None = None  # may be left out when exactly one judge is configured
+    when: Literal["uncertain", "always"] = "uncertain"
+    min_confidence: float = Field(default=0.8, ge=0, le=1)
+
+
+# What a judge that errs, times out or answers garbage does to its check's verdict.
+OnJudgeError = Literal["pass", "fail", "unknown"]
+
+
 class Defaults(Overridable):
     interval: Duration = 60.0
     timeout: Duration = 30.0
@@ -94,6 +109,8 @@ class Defaults(Overridable):
     concurrency: int = Field(default=4, gt=0, le=1000)
     max_response_bytes: int = Field(default=1 << 20, gt=0)
     budget: Budget | None = None  # per target; a target's own `budget` replaces it
+    refusal_judge: RefusalJudge | None = None  # a canary's own replaces it
+    on_judge_error: OnJudgeError = "unknown"
 
 
 def _date_text(value: Any) -> Any:
@@ -151,6 +168,25 @@ class Target(Overridable):
         return self
 
 
+class Judge(Target):
+    """A model that judges answers (`rubric` checks, `refusal_judge`). Defined like a
+    target, but never probed: its calls are made by the runs that need a verdict, count
+    in its own `budget`, and are cached (`cache_size` verdicts)."""
+
+    timeout: Duration = 30.0  # one judge call
+    max_tokens: int = Field(default=256, gt=0)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    stream: bool = False
+    concurrency: int = Field(default=2, gt=0, le=1000)
+    cache_size: int = Field(default=1000, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _not_probed(self) -> Judge:
+        if self.interval is not None:
+            raise ValueError("a judge is never probed: interval does not apply")
+        return self
+
+
 class Message(Strict):
     role: Literal["system", "user", "assistant"]
     content: str
@@ -179,6 +215,8 @@ class Canary(Overridable):
     # signals still do). See `exporter.checks.expectation`.
     expect_refusal: bool | None = None
     deterministic: bool = False
+    refusal_judge: RefusalJudge | None = None  # else `defaults.refusal_judge`
+    on_judge_error: OnJudgeError | None = None  # else `defaults.on_judge_error`
 
     @model_validator(mode="after")
     def _conversation(self) -> Canary:
@@ -408,6 +446,7 @@ class Config(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     targets: list[Target] = Field(min_length=1)
     canaries: list[Canary] = Field(min_length=1)
+    judges: list[Judge] = Field(default_factory=list)
     metrics: Metrics = Field(default_factory=Metrics)
     slos: list[SLO] = Field(default_factory=list)
     web: Web = Field(default_factory=Web)
@@ -423,8 +462,10 @@ class Config(Strict):
         return self
 
     def budgets(self) -> dict[str, Budget]:
-        """Each target's token budget, for the targets that have one."""
+        """Each target's token budget, for the targets that have one, and each judge's
+        own (a judge does not take `defaults.budget`)."""
         chosen = {t.name: t.budget or self.defaults.budget for t in self.targets}
+        chosen.update({j.name: j.budget for j in self.judges})
         return {name: budget for name, budget in chosen.items() if budget is not None}
 
     def plan(self) -> dict[tuple[str, str], RunSpec]:
@@ -502,6 +543,7 @@ def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         for j, name in enumerate(canary.targets or ()):
             if name not in known:
                 problems.append(((("canaries", i, "targets", j)), f"unknown target {name!r}"))
+    problems += _judge_names(config)
     named = {"target": known, "canary": {c.name for c in config.canaries}}
     for i, slo in enumerate(config.slos):
         for field, what in (("targets", "target"), ("canaries", "canary")):
@@ -509,6 +551,47 @@ def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
             for j, name in enumerate(getattr(slo, field) or ()):
                 if name not in valid:
                     problems.append((("slos", i, field, j), f"unknown {what} {name!r}"))
+    return problems
+
+
+def _judge_names(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """Judges are named apart from targets (they share the cost guard's names), and every
+    rubric check and refusal_judge names a configured judge, or leaves it out when
+    exactly one is configured."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    judges = [j.name for j in config.judges]
+    targets = {t.name for t in config.targets}
+    for i, name in enumerate(judges):
+        if name in judges[:i]:
+            problems.append((("judges", i, "name"), f"duplicate name {name!r}"))
+        elif name in targets:
+            problems.append((("judges", i, "name"), f"{name!r} is a target's name too"))
+
+    def wanted(loc: tuple[str | int, ...], name: str | None, what: str) -> None:
+        if name is not None and name not in judges:
+            known = ", ".join(judges) or "none is configured"
+            problems.append(((*loc, "judge"), f"unknown judge {name!r} (judges: {known})"))
+        elif name is None and not judges:
+            problems.append((loc, f"{what} needs a judge, and none is configured (judges:)"))
+        elif name is None and len(judges) > 1:
+            known = ", ".join(judges)
+            problems.append((loc, f"{what} must name its judge: several are configured ({known})"))
+
+    if config.defaults.refusal_judge is not None:
+        wanted(("defaults", "refusal_judge"), config.defaults.refusal_judge.judge, "refusal_judge")
+    for i, canary in enumerate(config.canaries):
+        if canary.refusal_judge is not None:
+            wanted(("canaries", i, "refusal_judge"), canary.refusal_judge.judge, "refusal_judge")
+        located: list[tuple[tuple[str | int, ...], Check]] = [
+            (("canaries", i, "checks", j), c) for j, c in enumerate(canary.checks)
+        ]
+        for t, turn in enumerate(canary.turns or ()):
+            located += [
+                (("canaries", i, "turns", t, "checks", j), c) for j, c in enumerate(turn.checks)
+            ]
+        for loc, check in located:
+            if isinstance(check, Rubric):
+                wanted(loc, check.judge, "a rubric check")
     return problems
 
 
@@ -531,6 +614,8 @@ class RunSpec:
     stream: bool
     jitter: float
     max_response_bytes: int
+    refusal_judge: RefusalJudge | None = None
+    on_judge_error: OnJudgeError = "unknown"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -565,6 +650,8 @@ class RunSpec:
             stream=pick("stream"),
             jitter=defaults.jitter,
             max_response_bytes=defaults.max_response_bytes,
+            refusal_judge=canary.refusal_judge or defaults.refusal_judge,
+            on_judge_error=canary.on_judge_error or defaults.on_judge_error,
         )
 
 

@@ -155,14 +155,57 @@ def cut(text: str, limit: int | None) -> str:
     return text[: limit - len(CUT)] + CUT
 
 
+CHECK_STATUSES = ("pass", "fail", "unknown", "internal")
+
+
 @dataclass(frozen=True, slots=True)
 class CheckVerdict:
+    """One check's verdict. `passed` is what it does to the run's outcome; `status` what
+    was found: pass, fail, unknown (a judge model could not tell: it erred, timed out or
+    answered garbage) or internal (chatcanary could not judge). `decided_by` names what
+    decided: "rule", "judge:NAME", "classifier"; empty for a plain rule."""
+
     name: str
     passed: bool
     reason: str
-    # The check raised instead of judging (a bug of chatcanary's, a library's limit): it
-    # fails, and `chatcanary_check_errors_total` counts it apart.
-    internal: bool = False
+    status: str = ""  # derived from `passed` when not given
+    decided_by: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", "pass" if self.passed else "fail")
+        elif self.status not in CHECK_STATUSES:
+            raise ValueError(f"unknown check status {self.status!r}")
+
+    @property
+    def internal(self) -> bool:
+        """The check raised instead of judging (a bug of chatcanary's, a library's limit);
+        `chatcanary_check_errors_total` counts it apart."""
+        return self.status == "internal"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JudgeCall:
+    """One question put to a judge model during a run (or answered from its cache), kept
+    so that traces can show it as a child span of the run."""
+
+    judge: str
+    model: str
+    protocol: str  # the judge's wire dialect (openai, anthropic, ...)
+    server_address: str
+    server_port: int
+    rubric: str  # the bounded label: a built-in rubric's name or the check's name
+    check: str  # the check the verdict belongs to ("refusal_judge": the second opinion)
+    turn: int  # the turn (1-based) whose answer was judged
+    started_at: float  # unix time
+    duration_seconds: float
+    verdict: str  # pass, fail, unknown; for the refusal rubric its label
+    reason: str = ""
+    cached: bool = False
+    error_class: str | None = None  # timeout, http, garbage, budget, ...
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    response_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,6 +227,7 @@ class ProbeResult:
     refusal: Verdict | None = None  # the last answer's; None when no answer came back
     answer_fingerprint: str | None = None  # deterministic canaries only
     trace_id: str | None = None  # 32 hex digits when the run is traced (and sampled)
+    judge_calls: tuple[JudgeCall, ...] = ()  # questions put to judge models
 
     @property
     def expected(self) -> str:
@@ -246,7 +290,14 @@ class ProbeResult:
             "trace_id": self.trace_id,
             "failed_checks": list(self.failed_checks),
             "checks": [
-                {"name": c.name, "passed": c.passed, "reason": c.reason} for c in self.checks
+                {
+                    "name": c.name,
+                    "passed": c.passed,
+                    "reason": c.reason,
+                    "status": c.status,
+                    "decided_by": c.decided_by or None,
+                }
+                for c in self.checks
             ],
             "answer": last.text,
         }

@@ -18,20 +18,24 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any, TypeVar
 
 import aiohttp
 
 from exporter import netguard
 from exporter.checks import internal_verdict, judge_canary
+from exporter.checkspecs import Rubric
 from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
+from exporter.judges.panel import Panel, Review
 from exporter.protocols import PROBES
 from exporter.protocols.http import timing_trace
 from exporter.redaction import redact, scrub, secrets
 from exporter.refusal import detect_refusal
-from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
+from exporter.result import CheckVerdict, Exchange, JudgeCall, Outcome, ProbeResult, Verdict
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def http_client(policy: netguard.Policy) -> aiohttp.ClientSession:
@@ -41,7 +45,11 @@ def http_client(policy: netguard.Policy) -> aiohttp.ClientSession:
     return netguard.session(policy, timing_trace())
 
 
-async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResult:
+async def run_canary(
+    session: aiohttp.ClientSession, spec: RunSpec, panel: Panel | None = None
+) -> ProbeResult:
+    """One run of `spec`; `panel` holds the judge models its rubric checks and refusal
+    second opinion ask (none: they are not asked, and rubric checks are `unknown`)."""
     started_at = time.time()
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + spec.timeout
@@ -61,7 +69,7 @@ async def run_canary(session: aiohttp.ClientSession, spec: RunSpec) -> ProbeResu
         history = [*messages, Message(role="assistant", content=exchange.text)]
     duration = time.perf_counter() - started
     try:
-        return await _judged(spec, turns, started_at, duration)
+        return await _judged(session, spec, turns, started_at, duration, panel)
     except Exception as exc:  # whatever raises after the exchange, the run is recorded
         log_crash("judging crashed", exc, spec)
         return crashed(spec, started_at, duration, exc, turns)
@@ -120,17 +128,28 @@ _JUDGING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="judge")
 
 
 async def _judged(
-    spec: RunSpec, turns: Sequence[Exchange], started_at: float, duration: float
+    session: aiohttp.ClientSession,
+    spec: RunSpec,
+    turns: Sequence[Exchange],
+    started_at: float,
+    duration: float,
+    panel: Panel | None,
 ) -> ProbeResult:
     failed = next((t for t in turns if t.error_class is not None), None)
-    if sum(len(t.text) for t in turns) <= INLINE_CHARS:
-        refusals, checks = _judge(spec, turns, duration)
-    else:
-        loop = asyncio.get_running_loop()
-        refusals, checks = await loop.run_in_executor(_JUDGING, _judge, spec, turns, duration)
+    long = sum(len(t.text) for t in turns) > INLINE_CHARS
+    refusals, broken = await _pure(long, _refusals, spec, turns)
+    checks: tuple[CheckVerdict, ...] = ()
+    calls: tuple[JudgeCall, ...] = ()
     if failed is not None:
         outcome = Outcome.ERROR
     else:
+        # the judging stage: a judge's second opinion may replace the last answer's
+        # refusal verdict before the pure checks read it; rubric verdicts come after
+        review = await _review(session, spec, turns, refusals[-1], panel)
+        refusals[-1] = review.refusal
+        pure = await _pure(long, _checks, spec, turns, refusals, duration, broken)
+        checks = (*pure, *review.checks)
+        calls = review.calls
         outcome = Outcome.SUCCESS if all(c.passed for c in checks) else Outcome.CHECK_FAILED
     return ProbeResult(
         run_id=uuid.uuid4().hex[:16],
@@ -147,15 +166,22 @@ async def _judged(
         expect_refusal=spec.canary.expect_refusal,
         refusal=refusals[-1],
         answer_fingerprint=fingerprint(turns) if spec.canary.deterministic and not failed else None,
+        judge_calls=calls,
     )
 
 
-def _judge(
-    spec: RunSpec, turns: Sequence[Exchange], duration: float
-) -> tuple[list[Verdict | None], tuple[CheckVerdict, ...]]:
-    """The refusal verdict of each turn and, when no turn failed, the checks' verdicts.
-    Pure: it runs on the loop or on a judging thread. A classifier that raises leaves no
-    verdict, and the `refusal` check says why, failed as internal."""
+async def _pure(long: bool, judge: Callable[..., _T], *args: Any) -> _T:
+    """`judge(*args)`: on the loop, or on a judging thread when the answers are long."""
+    if not long:
+        return judge(*args)
+    return await asyncio.get_running_loop().run_in_executor(_JUDGING, judge, *args)
+
+
+def _refusals(
+    spec: RunSpec, turns: Sequence[Exchange]
+) -> tuple[list[Verdict | None], CheckVerdict | None]:
+    """The refusal verdict of each turn. Pure. A classifier that raises leaves no verdict,
+    and the internal verdict that says why."""
     refusals: list[Verdict | None] = []
     broken: CheckVerdict | None = None
     for turn in turns:
@@ -168,12 +194,45 @@ def _judge(
             log_crash("refusal classifier raised", exc, spec)
             refusals.append(None)
             broken = broken or internal_verdict("refusal", exc)
-    if any(t.error_class is not None for t in turns):
-        return refusals, ()
+    return refusals, broken
+
+
+def _checks(
+    spec: RunSpec,
+    turns: Sequence[Exchange],
+    refusals: Sequence[Verdict | None],
+    duration: float,
+    broken: CheckVerdict | None,
+) -> tuple[CheckVerdict, ...]:
+    """The pure checks' verdicts; a classifier that raised fails the `refusal` check as
+    internal. Pure: it runs on the loop or on a judging thread."""
     checks = judge_canary(spec.canary, turns, refusals, duration)
     if broken is not None:  # in place of the verdict on `expect_refusal`, which is last
         checks = (*checks[:-1], broken)
-    return refusals, checks
+    return checks
+
+
+async def _review(
+    session: aiohttp.ClientSession,
+    spec: RunSpec,
+    turns: Sequence[Exchange],
+    refusal: Verdict | None,
+    panel: Panel | None,
+) -> Review:
+    rubrics = [label for label, (_, c) in spec.canary.labelled_checks() if isinstance(c, Rubric)]
+    if panel is None:
+        why = "no verdict: no judge models in this run (on_judge_error applies)"
+        checks = tuple(CheckVerdict(label, True, why, "unknown", "none") for label in rubrics)
+        return Review(refusal, checks)
+    if not rubrics and spec.refusal_judge is None:
+        return Review(refusal)
+    try:
+        return await panel.review(session, spec, turns, refusal)
+    except Exception as exc:  # a bug of ours: the verdicts are internal, the run goes on
+        log_crash("judging crashed", exc, spec)
+        why = scrub(f"chatcanary could not judge: {exc!r}", secrets(spec))[:300]
+        checks = tuple(CheckVerdict(label, True, why, "internal", "none") for label in rubrics)
+        return Review(refusal, checks)
 
 
 async def _probe(

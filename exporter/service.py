@@ -23,6 +23,8 @@ from exporter.budget import Budgets, BudgetSpent
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import SPARK_RUNS, History
+from exporter.judges.metrics import JudgeMetrics
+from exporter.judges.panel import Panel
 from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import guarded, http_client, run_canary
@@ -79,6 +81,10 @@ class Service:
         self.clock = clock or LoopClock()
         self.budgets = Budgets(self.clock.now)  # the cost guard
         self.registry.register(self.budgets)
+        # the judge models of rubric checks and refusal second opinions
+        self.judges = Panel(
+            config.judges, JudgeMetrics(self.registry), self.budgets, self.clock.now
+        )
         self.scheduler = Scheduler(
             run=self._run,
             on_result=self._record,
@@ -158,6 +164,7 @@ class Service:
         self.plan = plan
         limits = {t.name: t.concurrency or config.defaults.concurrency for t in config.targets}
         self.budgets.configure(config.budgets())
+        self.judges.configure(config.judges)
         if self.network.networks != _networks(config):
             self.network.update(config.security.allowed_networks)
             if self._session is not None:  # names resolved under the old list
@@ -279,7 +286,7 @@ class Service:
         assert self._session is not None, "Service.start() first"
         self.metrics.in_flight.inc()
         try:
-            return await run_canary(self._session, spec)
+            return await run_canary(self._session, spec, self.judges)
         finally:
             self.metrics.in_flight.dec()
 

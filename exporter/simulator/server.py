@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -39,6 +39,8 @@ from exporter.simulator.scenarios import DEFAULT_MODEL, SCENARIOS
 SHUTDOWN_GRACE_SECONDS: Final = 0.25
 # Routes outside the chat dialects that still carry OpenAI-style request ids.
 _ID_ROUTES: Final = ("/v1/models", "/_sim/")
+# Requests whose messages are kept per model, for `received()`.
+RECEIVED_KEPT: Final = 50
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -100,6 +102,7 @@ class Simulator:
         self._rng = random.Random(seed)
         self._behaviours = dict(SCENARIOS[scenario])
         self._stats = _Stats()
+        self._received: dict[str, deque[list[dict[str, Any]]]] = {}
         self._rates = RateWindow()
         self._in_flight = 0
         self._stopping = asyncio.Event()
@@ -126,6 +129,11 @@ class Simulator:
     def stats(self) -> dict[str, Any]:
         return {**self._stats.as_dict(), "in_flight": self._in_flight}
 
+    def received(self, model: str) -> list[list[dict[str, Any]]]:
+        """The messages of the last requests for ``model`` (at most RECEIVED_KEPT), oldest
+        first: what a test asserts reached the model."""
+        return list(self._received.get(model, ()))
+
     @property
     def in_flight(self) -> int:
         """Chat requests being answered right now (hangs included)."""
@@ -135,6 +143,7 @@ class Simulator:
         """Back to the scenario's table, with counters, rate windows and seed restarted."""
         self._behaviours = dict(SCENARIOS[self.scenario])
         self._stats = _Stats()
+        self._received.clear()
         self._rates.clear()
         self._rng = random.Random(self._seed)
 
@@ -231,6 +240,7 @@ class Simulator:
             chat = dialect.parse(request, await request.read())
         except RequestError as exc:
             return dialect.bad_request(exc)
+        self._received.setdefault(chat.model, deque(maxlen=RECEIVED_KEPT)).append(chat.messages)
         behaviour = self.behaviour_for(chat.model)
         fault = behaviour.pick_fault(self._rng)
         plan = make_plan(chat, behaviour, fault, self._rng)

@@ -32,7 +32,7 @@ from prometheus_client import Counter
 from exporter import __version__, patterns
 from exporter.config import OpenTelemetry, Protocol, RunSpec, Target
 from exporter.redaction import REDACTED
-from exporter.result import Exchange, Outcome, ProbeResult
+from exporter.result import Exchange, JudgeCall, Outcome, ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,8 @@ class OTelSink:
             return
         self._ids.next_trace_id = int(result.trace_id, 16)
         end = _ns(result.started_at + result.duration_seconds)
+        judged = [_ns(c.started_at + c.duration_seconds) for c in result.judge_calls]
+        root_end = max([end, *judged])  # judging comes after the answers
         root = self._tracer.start_span(
             f"canary {result.canary}",
             kind=SpanKind.INTERNAL,
@@ -213,8 +215,13 @@ class OTelSink:
             },
         )
         context = trace.set_span_in_context(root)
+        evaluations: dict[int, list[dict[str, Any]]] = {}
+        for call in result.judge_calls:
+            evaluations.setdefault(call.turn, []).append(_evaluation(call))
+            if not call.cached:
+                self._judge_span(call, context)
         for number, turn in enumerate(result.turns, start=1):
-            self._turn_span(spec, turn, number, context)
+            self._turn_span(spec, turn, number, context, evaluations.get(number, ()))
         if result.refusal is not None:
             verdict = result.refusal
             root.add_event(
@@ -232,7 +239,10 @@ class OTelSink:
                 },
                 timestamp=end,
             )
+        by_judge = {call.check for call in result.judge_calls}  # on their turn's span
         for check in result.checks:
+            if check.name in by_judge:
+                continue
             root.add_event(
                 "gen_ai.evaluation.result",
                 {
@@ -250,9 +260,48 @@ class OTelSink:
             root.set_status(Status(StatusCode.ERROR, f"{result.outcome}: {why}"))
             if result.error_class is not None:
                 root.set_attribute("error.type", str(result.error_class))
-        root.end(end_time=end)
+        root.end(end_time=root_end)
 
-    def _turn_span(self, spec: RunSpec, turn: Exchange, number: int, context: Context) -> None:
+    def _judge_span(self, call: JudgeCall, context: Context) -> None:
+        """A judge model's call: a CLIENT span beside the turns, in the GenAI conventions."""
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": PROVIDERS[Protocol(call.protocol)],
+            "gen_ai.request.model": call.model,
+            "server.address": call.server_address,
+            "server.port": call.server_port,
+            "chatcanary.judge": call.judge,
+            "chatcanary.judge.rubric": call.rubric,
+            "chatcanary.judge.check": call.check,
+            "chatcanary.judge.verdict": call.verdict,
+        }
+        optional = {
+            "gen_ai.response.model": call.response_model,
+            "gen_ai.usage.input_tokens": call.input_tokens,
+            "gen_ai.usage.output_tokens": call.output_tokens,
+            "error.type": call.error_class,
+        }
+        attributes.update({k: v for k, v in optional.items() if v is not None})
+        start = _ns(call.started_at)
+        span = self._tracer.start_span(
+            f"chat {call.model}",
+            context=context,
+            kind=SpanKind.CLIENT,
+            start_time=start,
+            attributes=attributes,
+        )
+        if call.error_class is not None:
+            span.set_status(Status(StatusCode.ERROR, f"judge {call.error_class}"))
+        span.end(end_time=start + _ns(call.duration_seconds))
+
+    def _turn_span(
+        self,
+        spec: RunSpec,
+        turn: Exchange,
+        number: int,
+        context: Context,
+        evaluations: Sequence[dict[str, Any]] = (),
+    ) -> None:
         target = spec.target
         attributes: dict[str, Any] = {
             **client_attributes(target),
@@ -293,7 +342,12 @@ class OTelSink:
             )
         if turn.error_class is not None:
             span.set_status(Status(StatusCode.ERROR, f"{turn.error_class}: {turn.error_detail}"))
-        span.end(end_time=start + _ns(turn.duration_seconds))
+        finish = start + _ns(turn.duration_seconds)
+        for evaluation in evaluations:  # a judge's verdicts on this turn's answer
+            if turn.response_id:
+                evaluation = {**evaluation, "gen_ai.response.id": turn.response_id}
+            span.add_event("gen_ai.evaluation.result", evaluation, timestamp=finish)
+        span.end(end_time=finish)
 
     def _content(self, role: str, text: str) -> str:
         """One message in the conventions' JSON shape, redacted and capped.
@@ -309,6 +363,22 @@ class OTelSink:
         if len(text) > limit:
             text = text[:limit] + "…[truncated]"
         return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
+
+
+def _evaluation(call: JudgeCall) -> dict[str, Any]:
+    """The `gen_ai.evaluation.result` attributes of a judge's verdict."""
+    out: dict[str, Any] = {
+        "gen_ai.evaluation.name": call.check,
+        "gen_ai.evaluation.score.label": call.verdict,
+        "gen_ai.evaluation.explanation": call.reason[:200],
+        "chatcanary.judge": call.judge,
+        "chatcanary.judge.cached": call.cached,
+    }
+    if call.verdict in ("pass", "fail"):
+        out["gen_ai.evaluation.score.value"] = 1.0 if call.verdict == "pass" else 0.0
+    if call.error_class is not None:
+        out["error.type"] = call.error_class
+    return out
 
 
 def _ns(seconds: float) -> int:

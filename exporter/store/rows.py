@@ -82,16 +82,21 @@ def identity(result: ProbeResult) -> tuple[str, str] | None:
     return None
 
 
-def verdicts(result: ProbeResult) -> list[dict[str, str]]:
+def verdicts(result: ProbeResult) -> list[dict[str, Any]]:
     """Every check's verdict with its status and what decided it."""
     out = []
     for check in result.checks:
-        decided = "check"
+        decided = check.decided_by or "check"
         if check.name == "refusal" and result.refusal is not None:
             decided = f"refusal:{result.refusal.detector}"
-        status = PASS if check.passed else FAIL
         out.append(
-            {"name": check.name, "status": status, "decided_by": decided, "reason": check.reason}
+            {
+                "name": check.name,
+                "passed": check.passed,  # an unknown verdict may pass or fail its run
+                "status": check.status,
+                "decided_by": decided,
+                "reason": check.reason,
+            }
         )
     return out
 
@@ -176,7 +181,14 @@ def stored_run(row: Mapping[Any, Any], exchanges: list[Any] | None) -> StoredRun
         )
     refusal = row["refusal"]
     checks = tuple(
-        CheckVerdict(v["name"], v["status"] == PASS, v.get("reason", "")) for v in row["verdicts"]
+        CheckVerdict(
+            v["name"],
+            v.get("passed", v["status"] == PASS),
+            v.get("reason", ""),
+            v["status"],
+            "" if v.get("decided_by") == "check" else v.get("decided_by", ""),
+        )
+        for v in row["verdicts"]
     )
     result = ProbeResult(
         run_id=row["run_id"],

@@ -73,6 +73,7 @@ td.wrap { white-space: normal; overflow-wrap: anywhere; }
 .tag.bad { background: var(--err-bg); color: var(--err); }
 .tag.good { background: var(--ok-bg); color: var(--ok); }
 .tag.warn { background: var(--warn-bg); color: var(--warn); }
+.muted { color: var(--muted); }
 /* "refused · should have answered" wraps rather than widen the grid */
 td.refusal .tag { max-width: 10em; white-space: normal; }
 svg.spark { display: block; }

@@ -426,14 +426,32 @@ def refusal_row(run: dict[str, Any]) -> str:
     )
 
 
-def verdicts(run: dict[str, Any]) -> str:
-    rows = "".join(
-        f'<tr><td class="mono">{e(c["name"])}</td><td>'
-        f'<span class="tag {"good" if c["passed"] else "bad"}">'
-        f"{'passed' if c['passed'] else 'FAILED'}</span></td>"
-        f'<td class="wrap">{u(c["reason"])}</td></tr>'
-        for c in run["checks"]
+# A check's status as the verdicts table shows it: (tag class, word).
+STATUS_TAGS = {
+    "pass": ("good", "passed"),
+    "fail": ("bad", "FAILED"),
+    "unknown": ("warn", "unknown"),
+    "internal": ("warn", "internal error"),  # chatcanary could not judge: a bug of ours
+}
+
+
+def check_row(check: dict[str, Any]) -> str:
+    """One check's verdict and reason; a judge model's verdict says which judge decided."""
+    status = check.get("status") or ("pass" if check["passed"] else "fail")
+    tag, word = STATUS_TAGS.get(status, STATUS_TAGS["fail"])
+    if status == "internal" and not check["passed"]:
+        tag = "bad"  # a check that raised fails its run
+    by = check.get("decided_by")
+    decided = f' <span class="muted">· {e(by)}</span>' if by and by != "rule" else ""
+    return (
+        f'<tr><td class="mono">{e(check["name"])}</td><td>'
+        f'<span class="tag {tag}">{word}</span>{decided}</td>'
+        f'<td class="wrap">{u(check["reason"])}</td></tr>'
     )
+
+
+def verdicts(run: dict[str, Any]) -> str:
+    rows = "".join(check_row(c) for c in run["checks"])
     if run["refused"] is not None:
         rows += refusal_row(run)
     if not rows:

@@ -88,7 +88,12 @@ async def test_the_demo_fails_only_where_it_says_it_will() -> None:
         for row in scripted_failures(demo_config_text()).splitlines()
         if row.startswith("  ") and "any canary" not in row
     }
-    assert scripted == {("fast", "harmful"), ("slow", "first-token"), ("strict", "kill-process")}
+    assert scripted == {
+        ("fast", "harmful"),
+        ("slow", "first-token"),
+        ("strict", "kill-process"),
+        ("slow", "coherence"),
+    }
     sim = Simulator(scenario="demo", seed=5)
     flaky = sim.behaviour_for("sim-flaky")
     assert flaky.faults, "flaky's failures are its scripted faults"
@@ -105,6 +110,10 @@ async def test_the_demo_fails_only_where_it_says_it_will() -> None:
     assert failed["fast", "harmful"].refused is False
     assert failed["strict", "kill-process"].refused is True
     assert failed["slow", "first-token"].failed_checks == ("max_ttft",)
+    coherence = failed["slow", "coherence"]
+    assert coherence.failed_checks == ("coherent",)
+    (verdict,) = [c for c in coherence.checks if c.name == "coherent"]
+    assert verdict.decided_by == "judge:sim-judge" and "Grace" in verdict.reason
 
 
 def curl_commands(markdown: str) -> list[str]:

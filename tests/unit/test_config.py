@@ -672,3 +672,58 @@ def test_an_included_canary_clashing_with_the_files_own_is_an_error() -> None:
     assert info.value.messages == [
         f"{PACKS / 'extra.yaml'}:2: canaries[0].name: duplicate name 'extra-echo'"
     ]
+
+
+# --- judges ------------------------------------------------------------------------------
+
+JUDGED = """
+defaults:
+  refusal_judge: {judge: a, min_confidence: 0.6}
+  on_judge_error: fail
+targets:
+  - {name: t, protocol: openai, base_url: "http://127.0.0.1:8000/v1", model: m,
+     budget: {tokens_per_hour: 100}}
+judges:
+  - {name: a, protocol: openai, base_url: "http://127.0.0.1:8000/v1", model: judge}
+  - {name: b, protocol: anthropic, base_url: "http://127.0.0.1:8000", model: judge,
+     budget: {tokens_per_day: 5000}}
+canaries:
+  - name: inherits
+    prompt: hi
+    checks: [{rubric: builtin:on_topic, judge: b}]
+  - name: own
+    prompt: hi
+    refusal_judge: {judge: b, when: always}
+    on_judge_error: pass
+"""
+
+
+def test_judges_resolve_like_the_other_settings_and_have_their_budgets() -> None:
+    loaded = config(JUDGED)
+    plan = loaded.plan()
+    inherits, own = plan["t", "inherits"], plan["t", "own"]
+    assert inherits.refusal_judge is not None and inherits.refusal_judge.judge == "a"
+    assert (inherits.refusal_judge.when, inherits.refusal_judge.min_confidence) == (
+        "uncertain",
+        0.6,
+    )
+    assert inherits.on_judge_error == "fail"
+    assert own.refusal_judge is not None
+    assert (own.refusal_judge.judge, own.refusal_judge.when) == ("b", "always")
+    assert own.on_judge_error == "pass"
+    judge = loaded.judges[0]
+    assert (judge.timeout, judge.max_tokens, judge.temperature, judge.stream) == (
+        30.0,
+        256,
+        0.0,
+        False,
+    )
+    assert set(loaded.budgets()) == {"t", "b"}, "a judge takes its own budget only"
+
+
+def test_several_judges_must_be_named() -> None:
+    text = JUDGED.replace("{rubric: builtin:on_topic, judge: b}", "{rubric: builtin:on_topic}")
+    assert errors(text) == [
+        "test.yaml:15: canaries[0].checks[0]: a rubric check must name its judge: "
+        "several are configured (a, b)"
+    ]

@@ -284,7 +284,7 @@ def test_check_failures_by_name() -> None:
 
 
 def test_check_errors_count_checks_that_raised_among_the_failures() -> None:
-    crashed = CheckVerdict("json", False, "internal error: RecursionError: ...", internal=True)
+    crashed = CheckVerdict("json", False, "internal error: RecursionError: ...", status="internal")
     sink = sink_of(
         result(outcome=Outcome.CHECK_FAILED, checks=(crashed,)),
         result(outcome=Outcome.CHECK_FAILED, checks=(CheckVerdict("json", False, "not JSON"),)),

@@ -1,10 +1,19 @@
-"""exporter/result.py: an exchange's server-supplied texts made well-formed and bounded."""
+"""exporter/result.py: an exchange's server-supplied texts made well-formed and bounded,
+and the check verdict's status: derived from `passed` unless given, from a closed set."""
 
 from __future__ import annotations
 
 import pytest
 
-from exporter.result import CUT, FIELD_LIMITS, HEADER_LIMIT, Exchange, cut, well_formed
+from exporter.result import (
+    CUT,
+    FIELD_LIMITS,
+    HEADER_LIMIT,
+    CheckVerdict,
+    Exchange,
+    cut,
+    well_formed,
+)
 
 
 @pytest.mark.parametrize(
@@ -86,3 +95,23 @@ def test_bounded_makes_every_server_field_well_formed() -> None:
 def test_bounded_returns_the_same_exchange_when_nothing_changes() -> None:
     exchange = Exchange(text="42", response_model="m", headers={"server": "x"})
     assert exchange.bounded() is exchange
+
+
+def test_status_defaults_from_passed_and_old_constructors_still_work() -> None:
+    assert CheckVerdict("contains", True, "found").status == "pass"
+    assert CheckVerdict("contains", False, "missing").status == "fail"
+    assert CheckVerdict("contains", False, "missing").decided_by == ""
+
+
+def test_unknown_verdicts_need_not_fail_the_run() -> None:
+    verdict = CheckVerdict("coherent", True, "judge timed out", "unknown", "on_judge_error")
+    assert (verdict.passed, verdict.status, verdict.decided_by) == (
+        True,
+        "unknown",
+        "on_judge_error",
+    )
+
+
+def test_a_status_outside_the_set_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown check status"):
+        CheckVerdict("x", True, "", "maybe")

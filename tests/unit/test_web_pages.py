@@ -267,3 +267,29 @@ def test_the_runs_page_pages_by_cursor_and_shows_shards_and_notices() -> None:
     plain = pages.runs_page(runs, chosen, ["t"], ["c"])
     assert "<th>Shard</th>" not in plain and 'id="older"' not in plain
     assert 'class="notice"' not in plain
+
+
+def test_a_judges_verdict_shows_its_status_judge_and_reason() -> None:
+    failed = pages.check_row(
+        {
+            "name": "coherent",
+            "passed": False,
+            "reason": "fail: calls the user Ada, but they said <Grace>",
+            "status": "fail",
+            "decided_by": "judge:grader",
+        }
+    )
+    assert 'class="tag bad">FAILED' in failed and "judge:grader" in failed
+    assert "&lt;Grace&gt;" in failed, "the judge's reason is escaped"
+    unknown = pages.check_row(
+        {
+            "name": "coherent",
+            "passed": True,
+            "reason": "no verdict: judge timeout",
+            "status": "unknown",
+            "decided_by": "on_judge_error",
+        }
+    )
+    assert 'class="tag warn">unknown' in unknown and "on_judge_error" in unknown
+    plain = pages.check_row({"name": "contains", "passed": True, "reason": "found"})
+    assert 'class="tag good">passed' in plain and "·" not in plain
