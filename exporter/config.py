@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ByteSize,
@@ -260,12 +261,17 @@ class OpenTelemetry(Strict):
     @field_validator("redact_patterns")
     @classmethod
     def _compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-        return patterns
+        return compiled(patterns)
+
+
+def compiled(patterns: list[str]) -> list[str]:
+    """`patterns`, once each is known to be a valid regular expression."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    return patterns
 
 
 class SLO(Strict):
@@ -394,12 +400,72 @@ class Store(Strict):
         return self
 
 
+def parse_listen(value: str, default_host: str) -> tuple[str, int]:
+    """The forms `--listen` takes: HOST:PORT, [IPv6]:PORT, and Prometheus's habits :PORT
+    (every interface, as Go reads it) and PORT alone (on `default_host`)."""
+    host, colon, port = value.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"want HOST:PORT, :PORT or PORT, got {value!r}")
+    return (host if colon else default_host).strip("[]"), int(port)
+
+
+def _listen(value: str) -> str:
+    parse_listen(value, "127.0.0.1")
+    return value
+
+
+HeaderName = Annotated[
+    str, matching(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z", "must be an HTTP header name")
+]
+
+
+class ListenerTLS(Strict):
+    """A certificate for the proxy's own listener (PEM files)."""
+
+    cert_file: Path
+    key_file: Path
+
+
+class Proxy(Strict):
+    """A pass-through proxy in front of one chat service (exporter.proxy): it forwards
+    every request byte for byte to `upstream` and measures the chat requests on the side."""
+
+    name: Name
+    protocol: Protocol
+    listen: Annotated[str, AfterValidator(_listen)]
+    upstream: URL  # the only place it forwards to, never a host from the request
+    upstream_ca_file: Path | None = None  # extra CAs for an https:// upstream
+    tls: ListenerTLS | None = None  # serve https on `listen`
+    idle_timeout: Duration | None = None  # unset: no limit beyond the client's own
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)  # answers the refusal verdict reads
+    max_models: int = Field(default=20, ge=1, le=1000)  # `model` values per proxy, then other
+    tenant_header: HeaderName | None = None  # the only source of the `tenant` label
+    max_tenants: int = Field(default=20, ge=1, le=1000)
+    capture: bool = False  # keep sampled exchanges (redacted) in the store
+    capture_ratio: float = Field(default=1.0, ge=0, le=1)
+    conversation_header: HeaderName | None = None  # else one is generated and returned
+    redact_patterns: list[str] = Field(default_factory=list)
+    max_capture_chars: int = Field(default=8192, ge=64, le=1 << 20)
+    max_observed_bytes: ByteSize = ByteSize(8 << 20)  # past it the observer stops reading
+    propagate_trace: bool = False  # send a W3C traceparent upstream
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        return compiled(patterns)
+
+    def address(self) -> tuple[str, int]:
+        return parse_listen(self.listen, "127.0.0.1")
+
+
 class Config(Strict):
     include: list[str] = Field(default_factory=list)
     opentelemetry: OpenTelemetry = Field(default_factory=OpenTelemetry)
     defaults: Defaults = Field(default_factory=Defaults)
-    targets: list[Target] = Field(min_length=1)
-    canaries: list[Canary] = Field(min_length=1)
+    # empty lists are valid beside proxies: a proxy-only config measures real traffic
+    targets: list[Target]
+    canaries: list[Canary]
+    proxies: list[Proxy] = Field(default_factory=list)
     metrics: Metrics = Field(default_factory=Metrics)
     slos: list[SLO] = Field(default_factory=list)
     web: Web = Field(default_factory=Web)
@@ -413,6 +479,10 @@ class Config(Strict):
             if problems:
                 raise ValueError(problems[0][1])
         return self
+
+    def names(self) -> set[str]:
+        """The names feedback and the page may give: the targets' and the proxies'."""
+        return {t.name for t in self.targets} | {p.name for p in self.proxies}
 
     def budgets(self) -> dict[str, Budget]:
         """Each target's token budget, for the targets that have one."""
@@ -480,6 +550,10 @@ def _thresholds(checks: Sequence[Check], slos: Iterable[SLO]) -> Thresholds:
 def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     """Rules across items, as (location, message): unique names, known target names."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    if not config.proxies:
+        for section in ("targets", "canaries"):
+            if not getattr(config, section):
+                problems.append(((section,), "is empty: give at least one, or proxies to run"))
     sections: dict[str, list[str]] = {
         "targets": [t.name for t in config.targets],
         "canaries": [c.name for c in config.canaries],
@@ -489,6 +563,16 @@ def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         for i, name in enumerate(names):
             if name in names[:i]:
                 problems.append(((section, i, "name"), f"duplicate name {name!r}"))
+    # targets and proxies share one name space: feedback and the page name either
+    taken = set(sections["targets"])
+    listens: set[tuple[str, int]] = set()
+    for i, proxy in enumerate(config.proxies):
+        if proxy.name in taken:
+            problems.append(((("proxies", i, "name")), f"duplicate name {proxy.name!r}"))
+        taken.add(proxy.name)
+        if proxy.address() in listens:
+            problems.append(((("proxies", i, "listen")), f"address {proxy.listen!r} taken"))
+        listens.add(proxy.address())
     known = {t.name for t in config.targets}
     for i, canary in enumerate(config.canaries):
         for j, name in enumerate(canary.targets or ()):

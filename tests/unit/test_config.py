@@ -672,3 +672,28 @@ def test_an_included_canary_clashing_with_the_files_own_is_an_error() -> None:
     assert info.value.messages == [
         f"{PACKS / 'extra.yaml'}:2: canaries[0].name: duplicate name 'extra-echo'"
     ]
+
+
+# --- proxies -------------------------------------------------------------------------------
+
+
+def test_a_proxy_only_config_is_valid() -> None:
+    config = parse_config(
+        "targets: []\ncanaries: []\nproxies:\n"
+        "  - {name: vllm, protocol: openai, listen: ':8080', upstream: 'http://vllm:8000'}\n",
+        "proxy.yaml",
+    )
+    (proxy,) = config.proxies
+    assert proxy.address() == ("", 8080)  # Prometheus's habit: every interface
+    assert (proxy.capture, proxy.propagate_trace, proxy.sample_ratio) == (False, False, 1.0)
+    assert config.names() == {"vllm"}
+    assert config.plan() == {}
+
+
+def test_no_targets_and_no_proxies_is_an_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("targets: []\ncanaries: []\n", "empty.yaml")
+    assert info.value.messages == [
+        "empty.yaml:1: targets: is empty: give at least one, or proxies to run",
+        "empty.yaml:2: canaries: is empty: give at least one, or proxies to run",
+    ]
