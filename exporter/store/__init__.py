@@ -93,7 +93,13 @@ class Store:
         """Connect and migrate. Raises SchemaError (the database cannot be used). An
         unreachable store raises Unavailable unless `background`: then connecting goes on
         in the background, with backoff, and the writer waits for it."""
-        self._engine = engines.create(self.location)
+        try:
+            self._engine = engines.create(self.location)
+        except OSError as exc:  # the data directory cannot be made
+            raise SchemaError(
+                f"cannot create the store's directory for {self.shown}: {exc.strerror}. "
+                "Give a writable one with --data-dir or CHATCANARY_DATA_DIR, or set store.url."
+            ) from None
         try:
             await self._migrate()
         except Unavailable as exc:

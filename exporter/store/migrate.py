@@ -72,10 +72,10 @@ async def upgrade(engine: AsyncEngine, shown: str, target: str = HEAD) -> tuple[
 
 
 def _alembic_upgrade(connection: Connection, target: str) -> None:
+    # quiet before the import, which logs its plugins; the store logs the outcome
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # the store logs the outcome
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -264,7 +264,8 @@ def test_the_image_steps_build_install_and_run_against_the_simulator(tmp_path: P
         assert healthy.returncode == 0, healthy.stderr
         assert image.exposed == ["9477"]
         _assert_shipped_alerts(["chatcanary"], env, tmp_path)
-        assert json.loads(log.read_text().splitlines()[0])["msg"] == "serving"  # JSON logs
+        messages = [json.loads(line)["msg"] for line in log.read_text().splitlines()]
+        assert messages[:2] == ["store open", "serving"]  # JSON logs; the store opens first
     finally:
         for process in processes:
             process.terminate()
