@@ -353,6 +353,7 @@ class Retention(Strict):
     failed_runs: Duration = 30 * 86400.0  # the exchange content of failed runs
     summaries: Duration = 90 * 86400.0  # one row per run (and the model changes)
     feedback: Duration = 365 * 86400.0
+    traffic: Duration = 7 * 86400.0  # exchanges a proxy captured (`capture: true`)
 
     @model_validator(mode="after")
     def _order(self) -> Retention:

@@ -24,6 +24,8 @@ from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_co
 from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import History
 from exporter.proxy import Proxies, TrafficMetrics
+from exporter.proxy.capture import Capture
+from exporter.proxy.observe import blank
 from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult, TrafficRecord
 from exporter.runner import http_client, run_canary
@@ -75,6 +77,8 @@ class Service:
                 store, config.store, str(shard), self.registry, web.history_text_chars
             )
             self.sinks.append(self.store)
+        # real users' content: kept only by a proxy with `capture: true`, in the store
+        self.capture = None if self.store is None else Capture(self.store)
         self.network = netguard.Policy(config.security.allowed_networks)  # the SSRF guard
         self.clock = clock or LoopClock()
         self.budgets = Budgets(self.clock.now)  # the cost guard
@@ -129,6 +133,8 @@ class Service:
         if self._proxying is not None:
             await asyncio.gather(self._proxying, return_exceptions=True)
         await self.proxies.close(grace)
+        if self.capture is not None:
+            await self.capture.close(grace)
         for task in self._on_demand.values():
             task.cancel()
         await asyncio.gather(*self._on_demand.values(), return_exceptions=True)
@@ -196,7 +202,17 @@ class Service:
         return self.otel is not None, self.config.opentelemetry.sample_ratio
 
     def record_traffic(self, record: TrafficRecord) -> None:
-        """One proxied request: to the traffic metrics, the store and the traces."""
+        """One proxied request: to the traffic metrics, the store and the traces. Its
+        content goes no further than `capture`, which keeps it redacted or not at all."""
+        proxy = next((p for p in self.config.proxies if p.name == record.proxy), None)
+        captured = False
+        if self.capture is not None and proxy is not None:
+            try:
+                captured = self.capture.keep(record, proxy)
+            except Exception:
+                log.exception("sink failed", extra={"sink": "Capture"})
+                self.metrics.sink_failures.labels("Capture").inc()
+        record = replace(blank(record), captured=captured)
         for name, sink in (("TrafficMetrics", self.traffic.record), ("OTelSink", self._trace)):
             try:
                 sink(record)

@@ -135,6 +135,17 @@ class TrafficMetrics(Collector):
         tenants = self._tenants.get(record.proxy)
         return "" if tenants is None else tenants(record.tenant)
 
+    def totals(self, proxy: str) -> dict[str, int]:
+        """A proxy's requests, errors, judged answers and refusals, for the page."""
+        out = dict.fromkeys(("requests", "errors", "responses", "refusals"), 0)
+        for key, s in self._series.items():
+            if key[0] == proxy:
+                out["requests"] += sum(s.outcomes.values())
+                out["errors"] += s.outcomes["error"]
+                out["responses"] += s.responses
+                out["refusals"] += s.refusals
+        return out
+
     def describe(self) -> Iterable[Any]:
         return ()
 

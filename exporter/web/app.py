@@ -11,7 +11,7 @@ from aiohttp import web
 
 from exporter.service import Service
 from exporter.sinks.prometheus import exposition
-from exporter.web import api, pages, views
+from exporter.web import api, pages, traffic, views
 from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE
 from exporter.web.assets import CSS, JS
 from exporter.web.limits import TokenBucket
@@ -43,6 +43,7 @@ def make_app(service: Service, web_config: WebConfig | None = None) -> web.Appli
     add.add_get("/api/v1/runs/{run_id}", api.get_run)
     add.add_post("/api/v1/runs", api.post_run)
     add.add_post("/api/v1/feedback", api.post_feedback)
+    traffic.add_routes(add)
     add.add_get("/-/healthy", healthy)
     add.add_get("/-/ready", ready)
     add.add_post("/-/reload", reload)

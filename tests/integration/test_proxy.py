@@ -10,17 +10,23 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
-from exporter.config import Metrics, Proxy
+from exporter.config import Metrics, Proxy, parse_config
 from exporter.errors import ErrorClass
 from exporter.proxy import Proxies, TrafficMetrics
 from exporter.proxy.observe import Observer
 from exporter.result import TrafficOutcome, TrafficRecord
+from exporter.service import Service
 from exporter.simulator import Simulator
-from tests.integration.conftest import wait_for
+from exporter.store import locate
+from exporter.web import make_app
+from tests.integration.conftest import free_port, wait_for
 from tests.integration.faultserver import FaultServer, sockets_to
 from tests.integration.wire import Message, Tap, exchange, parse
 
@@ -380,3 +386,112 @@ async def test_fifty_concurrent_streams(rig: Make, simulator: int) -> None:
     await wait_for(lambda: _true(len(r.records) == 50))
     assert all(rec.outcome is TrafficOutcome.SUCCESS for rec in r.records)
     assert r.metrics.in_flight["p"] == 0
+
+
+# --- through the service: capture, feedback, the page, /metrics, traces --------------------
+
+
+@dataclass
+class Served:
+    service: Service
+    url: str
+    proxy_url: str
+    runner: web.AppRunner
+
+
+@pytest.fixture
+async def served(
+    tmp_path: Path, simulator: int
+) -> AsyncIterator[Callable[[str], Awaitable[Served]]]:
+    made: list[Served] = []
+
+    async def start(extra: str = "") -> Served:
+        port = free_port()
+        text = (
+            "targets: []\ncanaries: []\n"
+            f'store: {{url: "sqlite:///{tmp_path}/cc.db"}}\n'
+            "proxies:\n"
+            f"  - name: edge\n    protocol: openai\n    listen: 127.0.0.1:{port}\n"
+            f"    upstream: http://127.0.0.1:{simulator}\n" + extra
+        )
+        config = parse_config(text, "proxy.yaml")
+        service = Service(config, store=locate(config.store, tmp_path))
+        await service.start()
+        runner = web.AppRunner(make_app(service), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, web_port = runner.addresses[0][:2]
+        made.append(
+            Served(service, f"http://{host}:{web_port}", f"http://127.0.0.1:{port}", runner)
+        )
+        return made[-1]
+
+    yield start
+    for one in made:
+        await one.service.stop(grace=1)
+        await one.runner.cleanup()
+
+
+async def test_feedback_links_to_a_captured_exchange(
+    served: Callable[..., Awaitable[Served]],
+) -> None:
+    s = await served("    capture: true\n    redact_patterns: ['order-[0-9]+']\n")
+    prompt = "My key is sk-abcdefghijklmnopqrstuvwx and order-12345. What is 17+25?"
+    body = {"model": "m1", "stream": True, "messages": [{"role": "user", "content": prompt}]}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(s.proxy_url + "/v1/chat/completions", json=body) as resp:
+            assert resp.status == 200
+            answer = await resp.read()
+            conversation = resp.headers["x-chatcanary-conversation"]
+        complaint = {
+            "target": "edge",
+            "rating": "negative",
+            "category": "incorrect",
+            "comment": "the sum is wrong",
+            "conversation_id": conversation,
+        }
+        async with session.post(s.url + "/api/v1/feedback", json=complaint) as resp:
+            assert resp.status == 202, await resp.text()
+
+        async def listed() -> list[dict[str, Any]]:
+            async with session.get(
+                s.url + "/api/v1/traffic", params={"conversation_id": conversation}
+            ) as resp:
+                return list((await resp.json())["exchanges"])
+
+        (row,) = await wait_for(listed)
+        async with session.get(s.url + f"/api/v1/traffic/{row['exchange_id']}") as resp:
+            kept = await resp.json()
+        async with session.get(s.url + "/traffic") as resp:
+            page = await resp.text()
+        async with session.get(s.url + "/metrics") as resp:
+            metrics = await resp.text()
+    assert b"42" in answer
+    assert "sk-abcdefghijklmnopqrstuvwx" not in kept["prompt"]
+    assert "order-12345" not in kept["prompt"]
+    assert "What is 17+25?" in kept["prompt"]
+    assert "42" in kept["answer"]
+    assert [f["comment"] for f in kept["feedback"]] == ["the sum is wrong"]
+    assert conversation in page
+    assert re.search(r'chatcanary_traffic_requests_total\{[^}]*proxy="edge"[^}]*\} 1\.0', metrics)
+    assert (
+        'chatcanary_feedback_total{category="incorrect",rating="negative",target="edge"}' in metrics
+    )
+
+
+async def test_nothing_is_kept_without_capture(served: Callable[..., Awaitable[Served]]) -> None:
+    s = await served()
+    body = {"model": "m1", "messages": [{"role": "user", "content": "What is 17+25?"}]}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(s.proxy_url + "/v1/chat/completions", json=body) as resp:
+            assert "x-chatcanary-conversation" not in resp.headers
+            await resp.read()
+
+        async def counted() -> bool:
+            async with session.get(s.url + "/metrics") as resp:
+                return 'proxy="edge"' in await resp.text()
+
+        await wait_for(counted)
+        async with session.get(s.url + "/api/v1/traffic") as resp:
+            assert (await resp.json())["exchanges"] == []
