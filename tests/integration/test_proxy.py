@@ -26,8 +26,9 @@ from exporter.service import Service
 from exporter.simulator import Simulator
 from exporter.store import locate
 from exporter.web import make_app
-from tests.integration.conftest import free_port, wait_for
+from tests.integration.conftest import CLI, free_port, wait_for
 from tests.integration.faultserver import FaultServer, sockets_to
+from tests.integration.otlp_receiver import OTLPReceiver
 from tests.integration.wire import Message, Tap, exchange, parse
 
 PROMPT = "What is 17+25? Answer with the number only."
@@ -495,3 +496,65 @@ async def test_nothing_is_kept_without_capture(served: Callable[..., Awaitable[S
         await wait_for(counted)
         async with session.get(s.url + "/api/v1/traffic") as resp:
             assert (await resp.json())["exchanges"] == []
+
+
+@pytest.mark.usefixtures("no_otel_environment")
+async def test_a_server_span_per_chat_request_continues_the_upstream_trace(
+    served: Callable[..., Awaitable[Served]], receiver: OTLPReceiver
+) -> None:
+    s = await served(f"    propagate_trace: true\nopentelemetry: {{endpoint: {receiver.url}}}\n")
+    theirs = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    body = {"model": "m1", "stream": True, "messages": [{"role": "user", "content": "17+25?"}]}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            s.proxy_url + "/v1/chat/completions", json=body, headers={"traceparent": theirs}
+        ) as resp,
+    ):
+        await resp.read()
+    await s.service.stop(grace=1)  # flushes the batch
+    (span,) = await receiver.wait_for_spans(lambda sp: sp.kind == "SERVER")
+    assert span.name == "chat m1"
+    assert (span.trace_id, span.parent_span_id) == (
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+    )
+    assert span.attributes["gen_ai.operation.name"] == "chat"
+    assert span.attributes["gen_ai.provider.name"] == "openai"
+    assert span.attributes["gen_ai.request.model"] == "m1"
+    assert span.attributes["gen_ai.usage.output_tokens"] > 0
+    assert span.attributes["chatcanary.proxy"] == "edge"
+    assert "gen_ai.first_token" in [e.name for e in span.events]
+    assert not any("17+25" in str(v) for v in span.attributes.values())  # no content
+
+
+async def test_the_proxy_command_serves_the_proxy_and_metrics(simulator: int) -> None:
+    listen, metrics = free_port(), free_port()
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "proxy", "--protocol", "ollama", "--upstream", f"http://127.0.0.1:{simulator}",
+        "--listen", str(listen), "--metrics-listen", f"127.0.0.1:{metrics}", "--name", "side",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        body = {"model": "llama", "messages": [{"role": "user", "content": "17+25?"}]}
+        async with aiohttp.ClientSession() as session:
+
+            async def answered() -> bytes | None:
+                try:
+                    async with session.post(f"http://127.0.0.1:{listen}/api/chat", json=body) as r:
+                        return await r.read()
+                except aiohttp.ClientConnectionError:
+                    return None
+
+            assert b'"done": true' in await wait_for(answered)
+
+            async def counted() -> bool:
+                async with session.get(f"http://127.0.0.1:{metrics}/metrics") as r:
+                    text = await r.text()
+                return "chatcanary_traffic_requests_total{" in text and 'proxy="side"' in text
+
+            await wait_for(counted)
+    finally:
+        process.terminate()
+        await process.wait()
+    assert process.returncode == 0
