@@ -275,10 +275,13 @@ def compiled(patterns: list[str]) -> list[str]:
 
 
 class SLO(Strict):
-    """A service-level objective over canary runs, per target."""
+    """A service-level objective over canary runs, per target; or, with `source: traffic`,
+    over the real requests a proxy forwarded, per proxy."""
 
     name: Name
     sli: Literal["availability", "latency", "quality", "refusal"]
+    source: Literal["canaries", "traffic"] = "canaries"
+    proxies: list[Name] | None = None  # traffic only: these proxies (default all)
     objective: float = Field(gt=0, lt=100, description="percent of good runs")
     period: Duration = 30 * 86400.0
     threshold: Duration | None = None  # latency only: a run is good at or under it
@@ -291,6 +294,13 @@ class SLO(Strict):
     def _threshold(self) -> SLO:
         if (self.sli == "latency") != (self.threshold is not None):
             raise ValueError("a latency SLO needs a threshold, and only a latency SLO takes one")
+        if self.source == "traffic":
+            if self.sli == "quality":
+                raise ValueError("real traffic has no checks: a quality SLO needs canaries")
+            if self.targets or self.canaries:
+                raise ValueError("a traffic SLO selects proxies, not targets or canaries")
+        elif self.proxies:
+            raise ValueError("proxies go with source: traffic")
         return self
 
     def selects(self, target: str, canary: str) -> bool:
@@ -579,9 +589,13 @@ def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         for j, name in enumerate(canary.targets or ()):
             if name not in known:
                 problems.append(((("canaries", i, "targets", j)), f"unknown target {name!r}"))
-    named = {"target": known, "canary": {c.name for c in config.canaries}}
+    named = {
+        "target": known,
+        "canary": {c.name for c in config.canaries},
+        "proxy": {p.name for p in config.proxies},
+    }
     for i, slo in enumerate(config.slos):
-        for field, what in (("targets", "target"), ("canaries", "canary")):
+        for field, what in (("targets", "target"), ("canaries", "canary"), ("proxies", "proxy")):
             valid = named[what]
             for j, name in enumerate(getattr(slo, field) or ()):
                 if name not in valid:

@@ -697,3 +697,23 @@ def test_no_targets_and_no_proxies_is_an_error() -> None:
         "empty.yaml:1: targets: is empty: give at least one, or proxies to run",
         "empty.yaml:2: canaries: is empty: give at least one, or proxies to run",
     ]
+
+
+@pytest.mark.parametrize(
+    ("slo", "message"),
+    [
+        ("{name: q, sli: quality, objective: 99, source: traffic}", "a quality SLO needs canaries"),
+        (
+            "{name: a, sli: availability, objective: 99, source: traffic, targets: [t]}",
+            "selects proxies",
+        ),
+        (
+            "{name: a, sli: availability, objective: 99, proxies: [p]}",
+            "proxies go with source: traffic",
+        ),
+    ],
+)
+def test_traffic_slos_are_checked(slo: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(one_target() + f"slos:\n  - {slo}\n", "slo.yaml")
+    assert message in str(info.value)
