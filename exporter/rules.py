@@ -166,9 +166,7 @@ class SLI:
         if s.sli == "refusal":
             selector = _selector(s, 'route="chat"')
             return _increase("chatcanary_traffic_refusals_total", selector, window, "proxy")
-        good = _increase(
-            f"{self._histogram()}_bucket", self._answered(self._le()), window, "proxy"
-        )
+        good = _increase(f"{self._histogram()}_bucket", self._answered(self._le()), window, "proxy")
         return f"({self._traffic_total(window)} - {good})"
 
     def _histogram(self) -> str:
