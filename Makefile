@@ -46,6 +46,7 @@ bench: $(BENCH_STAMP) system-deps
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.scrape
 	$(BIN)/python -m bench.scaling
+	$(BIN)/python -m bench.proxy
 	$(BIN)/python -m bench.report
 
 $(BENCH_STAMP): $(STAMP)

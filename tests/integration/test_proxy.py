@@ -558,3 +558,33 @@ async def test_the_proxy_command_serves_the_proxy_and_metrics(simulator: int) ->
         process.terminate()
         await process.wait()
     assert process.returncode == 0
+
+
+async def test_a_reload_opens_and_closes_proxies(tmp_path: Path, simulator: int) -> None:
+    first, second = free_port(), free_port()
+
+    def text(port: int, name: str) -> str:
+        return (
+            "targets: []\ncanaries: []\nproxies:\n"
+            f"  - {{name: {name}, protocol: openai, listen: '127.0.0.1:{port}', "
+            f"upstream: 'http://127.0.0.1:{simulator}'}}\n"
+        )
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text(first, "one"))
+    service = Service(parse_config(path.read_text(), str(path)), path=path)
+    await service.start()
+    try:
+        path.write_text(text(second, "two"))
+        assert service.reload() is None
+
+        async def moved() -> bool:
+            return set(service.proxies.listeners) == {"two"}
+
+        await wait_for(moved)
+        read = await exchange(second, chat_request("openai", False))
+        assert read.startswith(b"HTTP/1.1 200 OK")
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", first)
+    finally:
+        await service.stop(grace=1)
