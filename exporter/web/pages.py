@@ -76,7 +76,12 @@ def clock(unix: float) -> str:
 def layout(title: str, body: str, *, root: str = "", current: str = "", refresh: float = 0) -> str:
     nav = "".join(
         f'<a href="{root}{href}"{" aria-current=page" if name == current else ""}>{name}</a>'
-        for name, href in (("Status", "./"), ("Runs", "runs"), ("Config", "config"))
+        for name, href in (
+            ("Status", "./"),
+            ("Runs", "runs"),
+            ("Traffic", "traffic"),
+            ("Config", "config"),
+        )
     )
     nav += f'<a href="{root}metrics" class="mono">/metrics</a>'
     controls = ""
