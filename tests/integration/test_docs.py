@@ -242,7 +242,7 @@ def test_getting_started_works_as_written(guide: Guide) -> None:
         pager.stop()
     # The dashboards written are the committed ones, which the dashboard tests check.
     committed = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
-    assert len(committed) == 4
+    assert len(committed) == 5  # overview, target, exporter, slo, traffic
     for path in committed:
         assert (guide.work / "dashboards" / path.name).read_text() == path.read_text()
 

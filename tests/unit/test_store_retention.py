@@ -74,7 +74,8 @@ async def test_each_kind_goes_at_its_age_content_first_and_the_deletes_are_count
 
         # 8 days on: successful runs lose their exchange (runs: 7d), keep their summary.
         assert await store.sweep(now=T0 + 8 * DAY) == {
-            "runs": 3, "failed_runs": 0, "summaries": 0, "model_changes": 0, "feedback": 0
+            "runs": 3, "failed_runs": 0, "summaries": 0, "model_changes": 0, "feedback": 0,
+            "traffic": 0
         }  # fmt: skip
         for result in ok:
             stored = await store.run(result.run_id)
@@ -94,7 +95,8 @@ async def test_each_kind_goes_at_its_age_content_first_and_the_deletes_are_count
 
         # 91 days on: summaries and model changes go (summaries: 90d); feedback stays.
         assert await store.sweep(now=T0 + 91 * DAY) == {
-            "runs": 0, "failed_runs": 0, "summaries": 5, "model_changes": 2, "feedback": 0
+            "runs": 0, "failed_runs": 0, "summaries": 5, "model_changes": 2, "feedback": 0,
+            "traffic": 0
         }  # fmt: skip
         assert (await store.runs(limit=100)).items == ()
         assert await store.model_changes() == []
