@@ -4,8 +4,8 @@ Rates (success, errors, each check's failures, over- and under-refusal, answer d
 compared with Fisher's exact test, the effect in percentage points; distributions (TTFT,
 duration, tokens per second, output tokens per answer) with Mann-Whitney U, the effect the
 relative change of the median with a bootstrap interval (exporter.stats). With SciPy
-installed (the `compare` extra), Mann-Whitney's p-value is SciPy's, exact for small
-samples without ties. Every p-value of the comparison is Holm-corrected together.
+installed (the `compare` extra), Mann-Whitney's p-value is SciPy's, exact for samples
+without ties up to EXACT_PAIRS pairs. Every p-value of the comparison is Holm-corrected together.
 
 A metric's verdict: *regression* when the corrected p is below `alpha` and the change is
 worse than its threshold; *improvement* when significant and better; *cannot tell* when
@@ -31,6 +31,8 @@ from exporter.stats import Difference, compare_rates, compare_samples, holm
 OVERALL = "overall"
 PERCENTILES = (50, 90, 99)
 EXAMPLE_CHARS = 600
+# SciPy's exact Mann-Whitney up to this many pairs (e.g. 50 x 50) when there are no ties
+EXACT_PAIRS = 2500
 
 
 class Verdict(StrEnum):
@@ -396,8 +398,9 @@ def _scipy_mann_whitney() -> MannWhitney | None:
         return None
 
     def p_value(a: Sequence[float], b: Sequence[float]) -> float:
-        # `auto`: exact when both samples are small (under 8) and have no ties
-        result = mannwhitneyu(a, b, alternative="two-sided", method="auto")
+        exact = len(set(a) | set(b)) == len(a) + len(b) and len(a) * len(b) <= EXACT_PAIRS
+        method = "exact" if exact else "asymptotic"
+        result = mannwhitneyu(a, b, alternative="two-sided", method=method)
         p = float(result.pvalue)
         return 1.0 if math.isnan(p) else p
 
