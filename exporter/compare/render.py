@@ -113,9 +113,9 @@ def summary(c: Comparison) -> list[str]:
         )
     for target, count in sorted(c.skipped.items()):
         lines.append(f"  skipped: {count} runs of {target} (its token budget was spent)")
-    test = "SciPy (exact without ties up to 50x50)" if c.exact else "exporter.stats (normal approximation)"
+    test = "SciPy, exact without ties" if c.exact else "exporter.stats, normal approximation"
     lines.append(
-        f"  tests: Fisher's exact (rates), Mann-Whitney U by {test} (distributions); "
+        f"  tests: Fisher's exact (rates), Mann-Whitney U ({test}) (distributions); "
         f"Holm-corrected over {len(c.rows)} tests, alpha {c.alpha:g}"
     )
     return lines

@@ -26,7 +26,7 @@ from sqlalchemy import (
     Text,
 )
 
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0004")  # 0003 (traffic_exchanges) comes with the proxy
 HEAD = REVISIONS[-1]
 
 metadata = MetaData()
@@ -106,4 +106,21 @@ model_changes = Table(
     Column("new_response_model", String(200), nullable=False),
     Column("new_system_fingerprint", String(200), nullable=False),
     Index("ix_model_changes_at", "at"),
+)
+
+comparisons = Table(
+    "comparisons",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("started_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=False),
+    Column("baseline_target", String(200), nullable=False),
+    Column("baseline_model", String(200), nullable=False),
+    Column("candidate_target", String(200), nullable=False),
+    Column("candidate_model", String(200), nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("verdict", String(16), nullable=False),  # regression, cannot tell, ...
+    Column("exit_code", Integer, nullable=False),
+    Column("summary", JSON, nullable=False),  # the JSON document of `compare --format json`
+    Index("ix_comparisons_finished_at", "finished_at"),
 )

@@ -233,7 +233,7 @@ async def test_the_cost_guard_stops_runs_of_a_target_over_its_budget(
     path = Path(config(simulator, tmp_path))
     text = path.read_text().replace("model: cand}", "model: cand, budget: {tokens_per_hour: 1}}")
     path.write_text(text)
-    code, document, err = await compare(str(path), "--runs", "4", "--concurrency", "1")
+    code, document, _ = await compare(str(path), "--runs", "4", "--concurrency", "1")
     assert code == 0
     # the first run spends more than one token; every later run of `next` waits in vain
     assert document["skipped"] == {"next": 3}
