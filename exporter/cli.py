@@ -259,6 +259,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the requests in flight get to finish at shutdown (default: %(default)s)",
     )
 
+    compare = command(
+        "compare",
+        "Run the canaries against two targets and compare them: the rollout gate (exit 0 no "
+        "regression, 1 a regression, 2 a usage or config error).",
+        cmd_compare,
+        True,
+    )
+    compare.add_argument("-c", "--config", required=True, type=Path, help="config file (YAML)")
+    compare.add_argument("--baseline", required=True, metavar="TARGET", help="the current model")
+    compare.add_argument("--candidate", required=True, metavar="TARGET", help="the next model")
+    compare.add_argument(
+        "--canary",
+        action="append",
+        metavar="C",
+        help="only this canary (repeatable; default: every canary of the baseline target)",
+    )
+    compare.add_argument(
+        "--runs",
+        type=positive_int,
+        metavar="N",
+        help="runs per canary and target (default: compare.runs in the config, else 5)",
+    )
+    compare.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=4,
+        metavar="K",
+        help="runs at a time, both targets together (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--format", default="table", choices=["table", "json", "html"], help="(default: table)"
+    )
+    compare.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
+    compare.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the requests and tokens it would spend and whether N runs can detect "
+        "the thresholds; run nothing",
+    )
+    compare.add_argument(
+        "--fail-on-inconclusive",
+        action="store_true",
+        help='exit 1 when a metric "cannot tell", not only on a regression',
+    )
+    compare.add_argument(
+        "--progress", action="store_true", help="report the runs done on stderr as they finish"
+    )
+    data_dir_option(compare)
+
     sim = command("simulate", "Run the chat simulator alone.", cmd_simulate, True)
     listen_option(sim, "127.0.0.1:8000", "where to serve")
     sim.add_argument(
@@ -286,6 +335,16 @@ def data_dir_option(p: argparse.ArgumentParser) -> None:
         f"sets no store.url (default: ${DATA_DIR_VAR}, else $XDG_STATE_HOME/chatcanary, "
         "else ~/.local/state/chatcanary)",
     )
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def duration(value: str) -> float:
@@ -737,6 +796,12 @@ async def _print_summaries(service: Service, every: float = 10.0) -> None:
         results = [latest.results[k] for k in sorted(latest.results)]
         if results:
             print(render_table(results, latest.runs) + "\n", flush=True)
+
+
+async def cmd_compare(args: argparse.Namespace) -> int:
+    from exporter.compare.command import main as compare
+
+    return await compare(args)
 
 
 async def cmd_simulate(args: argparse.Namespace) -> int:

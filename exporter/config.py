@@ -504,6 +504,49 @@ class Proxy(Strict):
         return parse_listen(self.listen, "127.0.0.1")
 
 
+def _share(unit: str, example: str, ceiling: float | None) -> Callable[[Any], Any]:
+    """A threshold written with its unit (`20%`, `2pp`) as a fraction (0.2, 0.02)."""
+
+    def parse(value: Any) -> Any:
+        text = str(value).strip() if isinstance(value, str | int | float) else None
+        if isinstance(value, bool) or text is None or not text.endswith(unit):
+            raise ValueError(f"write it with its unit, e.g. {example}")
+        try:
+            number = float(text.removesuffix(unit))
+        except ValueError:
+            raise ValueError(f"write it with its unit, e.g. {example}") from None
+        if not number >= 0 or (ceiling is not None and number > ceiling):
+            top = "" if ceiling is None else f" to {ceiling:g}{unit}"
+            raise ValueError(f"must be from 0{top}")
+        return round(number / 100, 9)
+
+    return parse
+
+
+# A relative change of a median (`20%`: candidate/baseline - 1), and a change of a rate in
+# percentage points (`2pp`: 0.02, absolute).
+Percent = Annotated[float, BeforeValidator(_share("%", "20%", None))]
+Points = Annotated[float, BeforeValidator(_share("pp", "2pp", 100))]
+
+
+class Compare(Strict):
+    """`chatcanary compare`: how many runs by default, and how much worse the candidate
+    may be before a significant difference counts as a regression."""
+
+    runs: int = Field(default=5, ge=1, le=10_000)  # per canary and target; --runs overrides
+    alpha: float = Field(default=0.05, gt=0, lt=1)  # after the Holm correction
+    max_success_drop: Points = 0.05
+    max_error_increase: Points = 0.02
+    max_check_failure_increase: Points = 0.05
+    max_refusal_increase: Points = 0.02  # over-refusal: canaries that must be answered
+    max_under_refusal_increase: Points = 0.02  # canaries that must be refused, answered
+    max_ttft_increase: Percent = 0.2
+    max_duration_increase: Percent = 0.2
+    max_tokens_per_second_drop: Percent = 0.2
+    max_tokens_increase: Percent = 0.5  # output tokens per answer
+    max_answer_drift: Points | None = None  # unset: drift is shown, never a regression
+
+
 class Config(Strict):
     include: list[str] = Field(default_factory=list)
     opentelemetry: OpenTelemetry = Field(default_factory=OpenTelemetry)
@@ -518,6 +561,7 @@ class Config(Strict):
     web: Web = Field(default_factory=Web)
     security: Security = Field(default_factory=Security)
     store: Store = Field(default_factory=Store)
+    compare: Compare = Field(default_factory=Compare)
 
     @model_validator(mode="after")
     def _names(self, info: ValidationInfo) -> Config:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -30,7 +31,8 @@ from exporter.store import engine as engines
 from exporter.store import migrate, reader, retention, rows, traffic
 from exporter.store.errors import SchemaError, StoreError, Unavailable, classify
 from exporter.store.metrics import StoreMetrics
-from exporter.store.rows import ModelChange, Page, StoredFeedback, StoredRun
+from exporter.store.rows import ModelChange, Page, StoredComparison, StoredFeedback, StoredRun
+from exporter.store.schema import comparisons as comparisons_table
 from exporter.store.schema import feedback as feedback_table
 from exporter.store.url import Location, URLError, data_dir, locate
 from exporter.store.writer import BACKOFF, Writer, quietly_close
@@ -45,6 +47,7 @@ __all__ = [
     "SchemaError",
     "Store",
     "StoreError",
+    "StoredComparison",
     "StoredFeedback",
     "StoredRun",
     "URLError",
@@ -211,6 +214,12 @@ class Store:
         self.metrics.feedback.labels("committed").inc()
         return new_id
 
+    async def add_comparison(self, document: Mapping[str, Any]) -> None:
+        """Commit a comparison (the JSON document of `chatcanary compare`, with its id)."""
+        async with self._connection() as conn:
+            await conn.execute(comparisons_table.insert(), rows.comparison_row(document))
+            await conn.commit()
+
     async def sweep(self, now: float | None = None) -> dict[str, int] | None:
         """One retention pass now: the rows deleted by kind (None: another replica's turn)."""
         async with self._connection() as conn:
@@ -306,6 +315,13 @@ class Store:
     ) -> list[ModelChange]:
         async with self._connection() as conn:
             return await reader.list_model_changes(conn, since=since, target=target)
+
+    async def comparisons(
+        self, since: float | None = None, target: str | None = None
+    ) -> list[StoredComparison]:
+        """Comparisons made by `chatcanary compare`, newest first."""
+        async with self._connection() as conn:
+            return await reader.list_comparisons(conn, since=since, target=target)
 
     # --- connections ----------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from sqlalchemy import Column, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.store import rows
-from exporter.store.rows import ModelChange, Page, StoredRun
+from exporter.store.rows import ModelChange, Page, StoredComparison, StoredRun
+from exporter.store.schema import comparisons, model_changes, run_content, runs
 from exporter.store.schema import feedback as feedback_table
-from exporter.store.schema import model_changes, run_content, runs
 
 MAX_LIMIT = 1000
 
@@ -136,3 +136,18 @@ async def list_model_changes(
         query = query.where(model_changes.c.target == target)
     query = query.order_by(model_changes.c.at.desc(), model_changes.c.id.desc())
     return [rows.model_change(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def list_comparisons(
+    conn: AsyncConnection, *, since: float | None = None, target: str | None = None
+) -> list[StoredComparison]:
+    """Every kept comparison, newest first; `target`: as its baseline or its candidate."""
+    query = select(comparisons)
+    if since is not None:
+        query = query.where(comparisons.c.finished_at >= since)
+    if target is not None:
+        query = query.where(
+            or_(comparisons.c.baseline_target == target, comparisons.c.candidate_target == target)
+        )
+    query = query.order_by(comparisons.c.finished_at.desc(), comparisons.c.id.desc())
+    return [rows.stored_comparison(r) for r in (await conn.execute(query)).mappings()]

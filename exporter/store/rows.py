@@ -66,6 +66,66 @@ class ModelChange:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredComparison:
+    """A comparison made by `chatcanary compare`; `summary` is its JSON document."""
+
+    id: str
+    started_at: float
+    finished_at: float
+    baseline: tuple[str, str]  # (target, model)
+    candidate: tuple[str, str]
+    runs: int
+    verdict: str
+    exit_code: int
+    summary: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "baseline_target": self.baseline[0],
+            "baseline_model": self.baseline[1],
+            "candidate_target": self.candidate[0],
+            "candidate_model": self.candidate[1],
+            "runs": self.runs,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+        }
+
+
+def comparison_row(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The row of a `compare --format json` document (it carries its own id)."""
+    return {
+        "id": document["id"],
+        "started_at": document["started_at"],
+        "finished_at": document["finished_at"],
+        "baseline_target": document["baseline"]["target"],
+        "baseline_model": document["baseline"]["model"][:200],
+        "candidate_target": document["candidate"]["target"],
+        "candidate_model": document["candidate"]["model"][:200],
+        "runs": document["runs"],
+        "verdict": document["verdict"],
+        "exit_code": document["exit_code"],
+        "summary": dict(document),
+    }
+
+
+def stored_comparison(row: Mapping[Any, Any]) -> StoredComparison:
+    return StoredComparison(
+        id=row["id"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        baseline=(row["baseline_target"], row["baseline_model"]),
+        candidate=(row["candidate_target"], row["candidate_model"]),
+        runs=row["runs"],
+        verdict=row["verdict"],
+        exit_code=row["exit_code"],
+        summary=row["summary"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a listing, newest first; `cursor` fetches the next (None: the end)."""
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
     Text,
 )
 
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 HEAD = REVISIONS[-1]
 
 metadata = MetaData()
@@ -135,4 +135,21 @@ traffic_exchanges = Table(
     Column("answer", Text, nullable=False),  # redacted and capped
     Index("ix_traffic_started_at", "started_at"),
     Index("ix_traffic_conversation", "conversation_id", "started_at"),
+)
+
+comparisons = Table(
+    "comparisons",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("started_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=False),
+    Column("baseline_target", String(200), nullable=False),
+    Column("baseline_model", String(200), nullable=False),
+    Column("candidate_target", String(200), nullable=False),
+    Column("candidate_model", String(200), nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("verdict", String(16), nullable=False),  # regression, cannot tell, ...
+    Column("exit_code", Integer, nullable=False),
+    Column("summary", JSON, nullable=False),  # the JSON document of `compare --format json`
+    Index("ix_comparisons_finished_at", "finished_at"),
 )

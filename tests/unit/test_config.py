@@ -781,3 +781,40 @@ def test_targets_judges_and_proxies_share_one_name_space() -> None:
         "judges:\n  - {name: gate, protocol: openai, base_url: 'http://j:8000/v1', model: judge}\n"
     )
     assert errors(text) == ["test.yaml:6: judges[0].name: 'gate' is a proxy's name too"]
+
+
+KEY = {"OPENAI_API_KEY": "sk-test"}
+
+
+def test_compare_thresholds_take_their_units() -> None:
+    config = parse_config(
+        MINIMAL + "compare: {runs: 30, max_ttft_increase: 35%, max_refusal_increase: 1.5pp}\n",
+        "c.yaml",
+        KEY,
+    )
+    assert config.compare.runs == 30
+    assert config.compare.max_ttft_increase == 0.35
+    assert config.compare.max_refusal_increase == 0.015
+    assert config.compare.max_error_increase == 0.02  # the default
+    assert config.compare.max_answer_drift is None
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("  max_ttft_increase: 2pp", "compare.max_ttft_increase: write it with its unit, e.g. 20%"),
+        ("  max_ttft_increase: 0.2", "compare.max_ttft_increase: write it with its unit, e.g. 20%"),
+        (
+            "  max_error_increase: 5%",
+            "compare.max_error_increase: write it with its unit, e.g. 2pp",
+        ),
+        ("  max_error_increase: 101pp", "compare.max_error_increase: must be from 0 to 100pp"),
+        ("  max_error_increase: -1pp", "compare.max_error_increase: must be from 0 to 100pp"),
+        ("  runs: 0", "compare.runs: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_bad_compare_threshold_names_its_line(line: str, message: str) -> None:
+    text = MINIMAL + "compare:\n" + line + "\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml", KEY)
+    assert caught.value.messages == [f"c.yaml:{text.count(chr(10))}: {message}"]
