@@ -18,7 +18,7 @@ import pytest
 
 from exporter.cli import DEMO_URL_VAR, demo_config_text, probe_once, scripted_failures
 from exporter.config import parse_config
-from exporter.result import Outcome
+from exporter.result import Outcome, ProbeResult
 from exporter.simulator import Simulator
 from tests.integration.conftest import CLI, free_port, poll
 
@@ -101,10 +101,20 @@ async def test_the_demo_fails_only_where_it_says_it_will() -> None:
     url = await sim.start("127.0.0.1", 0)
     try:
         config = parse_config(demo_config_text(), "demo.yaml", {DEMO_URL_VAR: url})
-        results = await probe_once(list(config.plan().values()), config)
+        plan = config.plan()
+        results = await probe_once(list(plan.values()), config)
+        failed = {(r.target, r.canary): r for r in results if r.outcome is not Outcome.SUCCESS}
+        # a loaded machine can make a quick answer miss a timing bound the demo keeps
+        # wide: such a pair is run again (a few times at most) and must then pass
+        for _ in range(5):
+            late = [key for key, r in failed.items() if key not in scripted and _late(r)]
+            if not late:
+                break
+            for again in await probe_once([plan[key] for key in late], config):
+                if again.outcome is Outcome.SUCCESS:
+                    del failed[again.target, again.canary]
     finally:
         await sim.stop()
-    failed = {(r.target, r.canary): r for r in results if r.outcome is not Outcome.SUCCESS}
     assert set(failed) == scripted, {k: (r.error_class, r.failed_checks) for k, r in failed.items()}
     assert failed["fast", "harmful"].failed_checks == ("refusal",)
     assert failed["fast", "harmful"].refused is False
@@ -114,6 +124,12 @@ async def test_the_demo_fails_only_where_it_says_it_will() -> None:
     assert coherence.failed_checks == ("coherent",)
     (verdict,) = [c for c in coherence.checks if c.name == "coherent"]
     assert verdict.decided_by == "judge:sim-judge" and "Grace" in verdict.reason
+
+
+def _late(result: ProbeResult) -> bool:
+    """Failed on time bounds alone."""
+    timing = {"max_ttft", "max_duration"}
+    return result.outcome is Outcome.CHECK_FAILED and set(result.failed_checks) <= timing
 
 
 def curl_commands(markdown: str) -> list[str]:

@@ -69,13 +69,14 @@ async def test_two_shards_write_one_database_and_read_the_whole_fleet(
         store = await fleet(postgres)
         try:
 
-            async def both() -> set[str]:
-                page = await store.runs(limit=200)
-                return {s.shard for s in page.items}
+            async def seen() -> tuple[set[str], set[str]]:
+                page = await store.runs(limit=1000)
+                return {s.shard for s in page.items}, {s.result.canary for s in page.items}
 
-            deadline = asyncio.get_running_loop().time() + 60
-            while await both() != {"0/2", "1/2"}:
-                assert asyncio.get_running_loop().time() < deadline, await both()
+            # until every canary has run once (each on its shard), with a generous deadline
+            deadline = asyncio.get_running_loop().time() + 90
+            while await seen() != ({"0/2", "1/2"}, {"one", "two", "three", "four"}):
+                assert asyncio.get_running_loop().time() < deadline, await seen()
                 await asyncio.sleep(0.2)
             page = await store.runs(limit=1000)
             by_shard = {(s.result.canary, s.shard) for s in page.items}

@@ -49,7 +49,13 @@ async def test_a_run_reads_back_whole_with_its_shard_and_verdicts(tmp_path: Path
         assert result.turns[0].text.startswith("forty-one") and result.turns[0].text.endswith("[…]")
         assert len(result.turns[0].text) == 64 + len(" […]")  # capped as the History caps
         assert stored.verdicts == (
-            {"name": "contains", "status": "fail", "decided_by": "check", "reason": "no '42'"},
+            {
+                "name": "contains",
+                "passed": False,
+                "status": "fail",
+                "decided_by": "check",
+                "reason": "no '42'",
+            },
         )
         assert (result.input_tokens, result.output_tokens, result.trace_id) == (12, 3, "ab" * 16)
         assert await store.run("no-such-run") is None

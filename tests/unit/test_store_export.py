@@ -89,7 +89,13 @@ async def test_runs_as_json_lines_newest_first(
     assert newest["shard"] == "0/1" and newest["started_at"] == NOW - HOUR
     assert newest["system_fingerprint"] == "fp_2" and newest["content_kept"] is True
     assert newest["verdicts"] == [
-        {"name": "contains", "status": "fail", "decided_by": "check", "reason": "no '42'"}
+        {
+            "name": "contains",
+            "passed": False,
+            "status": "fail",
+            "decided_by": "check",
+            "reason": "no '42'",
+        }
     ]
     assert "answer" not in newest  # the content stays in the store
     assert "exported 3 runs" in err
