@@ -30,7 +30,7 @@ from typing import Any
 
 from exporter import stats
 from exporter.report.changes import ChangeImpact, Moved
-from exporter.report.summary import NONE, Ratio, TargetSummary
+from exporter.report.summary import NONE, Ratio, TargetSummary, day_ranges
 from exporter.report.themes import Theme
 
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
@@ -229,7 +229,7 @@ def _gaps(s: TargetSummary) -> list[Finding]:
     missing = [d.start for d in s.days if d.source == NONE]
     if not missing:
         return []
-    days = ", ".join(time.strftime("%Y-%m-%d", time.gmtime(d)) for d in missing)
+    days = day_ranges(missing)
     claim = f"{s.target}: no data for {days}: neither the store nor Prometheus covers it."
     evidence = {"days": missing}
     return [Finding("no-data", "info", 0.1 * len(missing), s.target, claim, evidence)]

@@ -18,7 +18,7 @@ from exporter.report import Report, charts
 from exporter.report.changes import ChangeImpact, Moved
 from exporter.report.findings import Finding, identity, name, show
 from exporter.report.prom import DAY
-from exporter.report.summary import NONE, Ratio, TargetSummary
+from exporter.report.summary import NONE, Ratio, TargetSummary, day_ranges
 from exporter.report.themes import Theme
 
 FORMATS = ("html", "md", "json")
@@ -322,6 +322,7 @@ h3{font-size:15px}
         ".verdict.worse{color:#c0392b;font-weight:600}.verdict.better{color:#1e8449}",
         ".nodata{color:#888;font-style:italic}.notice{background:#fdf2e9;padding:6px 10px}",
         "ol.findings li{margin:6px 0}blockquote{margin:4px 0;color:#444}",
+        "figure{margin:8px 0}figcaption{font-size:12px;color:#555}",
         "@media print{body{max-width:none}h2{break-after:avoid}"
         "svg.chart,table{break-inside:avoid}a{color:inherit}}",
     ]
@@ -371,7 +372,8 @@ def body(report: Report, root: str | None = None) -> str:
             links = " ".join(_run_link(link.partition("/")[2], root) for link in f.links)
             parts.append(
                 f'<li data-rule="{_e(f.rule)}"><span class="sev {_e(f.severity)}">'
-                f"{_e(f.severity)}</span> <code>{_e(f.rule)}</code> {_u(f.claim)} {links}</li>"
+                f"{_e(f.severity)}</span> <code>{_e(f.rule)}</code> {_u(f.claim.replace('`', ''))} "
+                f"{links}</li>"
             )
         parts.append("</ol>")
     parts.append("</section>")
@@ -408,7 +410,8 @@ def _target_html(report: Report, t: TargetSummary, root: str | None) -> str:
         DAY,
     )
     rows = [
-        f'<section class="target" data-target="{_e(t.target)}"><h2>Target {_u(t.target)}</h2>',
+        f'<section class="target" id="target-{_e(t.target)}" data-target="{_e(t.target)}">'
+        f"<h2>Target {_u(t.target)}</h2>",
         "<table><tr><th>runs</th><th>errors</th><th>check failures</th><th>over-refusal</th>"
         "<th>under-refusal</th><th>real-traffic refusal</th><th>TTFT p50</th><th>TTFT p95</th>"
         "</tr>",
@@ -428,10 +431,14 @@ def _target_html(report: Report, t: TargetSummary, root: str | None) -> str:
                 f"<td>{attained}</td><td>{pct(s.budget_left)}</td></tr>"
             )
         rows.append("</table>")
-    rows += [f"<h3>Latency and errors</h3>{ttft}{errors}"]
+    rows += [
+        "<h3>Latency and errors</h3>",
+        f"<figure><figcaption>TTFT p95 by day</figcaption>{ttft}</figure>",
+        f"<figure><figcaption>Error rate by day</figcaption>{errors}</figure>",
+    ]
     missing = [d for d in t.days if d.source == NONE]
     if missing:
-        days = ", ".join(date(d.start) for d in missing)
+        days = day_ranges([d.start for d in missing])
         rows.append(
             f'<p class="nodata">No data for {days}: neither the store nor Prometheus covers it.</p>'
         )

@@ -9,6 +9,7 @@ the day is marked `none`: nothing is guessed.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -95,6 +96,21 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def day_starts(start: float, end: float) -> list[float]:
     first = math.floor(start / DAY) * DAY
     return [first + i * DAY for i in range(math.ceil((end - first) / DAY))]
+
+
+def day_ranges(days: Sequence[float]) -> str:
+    """Day starts as dates, consecutive days joined: "2026-11-03 to 2026-11-25, 2026-12-03"."""
+    spans: list[list[float]] = []
+    for day in sorted(days):
+        if spans and day - spans[-1][1] == DAY:
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+
+    def show(day: float) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(day))
+
+    return ", ".join(show(a) if a == b else f"{show(a)} to {show(b)}" for a, b in spans)
 
 
 def rates(runs: Iterable[RunPoint]) -> dict[str, Ratio]:
