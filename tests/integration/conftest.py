@@ -163,6 +163,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
         flags: tuple[str, ...] = (),
         rule_files: tuple[Path, ...] = (),
         alertmanagers: tuple[str, ...] = (),
+        retention: str = "1h",
     ) -> Prometheus:
         port = free_port()
         config = tmp_path / "prometheus.yml"
@@ -187,7 +188,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
                 f"--config.file={config}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                "--storage.tsdb.retention.time=1h",
+                f"--storage.tsdb.retention.time={retention}",
                 *flags,
             ],
             stdout=log,

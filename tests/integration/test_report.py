@@ -9,7 +9,9 @@ import json
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from exporter.config import parse_config
@@ -17,7 +19,7 @@ from exporter.report import build
 from exporter.report.render import document
 from exporter.store import locate
 from tests.integration.chromium import Chromium
-from tests.integration.conftest import CLI, binary, start_exporter, stop_exporter
+from tests.integration.conftest import CLI, binary, start_exporter, stop_exporter, wait_for
 from tests.unit import report_helpers as h
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "report"
@@ -150,3 +152,99 @@ def test_report_command_writes_each_format(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert f"no store at sqlite:///{tmp_path / 'none.db'}" in missing.stderr
     assert not (tmp_path / "none.db").exists()  # a report never creates a store
+
+
+# --- Prometheus: the days before the store's week -----------------------------------------
+
+PROM_DAYS = (h.D0 - 2 * h.DAY, h.D0 - h.DAY)  # Prometheus holds these; D0 - 3d: nobody
+LABELS = 'target="local",canary="arithmetic",model="sim-model"'
+
+
+def openmetrics() -> str:
+    """A run a minute over PROM_DAYS: every 10th an error (10 %), every 20th answer refused
+    (5 %), every TTFT 0.2 s (between the 0.1 and 0.25 buckets)."""
+    start, end = PROM_DAYS[0], PROM_DAYS[1] + h.DAY
+    minutes = range(1, int((end - start) // 60) + 1)
+
+    def series(name: str, labels: str, every: int) -> list[str]:
+        return [f"{name}{{{labels}}} {m // every} {start + m * 60:.0f}" for m in minutes]
+
+    lines = ["# TYPE chatcanary_probes counter"]
+    lines += series("chatcanary_probes_total", LABELS + ',outcome="error"', 10)
+    lines += [
+        f'chatcanary_probes_total{{{LABELS},outcome="success"}} {m - m // 10} {start + m * 60:.0f}'
+        for m in minutes
+    ]
+    lines += ["# TYPE chatcanary_probe_errors counter"]
+    lines += series("chatcanary_probe_errors_total", LABELS + ',error_class="http_5xx"', 10)
+    lines += ["# TYPE chatcanary_responses counter"]
+    lines += series("chatcanary_responses_total", LABELS + ',expected="answer"', 1)
+    lines += ["# TYPE chatcanary_refusals counter"]
+    lines += series("chatcanary_refusals_total", LABELS + ',expected="answer"', 20)
+    lines += ["# TYPE chatcanary_time_to_first_token_seconds histogram"]
+    for le, count in (("0.1", 0), ("0.25", 1), ("+Inf", 1)):
+        lines += [
+            f'chatcanary_time_to_first_token_seconds_bucket{{{LABELS},le="{le}"}} '
+            f"{m * count} {start + m * 60:.0f}"
+            for m in minutes
+        ]
+    lines += series("chatcanary_time_to_first_token_seconds_count", LABELS, 1)
+    lines += [
+        f"chatcanary_time_to_first_token_seconds_sum{{{LABELS}}} {m * 0.2:.1f} {start + m * 60:.0f}"
+        for m in minutes
+    ]
+    return "\n".join([*lines, "# EOF", ""])
+
+
+async def test_prometheus_fills_the_days_before_the_store(
+    tmp_path: Path, prometheus_factory: Any
+) -> None:
+    source = tmp_path / "history.om"
+    source.write_text(openmetrics())
+    subprocess.run(
+        [
+            binary("promtool", "prometheus"),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(source),
+            str(tmp_path / "tsdb"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    prom = prometheus_factory([], retention="60d")
+    store = await h.filled_store(tmp_path, changed=False)
+    try:
+        await wait_for(lambda: _ready(prom.url), timeout=60)
+        report = await build(store, h.config(), 10 * h.DAY, prom.url, now=h.NOW)
+    finally:
+        await store.close()
+    (local,) = report.targets
+    days = {d.start: d for d in local.days}
+    assert [d.source for d in local.days] == ["none", "prometheus", "prometheus"] + ["store"] * 7
+    for start in PROM_DAYS:
+        day = days[start]
+        assert day.runs == pytest.approx(1440, rel=0.02)  # a run a minute
+        assert day.error_rate == pytest.approx(0.10, abs=0.002)
+        assert day.over_refusal == pytest.approx(0.05, abs=0.002)
+        # histogram_quantile interpolates in the (0.1, 0.25] bucket: 0.1 + 0.15 * 0.95
+        assert day.ttft_p95 == pytest.approx(0.1 + 0.15 * 0.95, rel=1e-3)
+    # the window's totals: the store's week plus Prometheus's two days
+    assert local.errors.n == pytest.approx(420 + 2 * 1440, rel=0.02)
+    assert local.errors.hits == pytest.approx(7 + 2 * 144, rel=0.02)
+    assert dict(local.error_classes)["http_5xx"] == pytest.approx(288, rel=0.02)
+    gaps = [f for f in report.findings if f.rule == "no-data"]
+    assert [g.evidence["days"] for g in gaps] == [[h.D0 - 3 * h.DAY]]
+    assert report.notices == ()
+    # 10 % errors on two days spend the 95 % SLO's budget over the window: a finding says so
+    assert "slo-budget" in {f.rule for f in report.findings}
+
+
+async def _ready(url: str) -> bool:
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url + "/-/ready") as resp:
+            return resp.status == 200
+    except aiohttp.ClientError:
+        return False
