@@ -14,10 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from exporter.config import Store as StoreSettings
 from exporter.config import parse_config
 from exporter.report import build
 from exporter.report.render import document
-from exporter.store import locate
+from exporter.report.schedule import REPORT_LOCK
+from exporter.store import Store, locate
 from tests.integration.chromium import Chromium
 from tests.integration.conftest import CLI, binary, start_exporter, stop_exporter, wait_for
 from tests.unit import report_helpers as h
@@ -248,3 +250,19 @@ async def _ready(url: str) -> bool:
             return resp.status == 200
     except aiohttp.ClientError:
         return False
+
+
+async def test_one_replica_leads_the_scheduled_report_on_postgresql(postgres: str) -> None:
+    settings = StoreSettings.model_validate({"url": postgres})
+    first, second = (Store(locate(settings, Path("/nonexistent")), settings) for _ in range(2))
+    await first.open(maintain=False)
+    await second.open(maintain=False)
+    try:
+        assert await first.lead(REPORT_LOCK)
+        assert await first.lead(REPORT_LOCK)  # it keeps leading
+        assert not await second.lead(REPORT_LOCK)
+        await first.close()  # the leader stops: its lock goes with its connection
+        assert await second.lead(REPORT_LOCK)
+    finally:
+        await first.close()
+        await second.close()
