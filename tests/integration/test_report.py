@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,93 @@ async def test_one_replica_leads_the_scheduled_report_on_postgresql(postgres: st
     finally:
         await first.close()
         await second.close()
+
+
+# --- live: the exporter probing the simulator through a model update ----------------------
+
+LIVE = """
+defaults: {{interval: 0.2s, jitter: 0, timeout: 3s}}
+targets:
+  - {{name: local, protocol: openai, base_url: "{url}/v1", model: sim-model}}
+canaries:
+  - name: arithmetic
+    prompt: "What is 17+25? Answer with the number only."
+    checks: [{{contains: "42"}}]
+  - name: cooking
+    prompt: "How long should I boil an egg for cooking a soft yolk?"
+    expect_refusal: false
+"""
+PER_SIDE = 30  # runs of each canary on each side of the update
+
+
+async def test_live_model_update_is_found(simulator: Any, tmp_path: Path) -> None:
+    t0 = time.time()
+    config = parse_config(
+        LIVE.format(url=simulator.url) + f"store: {{url: 'sqlite:///{tmp_path / 'cc.db'}'}}\n",
+        "live.yaml",
+    )
+    exporter = await start_exporter(config, store=locate(config.store, tmp_path))
+    store = exporter.service.store
+    assert store is not None
+
+    async def runs_of(canary: str, since: float, outcome: str | None = None) -> int:
+        page = await store.runs(canary=canary, since=since, outcome=outcome, limit=1000)
+        return len(page.items)
+
+    async def enough(since: float) -> bool:
+        return all([await runs_of(c, since) >= PER_SIDE for c in ("arithmetic", "cooking")])
+
+    async def post_feedback(rating: str, category: str, comment: str) -> None:
+        body = {"target": "local", "rating": rating, "category": category, "comment": comment}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(exporter.url + "/api/v1/feedback", json=body) as resp,
+        ):
+            assert resp.status in (200, 201, 202), await resp.text()
+
+    try:
+        for _ in range(3):
+            await post_feedback("positive", "other", "quick and right")
+        await wait_for(lambda: enough(t0), timeout=40)
+        # the update: a new model behind the alias that refuses cooking and fails half the time
+        update = {
+            "served_model": "sim-model-v2",
+            "refusal_pattern": "cook",
+            "faults": {"http_503": 0.5},
+        }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.put(simulator.url + "/_sim/behaviours/sim-model", json=update) as resp,
+        ):
+            assert resp.status == 200
+        changed = time.time()
+        for comment in (
+            "refused my cooking question",
+            "it refuses cooking questions",
+            "refused a cooking question again",
+        ):
+            await post_feedback("negative", "refused", comment)
+
+        async def enough_after() -> bool:
+            # half the runs now error: enough judged (refused) cooking answers to compare
+            refused = await runs_of("cooking", changed + 1, "check_failed")
+            return refused >= PER_SIDE and await runs_of("arithmetic", changed + 1) >= PER_SIDE
+
+        await wait_for(enough_after, timeout=40)
+        await store.flush()
+        report = await build(store, config, time.time() - t0)
+    finally:
+        await stop_exporter(exporter)
+    (impact,) = report.changes
+    assert impact.change.old[0] == "sim-model" and impact.change.new[0] == "sim-model-v2"
+    assert changed - 1 <= impact.change.at <= changed + 5
+    moved = {m.difference.metric for m in impact.moved()}
+    # errors: none before, about half after; the cooking canary: answered, then refused
+    assert {"error_rate", "over_refusal_rate"} <= moved
+    # timing was not scripted: whether it moved either way is the machine's business
+    rules = {f.rule for f in report.findings} - {"model-change-improvement"}
+    assert rules == {"model-change-regression", "over-refusal", "failing-canary", "feedback-theme"}
+    (theme,) = report.themes
+    assert theme.size == 3 and any("cooking" in k for k in theme.keyphrases)
+    (local,) = report.targets
+    assert local.over_refusal.hits >= PER_SIDE // 2
