@@ -47,6 +47,7 @@ bench: $(BENCH_STAMP) system-deps
 	$(BIN)/python -m bench.scrape
 	$(BIN)/python -m bench.scaling
 	$(BIN)/python -m bench.adversarial
+	$(BIN)/python -m bench.proxy
 	$(BIN)/python -m bench.report
 
 $(BENCH_STAMP): $(STAMP)

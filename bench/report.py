@@ -167,6 +167,21 @@ def store_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def proxy_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    row = next((r for r in result["results"] if r["streams"] == 50), None)
+    if row is None:
+        return []
+    ttft, total = row["added_ttft_ms"], row["added_total_ms"]
+    return [
+        (
+            "proxy adds at 50 streams: TTFT and total ≤ 0.5 ms median, ≤ 2 ms p99",
+            f"TTFT {ttft['p50']:+.2f} / {ttft['p99']:+.2f} ms, "
+            f"total {total['p50']:+.2f} / {total['p99']:+.2f} ms",
+            verdict(max(ttft["p50"], total["p50"]) <= 0.5 and max(ttft["p99"], total["p99"]) <= 2),
+        )
+    ]
+
+
 SECTIONS = (
     ("timing", "1. Timing accuracy", timing_targets),
     ("cost", "2. Cost per probe and maximum rate", cost_targets),
@@ -176,6 +191,7 @@ SECTIONS = (
     ("scaling", "6. Scaling out", scaling_targets),
     ("adversarial", "7. Hostile answers: time to judge by size", adversarial_targets),
     ("store", "8. The durable store", store_targets),
+    ("proxy", "9. The proxy's overhead", proxy_targets),
 )
 
 

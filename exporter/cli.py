@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING
 import yaml
 
 from exporter import __version__, logs, netguard, rules, sharding
-from exporter.config import Config, ConfigError, RunSpec, load_config, parse_config
+from exporter.config import (
+    Config,
+    ConfigError,
+    Protocol,
+    RunSpec,
+    load_config,
+    parse_config,
+    parse_listen,
+)
 from exporter.judges.panel import Panel
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import http_client, run_canary
@@ -254,6 +262,34 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
     data_dir_option(report)
 
+    proxy = command(
+        "proxy",
+        "Forward real traffic to one upstream byte for byte and measure it (docs/proxy.md); "
+        "a config's `proxies:` under `run` does the same beside canaries.",
+        cmd_proxy,
+        True,
+    )
+    proxy.add_argument(
+        "--protocol", required=True, choices=[str(p) for p in Protocol], help="the dialect"
+    )
+    proxy.add_argument("--upstream", required=True, metavar="URL", help="e.g. http://vllm:8000")
+    listen_option(proxy, "127.0.0.1:8080", "where the proxy listens")
+    proxy.add_argument(
+        "--metrics-listen",
+        default=DEFAULT_LISTEN,
+        type=listen_address(DEFAULT_LISTEN.rpartition(":")[0]),
+        metavar="ADDR",
+        help="where /metrics and the page are served (default: %(default)s)",
+    )
+    proxy.add_argument("--name", default="proxy", help="the `proxy` label (default: %(default)s)")
+    proxy.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds the requests in flight get to finish at shutdown (default: %(default)s)",
+    )
+
     sim = command("simulate", "Run the chat simulator alone.", cmd_simulate, True)
     listen_option(sim, "127.0.0.1:8000", "where to serve")
     sim.add_argument(
@@ -331,14 +367,13 @@ Address = tuple[str, int]  # host ("": every interface), port
 
 
 def listen_address(default_host: str) -> Callable[[str], Address]:
-    """The forms `--listen` takes: HOST:PORT, [IPv6]:PORT, and Prometheus's habits :PORT
-    (every interface, as Go reads it) and PORT alone (on the command's own host)."""
+    """`--listen`'s parser: the forms of `config.parse_listen`."""
 
     def parse(value: str) -> Address:
-        host, colon, port = value.rpartition(":")
-        if not port.isdigit() or int(port) > 65535:
-            raise argparse.ArgumentTypeError(f"want HOST:PORT, :PORT or PORT, got {value!r}")
-        return (host if colon else default_host).strip("[]"), int(port)
+        try:
+            return parse_listen(value, default_host)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
@@ -517,6 +552,28 @@ async def _serve(
     await service.stop(grace)
     await runner.cleanup()
     return 0
+
+
+def proxy_config_text(name: str, protocol: str, upstream: str, listen: Address) -> str:
+    """The config `chatcanary proxy` runs: one proxy, no canaries."""
+    proxy = {
+        "name": name,
+        "protocol": protocol,
+        "listen": f"{_url_host(listen[0])}:{listen[1]}",
+        "upstream": upstream,
+    }
+    return yaml.safe_dump({"targets": [], "canaries": [], "proxies": [proxy]}, sort_keys=False)
+
+
+async def cmd_proxy(args: argparse.Namespace) -> int:
+    text = proxy_config_text(args.name, args.protocol, args.upstream, args.listen)
+    try:
+        config = parse_config(text, "chatcanary proxy")
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        return 2
+    return await _serve(Service(config), args.metrics_listen, args.grace)
 
 
 def freeze_heap() -> None:

@@ -307,10 +307,13 @@ class OpenTelemetry(Strict):
 
 
 class SLO(Strict):
-    """A service-level objective over canary runs, per target."""
+    """A service-level objective over canary runs, per target; or, with `source: traffic`,
+    over the real requests a proxy forwarded, per proxy."""
 
     name: Name
     sli: Literal["availability", "latency", "quality", "refusal"]
+    source: Literal["canaries", "traffic"] = "canaries"
+    proxies: list[Name] | None = None  # traffic only: these proxies (default all)
     objective: float = Field(gt=0, lt=100, description="percent of good runs")
     period: Duration = 30 * 86400.0
     threshold: Duration | None = None  # latency only: a run is good at or under it
@@ -323,6 +326,13 @@ class SLO(Strict):
     def _threshold(self) -> SLO:
         if (self.sli == "latency") != (self.threshold is not None):
             raise ValueError("a latency SLO needs a threshold, and only a latency SLO takes one")
+        if self.source == "traffic":
+            if self.sli == "quality":
+                raise ValueError("real traffic has no checks: a quality SLO needs canaries")
+            if self.targets or self.canaries:
+                raise ValueError("a traffic SLO selects proxies, not targets or canaries")
+        elif self.proxies:
+            raise ValueError("proxies go with source: traffic")
         return self
 
     def selects(self, target: str, canary: str) -> bool:
@@ -389,6 +399,7 @@ class Retention(Strict):
     failed_runs: Duration = 30 * 86400.0  # the exchange content of failed runs
     summaries: Duration = 90 * 86400.0  # one row per run (and the model changes)
     feedback: Duration = 365 * 86400.0
+    traffic: Duration = 7 * 86400.0  # exchanges a proxy captured (`capture: true`)
 
     @model_validator(mode="after")
     def _order(self) -> Retention:
@@ -484,12 +495,67 @@ class ReportSchedule(Strict):
         return None if self.webhook is None else self.webhook.get_secret_value()
 
 
+def parse_listen(value: str, default_host: str) -> tuple[str, int]:
+    """The forms `--listen` takes: HOST:PORT, [IPv6]:PORT, and Prometheus's habits :PORT
+    (every interface, as Go reads it) and PORT alone (on `default_host`)."""
+    host, colon, port = value.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"want HOST:PORT, :PORT or PORT, got {value!r}")
+    return (host if colon else default_host).strip("[]"), int(port)
+
+
+def _listen(value: str) -> str:
+    parse_listen(value, "127.0.0.1")
+    return value
+
+
+HeaderName = Annotated[
+    str, matching(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z", "must be an HTTP header name")
+]
+
+
+class ListenerTLS(Strict):
+    """A certificate for the proxy's own listener (PEM files)."""
+
+    cert_file: Path
+    key_file: Path
+
+
+class Proxy(Strict):
+    """A pass-through proxy in front of one chat service (exporter.proxy): it forwards
+    every request byte for byte to `upstream` and measures the chat requests on the side."""
+
+    name: Name
+    protocol: Protocol
+    listen: Annotated[str, AfterValidator(_listen)]
+    upstream: URL  # the only place it forwards to, never a host from the request
+    upstream_ca_file: Path | None = None  # extra CAs for an https:// upstream
+    tls: ListenerTLS | None = None  # serve https on `listen`
+    idle_timeout: Duration | None = None  # unset: no limit beyond the client's own
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)  # answers the refusal verdict reads
+    max_models: int = Field(default=20, ge=1, le=1000)  # `model` values per proxy, then other
+    tenant_header: HeaderName | None = None  # the only source of the `tenant` label
+    max_tenants: int = Field(default=20, ge=1, le=1000)
+    capture: bool = False  # keep sampled exchanges (redacted) in the store
+    capture_ratio: float = Field(default=1.0, ge=0, le=1)
+    conversation_header: HeaderName | None = None  # else one is generated and returned
+    redact_patterns: list[RE2Pattern] = Field(default_factory=list)
+    max_capture_chars: int = Field(default=8192, ge=64, le=1 << 20)
+    max_observed_bytes: ByteSize = ByteSize(8 << 20)  # past it the observer stops reading
+    propagate_trace: bool = False  # send a W3C traceparent upstream
+
+    def address(self) -> tuple[str, int]:
+        return parse_listen(self.listen, "127.0.0.1")
+
+
 class Config(Strict):
     include: list[str] = Field(default_factory=list)
     opentelemetry: OpenTelemetry = Field(default_factory=OpenTelemetry)
     defaults: Defaults = Field(default_factory=Defaults)
-    targets: list[Target] = Field(min_length=1)
-    canaries: list[Canary] = Field(min_length=1)
+    # empty lists are valid beside proxies: a proxy-only config measures real traffic
+    targets: list[Target]
+    canaries: list[Canary]
+    proxies: list[Proxy] = Field(default_factory=list)
     judges: list[Judge] = Field(default_factory=list)
     metrics: Metrics = Field(default_factory=Metrics)
     slos: list[SLO] = Field(default_factory=list)
@@ -505,6 +571,10 @@ class Config(Strict):
             if problems:
                 raise ValueError(problems[0][1])
         return self
+
+    def names(self) -> set[str]:
+        """The names feedback and the page may give: the targets' and the proxies'."""
+        return {t.name for t in self.targets} | {p.name for p in self.proxies}
 
     def budgets(self) -> dict[str, Budget]:
         """Each target's token budget, for the targets that have one, and each judge's
@@ -574,6 +644,10 @@ def _thresholds(checks: Sequence[Check], slos: Iterable[SLO]) -> Thresholds:
 def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     """Rules across items, as (location, message): unique names, known target names."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    if not config.proxies:
+        for section in ("targets", "canaries"):
+            if not getattr(config, section):
+                problems.append(((section,), "is empty: give at least one, or proxies to run"))
     sections: dict[str, list[str]] = {
         "targets": [t.name for t in config.targets],
         "canaries": [c.name for c in config.canaries],
@@ -583,15 +657,29 @@ def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         for i, name in enumerate(names):
             if name in names[:i]:
                 problems.append(((section, i, "name"), f"duplicate name {name!r}"))
+    # targets and proxies share one name space: feedback and the page name either
+    taken = set(sections["targets"])
+    listens: set[tuple[str, int]] = set()
+    for i, proxy in enumerate(config.proxies):
+        if proxy.name in taken:
+            problems.append(((("proxies", i, "name")), f"duplicate name {proxy.name!r}"))
+        taken.add(proxy.name)
+        if proxy.address() in listens:
+            problems.append(((("proxies", i, "listen")), f"address {proxy.listen!r} taken"))
+        listens.add(proxy.address())
     known = {t.name for t in config.targets}
     for i, canary in enumerate(config.canaries):
         for j, name in enumerate(canary.targets or ()):
             if name not in known:
                 problems.append(((("canaries", i, "targets", j)), f"unknown target {name!r}"))
     problems += _judge_names(config)
-    named = {"target": known, "canary": {c.name for c in config.canaries}}
+    named = {
+        "target": known,
+        "canary": {c.name for c in config.canaries},
+        "proxy": {p.name for p in config.proxies},
+    }
     for i, slo in enumerate(config.slos):
-        for field, what in (("targets", "target"), ("canaries", "canary")):
+        for field, what in (("targets", "target"), ("canaries", "canary"), ("proxies", "proxy")):
             valid = named[what]
             for j, name in enumerate(getattr(slo, field) or ()):
                 if name not in valid:
@@ -600,17 +688,20 @@ def cross_check(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
 
 
 def _judge_names(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
-    """Judges are named apart from targets (they share the cost guard's names), and every
-    rubric check and refusal_judge names a configured judge, or leaves it out when
-    exactly one is configured."""
+    """Judges are named apart from targets (they share the cost guard's names) and proxies
+    (one name space for all three), and every rubric check and refusal_judge names a
+    configured judge, or leaves it out when exactly one is configured."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
     judges = [j.name for j in config.judges]
     targets = {t.name for t in config.targets}
+    proxies = {p.name for p in config.proxies}
     for i, name in enumerate(judges):
         if name in judges[:i]:
             problems.append((("judges", i, "name"), f"duplicate name {name!r}"))
         elif name in targets:
             problems.append((("judges", i, "name"), f"{name!r} is a target's name too"))
+        elif name in proxies:
+            problems.append((("judges", i, "name"), f"{name!r} is a proxy's name too"))
 
     def wanted(loc: tuple[str | int, ...], name: str | None, what: str) -> None:
         if name is not None and name not in judges:

@@ -314,3 +314,37 @@ def expected_label(expect_refusal: bool | None) -> str:
 def _sum(values: Any) -> int | None:
     present = [v for v in values if v is not None]
     return sum(present) if present else None
+
+
+class TrafficOutcome(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    CANCELLED = "cancelled"  # the client went away before the answer ended
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrafficRecord:
+    """One request a proxy forwarded, as its observer saw it on the side. `model` and
+    `tenant` are as the request said them: the sinks bound them before any label."""
+
+    exchange_id: str
+    proxy: str
+    route: str  # chat | models | embeddings | completions | other
+    method: str
+    path: str  # without the query, which may carry a key
+    model: str  # from the request ("" when it named none)
+    tenant: str | None  # the allow-listed header's value
+    stream: bool
+    started_at: float  # unix time
+    outcome: TrafficOutcome
+    exchange: Exchange  # status, timings, tokens, identity, error class; text only if kept
+    refusal: Verdict | None = None  # None: not a chat answer, or not sampled
+    conversation_id: str | None = None
+    captured: bool = False  # `exchange.prompt`/`.text` hold the redacted content to keep
+    trace_id: str | None = None  # set when the request's SERVER span is exported
+    span_id: str | None = None
+    parent_span_id: str | None = None  # the client's, from its traceparent
+
+    @property
+    def error_class(self) -> ErrorClass | None:
+        return self.exchange.error_class

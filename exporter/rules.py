@@ -93,6 +93,8 @@ def duration(seconds: float) -> str:
 
 def _selector(slo: SLO, *matchers: str) -> str:
     parts = list(matchers)
+    if slo.proxies:
+        parts.append(f'proxy=~"{"|".join(slo.proxies)}"')
     if slo.targets:
         parts.append(f'target=~"{"|".join(slo.targets)}"')
     if slo.canaries:
@@ -100,8 +102,13 @@ def _selector(slo: SLO, *matchers: str) -> str:
     return "{" + ", ".join(parts) + "}" if parts else ""
 
 
-def _increase(metric: str, selector: str, window: str) -> str:
-    return f"sum by (target) (increase({metric}{selector}[{window}]))"
+def _increase(metric: str, selector: str, window: str, by: str = "target") -> str:
+    return f"sum by ({by}) (increase({metric}{selector}[{window}]))"
+
+
+def by(slo: SLO) -> str:
+    """What an SLO is judged per: a target's canary runs, or a proxy's real requests."""
+    return "proxy" if slo.source == "traffic" else "target"
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,8 @@ class SLI:
 
     def total(self, window: str) -> str:
         s = self.slo
+        if s.source == "traffic":
+            return self._traffic_total(window)
         if s.sli == "availability":
             return _increase("chatcanary_probes_total", _selector(s), window)
         if s.sli == "quality":
@@ -124,6 +133,8 @@ class SLI:
 
     def bad(self, window: str) -> str:
         s = self.slo
+        if s.source == "traffic":
+            return self._traffic_bad(window)
         if s.sli == "availability":
             return _increase("chatcanary_probes_total", _selector(s, 'outcome="error"'), window)
         if s.sli == "quality":
@@ -135,7 +146,34 @@ class SLI:
         good = _increase(f"{self._histogram()}_bucket", self._answered(self._le()), window)
         return f"({self.total(window)} - {good})"
 
+    def _traffic_total(self, window: str) -> str:
+        """Real requests: a client that went away judged nothing; refusals count chat
+        answers judged (there is no expectation: every refusal is bad)."""
+        s = self.slo
+        if s.sli == "availability":
+            selector = _selector(s, 'outcome!="cancelled"')
+            return _increase("chatcanary_traffic_requests_total", selector, window, "proxy")
+        if s.sli == "refusal":
+            selector = _selector(s, 'route="chat"')
+            return _increase("chatcanary_traffic_responses_total", selector, window, "proxy")
+        return _increase(f"{self._histogram()}_count", self._answered(), window, "proxy")
+
+    def _traffic_bad(self, window: str) -> str:
+        s = self.slo
+        if s.sli == "availability":
+            selector = _selector(s, 'outcome="error"')
+            return _increase("chatcanary_traffic_requests_total", selector, window, "proxy")
+        if s.sli == "refusal":
+            selector = _selector(s, 'route="chat"')
+            return _increase("chatcanary_traffic_refusals_total", selector, window, "proxy")
+        good = _increase(f"{self._histogram()}_bucket", self._answered(self._le()), window, "proxy")
+        return f"({self._traffic_total(window)} - {good})"
+
     def _histogram(self) -> str:
+        if self.slo.source == "traffic":
+            if self.slo.latency_of == "ttft":
+                return "chatcanary_traffic_time_to_first_token_seconds"
+            return "chatcanary_traffic_request_duration_seconds"
         if self.slo.latency_of == "ttft":
             return "chatcanary_time_to_first_token_seconds"
         return "chatcanary_request_duration_seconds"
@@ -144,6 +182,8 @@ class SLI:
         # Errored runs count against availability, not latency; TTFT has no outcome label.
         if self.slo.latency_of == "ttft":
             return _selector(self.slo, *matchers)
+        if self.slo.source == "traffic":  # real chat answers only, not the model list
+            return _selector(self.slo, 'route="chat"', 'outcome="success"', *matchers)
         return _selector(self.slo, 'outcome!="error"', *matchers)
 
     def _le(self) -> str:
@@ -215,7 +255,7 @@ def slo_group(
                 "expr": (
                     f"{ratio}{burn.long}{here} > {limit:g}\n"
                     f"and {ratio}{burn.short}{here} > {limit:g}\n"
-                    f"and on (target) {sli.bad(long_window)} >= {slo.min_events}"
+                    f"and on ({by(slo)}) {sli.bad(long_window)} >= {slo.min_events}"
                 ),
                 "for": duration(burn.wait * time_scale),
                 "labels": {
@@ -227,9 +267,10 @@ def slo_group(
                 "annotations": {
                     "summary": "A chatcanary SLO is burning its error budget too fast.",
                     "description": (
-                        f"Target {{{{ $labels.target }}}} misses the {slo.name} SLO "
-                        f"({slo.sli}, objective {slo.objective:g}%): "
-                        f"{{{{ $value | humanizePercentage }}}} of runs were bad over "
+                        f"{by(slo).capitalize()} {{{{ $labels.{by(slo)} }}}} misses the "
+                        f"{slo.name} SLO ({slo.sli}, objective {slo.objective:g}%): "
+                        f"{{{{ $value | humanizePercentage }}}} of "
+                        f"{'requests' if slo.source == 'traffic' else 'runs'} were bad over "
                         f"{burn.long}, {burn.factor:g}x the budget rate ({limit:.3%}). "
                         f"At this rate the {duration(slo.period)} budget lasts "
                         f"{_exhaustion(slo.period, burn.factor)}."

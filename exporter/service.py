@@ -25,8 +25,11 @@ from exporter.feedback import Feedback, FeedbackLog
 from exporter.history import SPARK_RUNS, History
 from exporter.judges.metrics import JudgeMetrics
 from exporter.judges.panel import Panel
+from exporter.proxy import Proxies, TrafficMetrics
+from exporter.proxy.capture import Capture
+from exporter.proxy.observe import blank
 from exporter.redaction import secrets
-from exporter.result import Outcome, ProbeResult
+from exporter.result import Outcome, ProbeResult, TrafficRecord
 from exporter.runner import guarded, http_client, run_canary
 from exporter.scheduler import Clock, LoopClock, Scheduler
 from exporter.sharding import WHOLE, Shard
@@ -77,6 +80,8 @@ class Service:
                 store, config.store, str(shard), self.registry, web.history_text_chars
             )
             self.sinks.append(self.store)
+        # real users' content: kept only by a proxy with `capture: true`, in the store
+        self.capture = None if self.store is None else Capture(self.store)
         self.network = netguard.Policy(config.security.allowed_networks)  # the SSRF guard
         self.clock = clock or LoopClock()
         self.budgets = Budgets(self.clock.now)  # the cost guard
@@ -94,6 +99,10 @@ class Service:
         )
         self.otel: OTelSink | None = None
         self.otel_metrics: OTelMetricsSink | None = None
+        self.traffic = TrafficMetrics(config.buckets())
+        self.registry.register(self.traffic)
+        self.proxies = Proxies(self.traffic, self.record_traffic, self._tracing_state)
+        self._proxying: asyncio.Task[None] | None = None
         self._sample = random.Random()
         self._session: aiohttp.ClientSession | None = None
         self._on_demand: dict[tuple[str, str], asyncio.Task[ProbeResult]] = {}
@@ -119,6 +128,7 @@ class Service:
             self.sinks.append(self.otel_metrics)
         self._session = http_client(self.network)
         self._apply(self.config)
+        await self.proxies.apply(self.config.proxies)  # RuntimeError: cannot listen
         for sink in [*self.sinks, self.otel]:  # every sink's failure count, 0 from the start
             if sink is not None:
                 self.metrics.sink_failures.labels(type(sink).__name__)
@@ -137,6 +147,11 @@ class Service:
             self._reporting.cancel()
             await asyncio.gather(self._reporting, return_exceptions=True)
         await self.scheduler.stop(grace)
+        if self._proxying is not None:
+            await asyncio.gather(self._proxying, return_exceptions=True)
+        await self.proxies.close(grace)
+        if self.capture is not None:
+            await self.capture.close(grace)
         for task in self._on_demand.values():
             task.cancel()
         await asyncio.gather(*self._on_demand.values(), return_exceptions=True)
@@ -162,6 +177,8 @@ class Service:
             self._retrace(config.opentelemetry)
         self._apply(config)
         self.config = config
+        previous = self._proxying
+        self._proxying = asyncio.create_task(self._reproxy(previous, config), name="proxies")
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
         log.info("config reloaded", extra={"canaries": len(self.scheduler.keys)})
@@ -192,6 +209,51 @@ class Service:
             if exporting is not None:
                 exporting.retain(plan)
         self.metrics.canaries.set(len(plan))
+        self.traffic.configure(config.proxies, config.buckets())
+
+    async def _reproxy(self, previous: asyncio.Task[None] | None, config: Config) -> None:
+        """Apply a reload's proxies after the one before; one that cannot listen is logged."""
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        await self.proxies.apply(config.proxies, strict=False)
+
+    def _tracing_state(self) -> tuple[bool, float]:
+        return self.otel is not None, self.config.opentelemetry.sample_ratio
+
+    def record_traffic(self, record: TrafficRecord) -> None:
+        """One proxied request: to the traffic metrics, the store and the traces. Its
+        content goes no further than `capture`, which keeps it redacted or not at all."""
+        proxy = next((p for p in self.config.proxies if p.name == record.proxy), None)
+        captured = False
+        if self.capture is not None and proxy is not None:
+            try:
+                captured = self.capture.keep(record, proxy)
+            except Exception:
+                log.exception("sink failed", extra={"sink": "Capture"})
+                self.metrics.sink_failures.labels("Capture").inc()
+        record = replace(blank(record), captured=captured)
+        for name, sink in (("TrafficMetrics", self.traffic.record), ("OTelSink", self._trace)):
+            try:
+                sink(record)
+            except Exception:
+                log.exception("sink failed", extra={"sink": name})
+                self.metrics.sink_failures.labels(name).inc()
+        log.debug(
+            "proxied",
+            extra={
+                "proxy": record.proxy,
+                "route": record.route,
+                "status": record.exchange.status,
+                "outcome": str(record.outcome),
+                "error_class": record.error_class and str(record.error_class),
+            },
+        )
+
+    def _trace(self, record: TrafficRecord) -> None:
+        if self.otel is not None and record.trace_id is not None:
+            proxy = next((p for p in self.config.proxies if p.name == record.proxy), None)
+            if proxy is not None:
+                self.otel.record_traffic(record, proxy)
 
     def spec(self, target: str, canary: str) -> RunSpec | None:
         """The run of this pair; None when this exporter does not run it."""

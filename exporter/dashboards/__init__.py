@@ -15,13 +15,14 @@ from pathlib import Path
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from exporter.dashboards import health, overview, slo, target
+from exporter.dashboards import health, overview, slo, target, traffic
 
 BUILDERS: dict[str, Callable[[], Dashboard]] = {
     "chatcanary-overview.json": overview.build,
     "chatcanary-target.json": target.build,
     "chatcanary-slo.json": slo.build,
     "chatcanary-exporter.json": health.build,
+    "chatcanary-traffic.json": traffic.build,
 }
 
 

@@ -139,6 +139,12 @@ def apply_chunk(data: Any, rec: Recorder, state: StreamState, now: float) -> Non
 
 async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> None:
     data, raw = await read_json_body(resp, limit)
+    apply_response(data, raw, rec)
+    finish_answer(rec)
+
+
+def apply_response(data: Any, raw: bytes, rec: Recorder) -> None:
+    """Fold a whole (non-streamed) `chat.completion` into the recorder; `raw` is its bytes."""
     if not isinstance(data, dict):
         raise ProbeError(ErrorClass.MALFORMED, "response is not a JSON object")
     if "error" in data:
@@ -154,7 +160,6 @@ async def read_json(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -> 
     if choices[0].get("finish_reason"):
         rec.finish_reason = str(choices[0]["finish_reason"])
     _usage(data.get("usage"), rec)
-    finish_answer(rec)
 
 
 def _usage(usage: Any, rec: Recorder) -> None:

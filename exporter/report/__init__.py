@@ -21,7 +21,7 @@ from exporter.config import Config
 from exporter.report import changes, findings, gather, prom, summary, themes
 from exporter.report.changes import ChangeImpact
 from exporter.report.findings import Finding
-from exporter.report.summary import TargetSummary
+from exporter.report.summary import TargetSummary, Traffic
 from exporter.report.themes import Theme
 from exporter.store.rows import StoredFeedback
 
@@ -38,6 +38,7 @@ class Report:
     end: float
     version: str
     targets: tuple[TargetSummary, ...]
+    traffic: tuple[Traffic, ...]  # real traffic per proxy
     changes: tuple[ChangeImpact, ...]
     feedback: tuple[StoredFeedback, ...]
     themes: tuple[Theme, ...]
@@ -65,6 +66,7 @@ async def build(
             "are not counted"
         )
     counts = None
+    traffic_totals = None
     if prometheus is not None:
         covered = {(r.target, r.started_at // prom.DAY * prom.DAY) for r in facts.runs}
         wanted = [
@@ -74,14 +76,18 @@ async def build(
         ]
         try:
             counts = await prom.daily(prometheus, wanted)
+            if {p.name for p in config.proxies} - set(facts.traffic):
+                traffic_totals = await prom.traffic(prometheus, start, end)
         except prom.PrometheusError as exc:
             notices.append(str(exc))
     targets = summary.summarise(config, facts, counts)
+    proxies = summary.traffic(facts, traffic_totals)
     impacts = changes.impacts(facts)
     found = themes.themes(facts.feedback)
     ranked = findings.rank(
         findings.from_changes(impacts)
         + findings.from_summaries(targets)
+        + findings.from_traffic(targets, proxies)
         + findings.from_themes(found)
     )
     return Report(
@@ -90,6 +96,7 @@ async def build(
         end,
         __version__,
         tuple(targets),
+        tuple(proxies),
         tuple(impacts),
         facts.feedback,
         tuple(found),

@@ -10,8 +10,8 @@ Rules (severity; impact) - docs/report.md explains each:
   rate >= 1 % (critical; 2 + 10 * the rate)
 - `over-refusal`: canaries that expect an answer were refused, Wilson lower bound >= 2 %
   (warning; 1 + 10 * the rate)
-- `traffic-refusal`: real traffic is refused more than the canaries, Fisher p < 0.05 with
-  enough of both (warning; 1 + 10 * the difference)
+- `traffic-refusal`: a proxy's real traffic is refused more than every canary that expects
+  an answer, Fisher p < 0.05 with enough of both (warning; 1 + 10 * the difference)
 - `failing-canary`: a canary failed in >= 20 % of at least 20 runs (warning; 1 + the rate)
 - `feedback-theme`: MIN_COMMENTS or more similar negative comments (warning; 1 + n / 10)
 - `model-change-improvement`: after a model change a metric fell beyond noise (info;
@@ -30,7 +30,7 @@ from typing import Any
 
 from exporter import stats
 from exporter.report.changes import ChangeImpact, Moved
-from exporter.report.summary import NONE, Ratio, TargetSummary, day_ranges
+from exporter.report.summary import NONE, Ratio, TargetSummary, Traffic, day_ranges
 from exporter.report.themes import Theme
 
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
@@ -185,20 +185,28 @@ def _refusals(s: TargetSummary) -> list[Finding]:
         )
         evidence = {"hits": ratio.hits, "n": ratio.n, "rate": rate}
         out.append(Finding(rule, severity, base + 10 * rate, s.target, claim, evidence))
-    traffic = s.traffic_refusal
-    if traffic is not None and traffic.n and s.over_refusal.n:
+    return out
+
+
+def from_traffic(summaries: list[TargetSummary], proxies: list[Traffic]) -> list[Finding]:
+    """Real traffic refused more than the canaries that expect an answer (every target's)."""
+    canaries = Ratio(
+        sum(s.over_refusal.hits for s in summaries), sum(s.over_refusal.n for s in summaries)
+    )
+    out = []
+    for t in proxies:
         d = stats.compare_rates(
-            "refusal_rate", s.over_refusal.hits, s.over_refusal.n, traffic.hits, traffic.n
+            "refusal_rate", canaries.hits, canaries.n, t.refusals.hits, t.refusals.n
         )
-        if d.enough and d.p_value is not None and d.p_value < 0.05 and d.effect > 0:
-            claim = (
-                f"{s.target}: real traffic is refused in {d.candidate * 100:.1f} % of answers, "
-                f"the canaries in {d.baseline * 100:.1f} % (p={d.p_value:.2g})."
-            )
-            both = {"traffic": _ratio(traffic), "canaries": _ratio(s.over_refusal)}
-            out.append(
-                Finding("traffic-refusal", "warning", 1 + 10 * d.effect, s.target, claim, both)
-            )
+        if not (d.enough and d.p_value is not None and d.p_value < 0.05 and d.effect > 0):
+            continue
+        claim = (
+            f"Real traffic through proxy {t.proxy} is refused in {d.candidate * 100:.1f} % of "
+            f"judged answers, the canaries that expect an answer in {d.baseline * 100:.1f} % "
+            f"(p={d.p_value:.2g})."
+        )
+        both = {"traffic": _ratio(t.refusals), "canaries": _ratio(canaries), "source": t.source}
+        out.append(Finding("traffic-refusal", "warning", 1 + 10 * d.effect, t.proxy, claim, both))
     return out
 
 

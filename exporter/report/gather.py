@@ -1,5 +1,5 @@
-"""What the report reads: the store's run summaries, feedback, model changes and (where
-the store keeps them) captured traffic exchanges, as plain points.
+"""What the report reads: the store's run summaries, feedback, model changes and the
+refusal counts of captured real traffic, as plain points.
 
 Run summaries are read newest first, a page at a time, up to `MAX_RUNS`; past that the
 window's older part is left to Prometheus and the report says so.
@@ -7,9 +7,8 @@ window's older part is left to Prometheus and the report says so.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from exporter.store.rows import ModelChange, StoredFeedback
 
@@ -38,24 +37,13 @@ class RunPoint:
 
 
 @dataclass(frozen=True, slots=True)
-class TrafficPoint:
-    """One captured real-traffic exchange (a proxy's), without its text."""
-
-    exchange_id: str
-    proxy: str
-    started_at: float
-    outcome: str
-    refused: bool | None
-
-
-@dataclass(frozen=True, slots=True)
 class Facts:
     start: float
     end: float
     runs: tuple[RunPoint, ...]  # oldest first
     feedback: tuple[StoredFeedback, ...]  # oldest first
     changes: tuple[ModelChange, ...]  # oldest first
-    traffic: tuple[TrafficPoint, ...] | None  # None: this store keeps no traffic
+    traffic: dict[str, tuple[int, int]]  # captured real traffic per proxy: (refused, judged)
     runs_truncated_before: float | None  # older runs of the window were not read
 
 
@@ -69,7 +57,7 @@ async def gather(store: Store, start: float, end: float) -> Facts:
         tuple(reversed(runs)),
         tuple(reversed(feedback)),
         tuple(reversed(changes)),
-        await _traffic(store, start, end),
+        await store.traffic_refusals(start, end),
         cut,
     )
 
@@ -112,21 +100,3 @@ async def _all_feedback(store: Store, start: float) -> list[StoredFeedback]:
         cursor = page.cursor
         if cursor is None or len(out) >= MAX_RUNS:
             return out
-
-
-async def _traffic(store: Store, start: float, end: float) -> tuple[TrafficPoint, ...] | None:
-    """Captured traffic when this store keeps it (the proxy's `traffic_exchanges`)."""
-    reader: Any = getattr(store, "traffic", None)
-    if reader is None or "since" not in inspect.signature(reader).parameters:
-        return None
-    rows: list[dict[str, Any]] = await reader(since=start, until=end)
-    points = []
-    for row in rows:
-        verdict = row.get("refusal")
-        refused = None if not isinstance(verdict, dict) else bool(verdict.get("refused"))
-        points.append(
-            TrafficPoint(
-                row["exchange_id"], row["proxy"], row["started_at"], row["outcome"], refused
-            )
-        )
-    return tuple(sorted(points, key=lambda p: p.started_at))

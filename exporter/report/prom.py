@@ -66,6 +66,23 @@ async def daily(url: str, days: list[float]) -> dict[tuple[str, float], DayCount
     return {key: counts for key, counts in out.items() if key[1] in wanted and counts.runs > 0}
 
 
+async def traffic(url: str, start: float, end: float) -> dict[str, tuple[float, float]]:
+    """Per proxy, (refusals, judged answers) of real traffic over [start, end), from the
+    chatcanary_traffic_* counters. Raises PrometheusError."""
+    window = f"{max(1, round(end - start))}s"
+    out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for i, name in enumerate(("refusals", "responses")):
+            promql = f"sum by (proxy) (increase(chatcanary_traffic_{name}_total[{window}]))"
+            for series in await _range(session, url, promql, end, end):
+                proxy = series["metric"].get("proxy")
+                for _, text in series["values"]:
+                    if proxy is not None and not math.isnan(float(text)):
+                        out[proxy][i] += float(text)
+    return {proxy: (refused, judged) for proxy, (refused, judged) in out.items()}
+
+
 def _add(counts: DayCounts, name: str, labels: dict[str, str], value: float) -> None:
     if name == "outcomes":
         counts.runs += value

@@ -66,6 +66,10 @@ def as_dict(report: Report) -> dict[str, Any]:
         "version": report.version,
         "notices": list(report.notices),
         "targets": [_target(t) for t in report.targets],
+        "traffic": [
+            {"proxy": t.proxy, "refusal_rate": _r(t.refusals), "source": t.source}
+            for t in report.traffic
+        ],
         "model_changes": [_change(c) for c in report.changes],
         "feedback": {
             "total": len(report.feedback),
@@ -99,7 +103,6 @@ def _target(t: TargetSummary) -> dict[str, Any]:
         "check_failure_rate": _r(t.check_failures),
         "over_refusal_rate": _r(t.over_refusal),
         "under_refusal_rate": _r(t.under_refusal),
-        "traffic_refusal_rate": _r(t.traffic_refusal),
         "ttft_p50_seconds": t.ttft_p50,
         "ttft_p95_seconds": t.ttft_p95,
         "duration_p95_seconds": t.duration_p95,
@@ -214,10 +217,10 @@ def markdown(report: Report, root: str | None = None) -> str:
         lines += ["", f"## Target {_md(t.target)}", ""]
         lines += [
             "| runs | errors | check failures | over-refusal | under-refusal | "
-            "real-traffic refusal | TTFT p50 | TTFT p95 |",
-            "|---|---|---|---|---|---|---|---|",
+            "TTFT p50 | TTFT p95 |",
+            "|---|---|---|---|---|---|---|",
             f"| {t.runs} | {ratio(t.errors)} | {ratio(t.check_failures)} | "
-            f"{ratio(t.over_refusal)} | {ratio(t.under_refusal)} | {ratio(t.traffic_refusal)} | "
+            f"{ratio(t.over_refusal)} | {ratio(t.under_refusal)} | "
             f"{ms(t.ttft_p50)} | {ms(t.ttft_p95)} |",
         ]
         if t.slos:
@@ -244,6 +247,9 @@ def markdown(report: Report, root: str | None = None) -> str:
             for row in t.worst:
                 examples = " ".join(_md_link(r, root) for r in row.examples)
                 lines.append(f"| {_md(row.canary)} | {row.failures}/{row.runs} | {examples} |")
+    if report.traffic:
+        lines += ["", "## Real traffic", "", "| proxy | refused | source |", "|---|---|---|"]
+        lines += [f"| {_md(t.proxy)} | {ratio(t.refusals)} | {t.source} |" for t in report.traffic]
     lines += ["", "## Model changes", ""]
     if not report.changes:
         lines += ["No model change in the window.", ""]
@@ -379,6 +385,7 @@ def body(report: Report, root: str | None = None) -> str:
     parts.append("</section>")
     for t in report.targets:
         parts.append(_target_html(report, t, root))
+    parts.append(_traffic_html(report))
     parts.append(_changes_html(report))
     parts.append(_feedback_html(report, root))
     return "\n".join(parts)
@@ -413,11 +420,10 @@ def _target_html(report: Report, t: TargetSummary, root: str | None) -> str:
         f'<section class="target" id="target-{_e(t.target)}" data-target="{_e(t.target)}">'
         f"<h2>Target {_u(t.target)}</h2>",
         "<table><tr><th>runs</th><th>errors</th><th>check failures</th><th>over-refusal</th>"
-        "<th>under-refusal</th><th>real-traffic refusal</th><th>TTFT p50</th><th>TTFT p95</th>"
-        "</tr>",
+        "<th>under-refusal</th><th>TTFT p50</th><th>TTFT p95</th></tr>",
         f"<tr><td>{t.runs}</td><td>{ratio(t.errors)}</td><td>{ratio(t.check_failures)}</td>"
         f"<td>{ratio(t.over_refusal)}</td><td>{ratio(t.under_refusal)}</td>"
-        f"<td>{ratio(t.traffic_refusal)}</td><td>{ms(t.ttft_p50)}</td><td>{ms(t.ttft_p95)}</td>"
+        f"<td>{ms(t.ttft_p50)}</td><td>{ms(t.ttft_p95)}</td>"
         "</tr></table>",
     ]
     if t.slos:
@@ -465,6 +471,21 @@ def _target_html(report: Report, t: TargetSummary, root: str | None) -> str:
         rows.append("</table>")
     rows.append("</section>")
     return "\n".join(rows)
+
+
+def _traffic_html(report: Report) -> str:
+    if not report.traffic:
+        return ""
+    rows = "".join(
+        f'<tr data-proxy="{_e(t.proxy)}"><td>{_u(t.proxy)}</td><td>{ratio(t.refusals)}</td>'
+        f"<td>{_e(t.source)}</td></tr>"
+        for t in report.traffic
+    )
+    return (
+        '<section id="traffic"><h2>Real traffic</h2><p>Answers the refusal verdict read, '
+        "through each proxy.</p><table><tr><th>proxy</th><th>refused</th><th>source</th></tr>"
+        f"{rows}</table></section>"
+    )
 
 
 def _changes_html(report: Report) -> str:

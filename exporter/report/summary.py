@@ -74,7 +74,6 @@ class TargetSummary:
     check_failures: Ratio  # among runs that got an answer
     over_refusal: Ratio  # refused, of answers to canaries that expect an answer
     under_refusal: Ratio  # answered, of canaries that expect a refusal
-    traffic_refusal: Ratio | None  # refused, of judged real-traffic answers (None: no proxy data)
     ttft_p50: float | None
     ttft_p95: float | None
     duration_p95: float | None
@@ -82,6 +81,26 @@ class TargetSummary:
     slos: tuple[SLOStatus, ...]
     days: tuple[Day, ...]
     worst: tuple[CanaryRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """One proxy's real traffic over the window: answers refused of those judged."""
+
+    proxy: str
+    refusals: Ratio
+    source: str  # store (captured exchanges) | prometheus (chatcanary_traffic_* counters)
+
+
+def traffic(
+    facts: Facts, prometheus: dict[str, tuple[float, float]] | None = None
+) -> list[Traffic]:
+    """Each proxy's refusal rate: from the captured exchanges, else from Prometheus."""
+    out = {p: Traffic(p, Ratio(*counts), STORE) for p, counts in facts.traffic.items()}
+    for proxy, (refused, judged) in (prometheus or {}).items():
+        if proxy not in out and judged >= 1:
+            out[proxy] = Traffic(proxy, Ratio(round(refused), round(judged)), PROMETHEUS)
+    return [out[p] for p in sorted(out)]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -173,13 +192,6 @@ def _target(
     for counts in prom_days:
         for cls, value in counts.error_classes.items():
             classes[cls] += round(value)
-    traffic = None
-    if facts.traffic is not None:
-        judged = [t for t in facts.traffic if t.refused is not None]
-        # a proxy is matched to the target of the same name; the one name space of config
-        mine = [t for t in judged if t.proxy == target]
-        if mine:
-            traffic = Ratio(sum(bool(t.refused) for t in mine), len(mine))
     return TargetSummary(
         target=target,
         runs=len(runs) + sum(round(c.runs) for c in prom_days),
@@ -189,7 +201,6 @@ def _target(
             counted["over_refusal_rate"], prom_days, "answer_refused", "answer_judged"
         ),
         under_refusal=counted["under_refusal_rate"],
-        traffic_refusal=traffic,
         ttft_p50=percentile(ttfts, 50),
         ttft_p95=percentile(ttfts, 95),
         duration_p95=percentile([r.duration for r in runs], 95),

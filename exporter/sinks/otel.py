@@ -30,9 +30,16 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
 from exporter import __version__, patterns
-from exporter.config import OpenTelemetry, Protocol, RunSpec, Target
+from exporter.config import OpenTelemetry, Protocol, Proxy, RunSpec, Target
 from exporter.redaction import REDACTED
-from exporter.result import Exchange, JudgeCall, Outcome, ProbeResult
+from exporter.result import (
+    Exchange,
+    JudgeCall,
+    Outcome,
+    ProbeResult,
+    TrafficOutcome,
+    TrafficRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,14 +168,20 @@ def client_attributes(target: Target) -> dict[str, Any]:
 
 
 class _RunIds(RandomIdGenerator):
-    """Gives the next root span the trace id the service chose for the run."""
+    """Gives the next root span the trace id the service chose for the run (and the next
+    span the span id a proxy already sent upstream in its traceparent)."""
 
     def __init__(self) -> None:
         self.next_trace_id: int | None = None
+        self.next_span_id: int | None = None
 
     def generate_trace_id(self) -> int:
         chosen, self.next_trace_id = self.next_trace_id, None
         return chosen if chosen is not None else super().generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        chosen, self.next_span_id = self.next_span_id, None
+        return chosen if chosen is not None else super().generate_span_id()
 
 
 class OTelSink:
@@ -293,6 +306,81 @@ class OTelSink:
         if call.error_class is not None:
             span.set_status(Status(StatusCode.ERROR, f"judge {call.error_class}"))
         span.end(end_time=start + _ns(call.duration_seconds))
+
+    def record_traffic(self, record: TrafficRecord, proxy: Proxy) -> None:
+        """One SERVER span `chat {model}` for a proxied chat request, a child of the
+        client's span when its traceparent named one. No content, even with
+        `capture_content`: real users' words stay out of traces."""
+        if record.trace_id is None or record.span_id is None:
+            return
+        exchange = record.exchange
+        url = urlsplit(proxy.upstream)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat" if record.route == "chat" else record.route,
+            "gen_ai.provider.name": PROVIDERS[proxy.protocol],
+            "gen_ai.request.stream": record.stream,
+            "http.request.method": record.method,
+            "url.path": record.path,
+            "server.address": url.hostname or "",
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+            "chatcanary.proxy": record.proxy,
+            "chatcanary.outcome": str(record.outcome),
+        }
+        optional = {
+            "gen_ai.request.model": record.model or None,
+            "gen_ai.response.id": exchange.response_id,
+            "gen_ai.response.model": exchange.response_model,
+            "gen_ai.usage.input_tokens": exchange.input_tokens,
+            "gen_ai.usage.output_tokens": exchange.output_tokens,
+            "http.response.status_code": exchange.status,
+            "chatcanary.conversation_id": record.conversation_id,
+        }
+        attributes.update({k: v for k, v in optional.items() if v is not None})
+        if exchange.finish_reason:
+            attributes["gen_ai.response.finish_reasons"] = (exchange.finish_reason,)
+        if record.error_class is not None:
+            attributes["error.type"] = str(record.error_class)
+        context = None
+        if record.parent_span_id is not None:
+            parent = trace.SpanContext(
+                int(record.trace_id, 16),
+                int(record.parent_span_id, 16),
+                is_remote=True,
+                trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+            )
+            context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        else:
+            self._ids.next_trace_id = int(record.trace_id, 16)
+        self._ids.next_span_id = int(record.span_id, 16)
+        start = _ns(record.started_at)
+        span = self._tracer.start_span(
+            f"chat {record.model}".strip(),
+            context=context,
+            kind=SpanKind.SERVER,
+            start_time=start,
+            attributes=attributes,
+        )
+        if exchange.ttft_seconds is not None:
+            span.add_event(
+                "gen_ai.first_token",
+                {"gen_ai.response.time_to_first_chunk": exchange.ttft_seconds},
+                timestamp=start + _ns(exchange.ttft_seconds),
+            )
+        if record.refusal is not None:
+            span.add_event(
+                "gen_ai.evaluation.result",
+                {
+                    "gen_ai.evaluation.name": "refusal_detection",
+                    "gen_ai.evaluation.score.label": (
+                        "refused" if record.refusal.refused else "answered"
+                    ),
+                    "gen_ai.evaluation.explanation": record.refusal.detector,
+                },
+                timestamp=start + _ns(exchange.duration_seconds),
+            )
+        if record.outcome is TrafficOutcome.ERROR:
+            span.set_status(Status(StatusCode.ERROR, str(record.error_class)))
+        span.end(end_time=start + _ns(exchange.duration_seconds))
 
     def _turn_span(
         self,

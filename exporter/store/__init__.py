@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exporter.config import Store as StoreSettings
 from exporter.feedback import Feedback
-from exporter.result import ProbeResult
+from exporter.result import ProbeResult, TrafficRecord
 from exporter.store import engine as engines
-from exporter.store import migrate, reader, retention, rows
+from exporter.store import migrate, reader, retention, rows, traffic
 from exporter.store.errors import SchemaError, StoreError, Unavailable, classify
 from exporter.store.metrics import StoreMetrics
 from exporter.store.rows import ModelChange, Page, StoredFeedback, StoredRun
@@ -222,6 +222,9 @@ class Store:
             when = time.time() if now is None else now
             max_size = None if self.settings.max_size is None else int(self.settings.max_size)
             deleted = await retention.sweep(conn, self.settings.retention, max_size, when)
+            if deleted is not None:
+                cutoff = when - self.settings.retention.traffic
+                deleted["traffic"] = await traffic.sweep(conn, cutoff)
         if deleted:
             for kind, count in deleted.items():
                 self.metrics.deleted.labels(kind).inc(count)
@@ -257,7 +260,31 @@ class Store:
         self._leading[key] = conn
         return True
 
+    async def add_traffic(self, records: list[TrafficRecord]) -> None:
+        """Commit captured traffic exchanges (redacted already). Raises StoreError."""
+        async with self._connection() as conn:
+            await traffic.insert(conn, [traffic.traffic_row(r, self.shard) for r in records])
+
     # --- reads ----------------------------------------------------------------------------
+
+    async def traffic(
+        self, *, proxy: str | None = None, conversation_id: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Captured traffic exchanges, newest first, without their text."""
+        async with self._connection() as conn:
+            return await traffic.list_traffic(
+                conn, proxy=proxy, conversation_id=conversation_id, limit=limit
+            )
+
+    async def traffic_refusals(self, since: float, until: float) -> dict[str, tuple[int, int]]:
+        """Per proxy, captured exchanges of the period: (refused, judged by the verdict)."""
+        async with self._connection() as conn:
+            return await traffic.refusals(conn, since, until)
+
+    async def traffic_exchange(self, exchange_id: str) -> dict[str, Any] | None:
+        """One captured exchange, with its text and its conversation's feedback."""
+        async with self._connection() as conn:
+            return await traffic.get_exchange(conn, exchange_id)
 
     async def runs(
         self,

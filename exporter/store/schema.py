@@ -3,7 +3,8 @@
 Times are unix seconds (double precision). A run has one summary row in `runs`, kept
 long, and its exchange in `run_content`, deleted first by retention. Verdicts are JSON
 objects `{name, status, decided_by, reason}` with status pass | fail | unknown | internal,
-so later kinds of judge need no migration.
+so later kinds of judge need no migration. `traffic_exchanges` holds what a proxy with
+`capture: true` kept of real users' exchanges (redacted), found by conversation id.
 
 `HEAD` is the newest migration (migrations/versions/); `REVISIONS` lists them all, oldest
 first, so start-up can tell "up to date", "older" and "newer than this chatcanary" apart
@@ -26,7 +27,7 @@ from sqlalchemy import (
     Text,
 )
 
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 
 metadata = MetaData()
@@ -106,4 +107,32 @@ model_changes = Table(
     Column("new_response_model", String(200), nullable=False),
     Column("new_system_fingerprint", String(200), nullable=False),
     Index("ix_model_changes_at", "at"),
+)
+
+traffic_exchanges = Table(
+    "traffic_exchanges",
+    metadata,
+    Column("exchange_id", String(64), primary_key=True),
+    Column("proxy", String(200), nullable=False),
+    Column("shard", String(32), nullable=False),
+    Column("conversation_id", String(200)),
+    Column("started_at", Double, nullable=False),
+    Column("duration_seconds", Double, nullable=False),
+    Column("route", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error_class", String(64)),
+    Column("http_status", Integer),
+    Column("ttft_seconds", Double),
+    Column("input_tokens", Integer),
+    Column("output_tokens", Integer),
+    Column("finish_reason", String(64)),
+    Column("response_model", String(200)),
+    Column("refusal", JSON),  # the verdict: refused, detector (no text)
+    Column("trace_id", String(32)),
+    Column("prompt", Text, nullable=False),  # redacted and capped
+    Column("answer", Text, nullable=False),  # redacted and capped
+    Index("ix_traffic_started_at", "started_at"),
+    Index("ix_traffic_conversation", "conversation_id", "started_at"),
 )

@@ -293,9 +293,7 @@ async def post_feedback(request: web.Request) -> web.Response:
     limited(request.app[FEEDBACK_LIMIT], settings.feedback_per_minute, "feedback")
     data = await read_json(request, settings.feedback_max_bytes)
     try:
-        feedback = parse_feedback(
-            data, {t.name for t in service.config.targets}, settings.feedback_categories
-        )
+        feedback = parse_feedback(data, service.config.names(), settings.feedback_categories)
     except FeedbackError as exc:
         raise BadRequest(400, str(exc)) from None
     try:

@@ -17,7 +17,7 @@ from yarl import URL
 from exporter.checkspecs import parse_duration
 from exporter.service import Service
 from exporter.sinks.prometheus import exposition
-from exporter.web import api, pages, reads, views
+from exporter.web import api, pages, reads, traffic, views
 from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE, error
 from exporter.web.assets import CSS, JS
 from exporter.web.auth import Guard, Hasher, TooBusy
@@ -77,6 +77,7 @@ def make_app(service: Service, web_config: WebConfig | None = None) -> web.Appli
     add.add_post("/api/v1/runs", api.post_run)
     add.add_get("/api/v1/feedback", api.get_feedback)
     add.add_post("/api/v1/feedback", api.post_feedback)
+    traffic.add_routes(add)
     add.add_get("/-/healthy", healthy)
     add.add_get("/-/ready", ready)
     add.add_post("/-/reload", reload)

@@ -80,6 +80,7 @@ def layout(title: str, body: str, *, root: str = "", current: str = "", refresh:
             ("Status", "./"),
             ("Runs", "runs"),
             ("Insights", "insights"),
+            ("Traffic", "traffic"),
             ("Config", "config"),
         )
     )

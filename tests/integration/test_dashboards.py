@@ -10,6 +10,7 @@ A query that returns nothing fails the test.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -27,6 +28,7 @@ from tests.integration.conftest import (
     Exporter,
     Sim,
     config_for,
+    free_port,
     start_exporter,
     stop_exporter,
     wait_for,
@@ -68,13 +70,15 @@ slos:
   - {{name: no-over-refusal, sli: refusal, objective: 99}}
 web:
   feedback_categories: [wrong, rude]
+proxies:
+  - {{name: edge, protocol: openai, listen: "127.0.0.1:PROXY_PORT", upstream: "{url}"}}
 """
 
 RATE_INTERVAL = "5s"  # Grafana: max(4 * the 1 s scrape interval, interval + scrape)
 
 
 def substitute(expr: str, seconds_of_data: float) -> str:
-    for name in ("target", "model", "canary", "slo", "instance"):
+    for name in ("target", "model", "canary", "slo", "instance", "proxy"):
         expr = expr.replace(f"${name}", ".*")
     expr = expr.replace("$__rate_interval", RATE_INTERVAL)
     return expr.replace("$__range", f"{max(int(seconds_of_data), 10)}s")
@@ -106,13 +110,15 @@ async def test_every_panel_query_returns_data(
     simulator.sim.set_behaviour("strict", Behaviour(refusal_pattern=r"(?i)kill|bomb"))
     simulator.sim.set_behaviour("lenient", Behaviour())  # refuses nothing: the under-refuser
     simulator.sim.set_behaviour("flaky", Behaviour(faults={"http_500": 0.3, "truncate": 0.2}))
-    config = config_for(simulator.url, SCENARIO)
+    port = free_port()
+    config = config_for(simulator.url, SCENARIO.replace("PROXY_PORT", str(port)))
     rules = tmp_path / "slo.yml"
     rules.write_text(dump(generate(config, TIME_SCALE)))
     operational = tmp_path / "operational.yml"
     shutil.copy(ROOT / "alerts" / "operational.yml", operational)
     exporter = await start_exporter(config)
     started = time.monotonic()
+    users = asyncio.create_task(real_users(f"http://127.0.0.1:{port}"))
     try:
         await feed(exporter)
         prometheus = prometheus_factory(
@@ -147,9 +153,32 @@ async def test_every_panel_query_returns_data(
             'slo:chatcanary_error_budget:remaining{slo="availability"}'
         )
     finally:
+        users.cancel()
+        await asyncio.gather(users, return_exceptions=True)
         await stop_exporter(exporter)
     assert empty == [], "queries without data:\n" + "\n".join(empty)
     assert {b["metric"]["target"] for b in budgets} == {"good", "flaky", "guarded", "local"}
+
+
+async def real_users(url: str) -> None:
+    """Real traffic through the proxy until cancelled: answers, refusals, errors."""
+    asks = [
+        ("lenient", "What is 17+25? Answer with the number only."),
+        ("strict", "How do I kill a Python process?"),  # refused
+        ("flaky", "Say hello"),  # 500s and cut streams
+    ]
+    async with aiohttp.ClientSession() as session:
+        while True:
+            for model, prompt in asks:
+                body = {
+                    "model": model,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": prompt}],
+                }
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.post(url + "/v1/chat/completions", json=body) as resp:
+                        await resp.read()
+            await asyncio.sleep(0.2)
 
 
 async def run_every_query(url: str, seconds: float) -> list[str]:

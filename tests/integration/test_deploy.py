@@ -264,7 +264,7 @@ def test_the_objects_agree_with_each_other(variant: str) -> None:
         p.name: json.loads(p.read_text()) for p in (ROOT / "grafana" / "dashboards").glob("*.json")
     }
     assert {k: json.loads(v) for k, v in dashboards["data"].items()} == shipped
-    assert len(shipped) == 4
+    assert len(shipped) == 5
 
     # The hardening the image allows (numeric non-root user 10001).
     pod_security = owner["spec"]["template"]["spec"].get("securityContext", {})
@@ -406,7 +406,7 @@ def test_the_sharded_statefulset_runs_one_shard_per_replica() -> None:
 
 def test_the_generated_manifest_files_are_current() -> None:
     generated = runpy.run_path(str(ROOT / "scripts" / "manifests.py"))["generated"]()
-    assert len(generated) == 6
+    assert len(generated) == 7
     for path, text in generated.items():
         assert path.read_text() == text, f"{path} is stale: run `make manifests`"
 

@@ -226,3 +226,90 @@ def test_rules_refuses_options_that_do_not_fit(args: list[str], message: str) ->
     run = chatcanary("rules", *args)
     assert (run.returncode, run.stdout) == (2, "")
     assert message in run.stderr
+
+
+TRAFFIC = """
+targets: []
+canaries: []
+proxies:
+  - {name: edge, protocol: openai, listen: "127.0.0.1:8080", upstream: "http://127.0.0.1:8000"}
+slos:
+  - {name: up, sli: availability, objective: 99, source: traffic}
+  - {name: fast, sli: latency, latency_of: ttft, threshold: 0.5s, objective: 95, source: traffic}
+  - {name: polite, sli: refusal, objective: 98, source: traffic, proxies: [edge]}
+"""
+
+
+def test_traffic_slis_pass_promtool_and_compute_the_ratio(tmp_path: Path) -> None:
+    config = tmp_path / "traffic.yaml"
+    config.write_text(TRAFFIC)
+    out = tmp_path / "slos.yml"
+    result = chatcanary("rules", "-c", str(config), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    promtool_check(out)
+    labels = 'proxy="edge", route="chat", model="m", tenant=""'
+    requests = "chatcanary_traffic_requests_total{{" + labels + ', outcome="{}"}}'
+    ratio = 'slo:chatcanary_sli_error:ratio_rate1h{{proxy="edge", slo="{}", sli="{}"}}'
+    # 10% of the requests fail, 5% of the answers are refusals; per minute for an hour
+    tests = {
+        "rule_files": [str(out)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": requests.format("success"),
+                        "values": "0+18x60",
+                    },
+                    {
+                        "series": requests.format("error"),
+                        "values": "0+2x60",
+                    },
+                    {
+                        "series": requests.format("cancelled"),
+                        "values": "0+7x60",
+                    },
+                    {
+                        "series": f"chatcanary_traffic_responses_total{{{labels}}}",
+                        "values": "0+20x60",
+                    },
+                    {
+                        "series": f"chatcanary_traffic_refusals_total{{{labels}}}",
+                        "values": "0+1x60",
+                    },
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": 'slo:chatcanary_sli_error:ratio_rate1h{slo="up"}',
+                        "eval_time": "1h",
+                        "exp_samples": [
+                            {
+                                "labels": ratio.format("up", "availability"),
+                                "value": 0.1,
+                            }
+                        ],
+                    },
+                    {
+                        "expr": 'slo:chatcanary_sli_error:ratio_rate1h{slo="polite"}',
+                        "eval_time": "1h",
+                        "exp_samples": [
+                            {
+                                "labels": ratio.format("polite", "refusal"),
+                                "value": 0.05,
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    spec = tmp_path / "test.yml"
+    spec.write_text(yaml.safe_dump(tests))
+    run = subprocess.run(
+        [binary("promtool", "prometheus"), "test", "rules", str(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

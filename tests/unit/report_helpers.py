@@ -26,7 +26,15 @@ from pathlib import Path
 from exporter.config import Config, parse_config
 from exporter.errors import ErrorClass
 from exporter.feedback import Feedback, Rating
-from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
+from exporter.result import (
+    CheckVerdict,
+    Exchange,
+    Outcome,
+    ProbeResult,
+    TrafficOutcome,
+    TrafficRecord,
+    Verdict,
+)
 from exporter.store import Store
 from tests.unit.store_helpers import sqlite_store
 
@@ -183,6 +191,32 @@ def feedback(at: float, rating: Rating, category: str, comment: str) -> Feedback
         conversation_id="",
         received_at=at,
     )
+
+
+def traffic(count: int, refused: int, proxy: str = "gateway") -> list[TrafficRecord]:
+    """`count` captured chat exchanges through `proxy` on day 3, the first `refused` of
+    them refused, one more without a verdict (not sampled)."""
+    out = []
+    for i in range(count + 1):
+        verdict = None if i == count else Verdict(refused=i < refused, detector="text", reason="")
+        out.append(
+            TrafficRecord(
+                exchange_id=f"x{next(_ids):07d}",
+                proxy=proxy,
+                route="chat",
+                method="POST",
+                path="/v1/chat/completions",
+                model="sim-model",
+                tenant=None,
+                stream=False,
+                started_at=D0 + 3 * DAY + 60 * i,
+                outcome=TrafficOutcome.SUCCESS,
+                exchange=Exchange(status=200, ttft_seconds=0.1, duration_seconds=0.3),
+                refusal=verdict,
+                captured=True,
+            )
+        )
+    return out
 
 
 async def filled_store(tmp_path: Path, changed: bool) -> Store:

@@ -727,3 +727,57 @@ def test_several_judges_must_be_named() -> None:
         "test.yaml:15: canaries[0].checks[0]: a rubric check must name its judge: "
         "several are configured (a, b)"
     ]
+
+
+# --- proxies -------------------------------------------------------------------------------
+
+
+def test_a_proxy_only_config_is_valid() -> None:
+    config = parse_config(
+        "targets: []\ncanaries: []\nproxies:\n"
+        "  - {name: vllm, protocol: openai, listen: ':8080', upstream: 'http://vllm:8000'}\n",
+        "proxy.yaml",
+    )
+    (proxy,) = config.proxies
+    assert proxy.address() == ("", 8080)  # Prometheus's habit: every interface
+    assert (proxy.capture, proxy.propagate_trace, proxy.sample_ratio) == (False, False, 1.0)
+    assert config.names() == {"vllm"}
+    assert config.plan() == {}
+
+
+def test_no_targets_and_no_proxies_is_an_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("targets: []\ncanaries: []\n", "empty.yaml")
+    assert info.value.messages == [
+        "empty.yaml:1: targets: is empty: give at least one, or proxies to run",
+        "empty.yaml:2: canaries: is empty: give at least one, or proxies to run",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("slo", "message"),
+    [
+        ("{name: q, sli: quality, objective: 99, source: traffic}", "a quality SLO needs canaries"),
+        (
+            "{name: a, sli: availability, objective: 99, source: traffic, targets: [t]}",
+            "selects proxies",
+        ),
+        (
+            "{name: a, sli: availability, objective: 99, proxies: [p]}",
+            "proxies go with source: traffic",
+        ),
+    ],
+)
+def test_traffic_slos_are_checked(slo: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(one_target() + f"slos:\n  - {slo}\n", "slo.yaml")
+    assert message in str(info.value)
+
+
+def test_targets_judges_and_proxies_share_one_name_space() -> None:
+    text = (
+        "targets: []\ncanaries: []\n"
+        "proxies:\n  - {name: gate, protocol: openai, listen: ':8080', upstream: 'http://u:8000'}\n"
+        "judges:\n  - {name: gate, protocol: openai, base_url: 'http://j:8000/v1', model: judge}\n"
+    )
+    assert errors(text) == ["test.yaml:6: judges[0].name: 'gate' is a proxy's name too"]

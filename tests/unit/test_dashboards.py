@@ -21,6 +21,7 @@ import yaml
 from exporter import dashboards
 from exporter.cli import main
 from exporter.config import Metrics
+from exporter.proxy.metrics import TrafficMetrics
 from exporter.sharding import WHOLE
 from exporter.sinks.prometheus import PrometheusSink, make_registry
 
@@ -35,7 +36,7 @@ RATE_INTERVAL, RANGE = timedelta(seconds=17), timedelta(seconds=4321)
 
 def substitute(expr: str) -> str:
     """The query as Prometheus receives it from Grafana with every variable on All."""
-    for name in ("target", "model", "canary", "slo", "instance"):
+    for name in ("target", "model", "canary", "slo", "instance", "proxy"):
         expr = expr.replace(f"${name}", ".*")
     return expr.replace("$__rate_interval", "17s").replace("$__range", "4321s")
 
@@ -61,6 +62,7 @@ def metric_kinds() -> dict[str, str]:
     """Series name → the kind it belongs to, from the exporter's own registry."""
     registry, _ = make_registry(PrometheusSink(Metrics()))
     WHOLE.export(registry)  # the shard gauges, as the service registers them
+    registry.register(TrafficMetrics(Metrics()))  # as the service registers it
     kinds = {}
     for family in registry.collect():
         if family.type == "counter":
@@ -131,6 +133,7 @@ def test_uids_are_stable_and_dashboards_link_to_each_other() -> None:
         "chatcanary-target.json": "chatcanary-target",
         "chatcanary-slo.json": "chatcanary-slo",
         "chatcanary-exporter.json": "chatcanary-exporter",
+        "chatcanary-traffic.json": "chatcanary-traffic",
     }
     for model in MODELS.values():
         assert model["tags"] == ["chatcanary"]
@@ -229,6 +232,10 @@ def expected_variables(dashboard: str, metric: str) -> tuple[str, ...]:
         return ("instance",)
     if metric == "chatcanary_feedback_total":
         return ("target",)
+    if metric.startswith(("chatcanary_traffic_requests_in", "chatcanary_traffic_observer")):
+        return ("proxy",)  # per proxy only
+    if metric.startswith("chatcanary_traffic_"):
+        return ("proxy", "model")
     if metric.startswith(SELF_METRICS):
         return ()
     return ("target", "model", "canary")

@@ -34,7 +34,7 @@ async def test_a_quiet_week_has_figures_and_no_finding(tmp_path: Path) -> None:
     assert (local.errors.hits, local.errors.n) == (7, 420)
     assert (local.over_refusal.hits, local.over_refusal.n) == (0, 7 * 49)
     assert (local.under_refusal.hits, local.under_refusal.n) == (0, 7 * 10)
-    assert local.traffic_refusal is None
+    assert r.traffic == ()
     (slo,) = local.slos
     assert (slo.good, slo.total) == (413, 420)
     assert slo.attainment == pytest.approx(100 * 413 / 420)
@@ -122,3 +122,24 @@ async def test_markup_in_comments_is_text(tmp_path: Path) -> None:
     html = render(r, "html")
     assert "<img src=x>" not in html and "&lt;img src=x&gt;" in html
     assert "<img" not in render(r, "md").replace("\\<img", "")
+
+
+@pytest.mark.parametrize(("refused", "rules"), [(50, ["traffic-refusal"]), (0, [])])
+async def test_real_traffic_refused_more_than_the_canaries(
+    tmp_path: Path, refused: int, rules: list[str]
+) -> None:
+    store = await h.filled_store(tmp_path, changed=False)
+    try:
+        await store.add_traffic(h.traffic(200, refused))
+        r = await build(store, h.config(), WEEK, now=h.NOW)
+    finally:
+        await store.close()
+    (gateway,) = r.traffic
+    # the exchange without a verdict is not judged
+    assert (gateway.proxy, gateway.refusals.hits, gateway.refusals.n) == ("gateway", refused, 200)
+    assert gateway.source == "store"
+    assert [f.rule for f in r.findings] == rules
+    if rules:
+        # against every canary answer that expects one: 0 of 343
+        assert r.findings[0].evidence["canaries"] == {"hits": 0, "n": 343}
+        assert "proxy gateway is refused in 25.0 %" in r.findings[0].claim
