@@ -231,6 +231,37 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
     data_dir_option(export)
 
+    report = command(
+        "report",
+        "Write the operator report: findings, per-target figures, model changes, feedback.",
+        cmd_report,
+        True,
+    )
+    report.add_argument("-c", "--config", required=True, type=Path, help="config file (its store:)")
+    report.add_argument(
+        "--since",
+        type=duration,
+        default=7 * 86400.0,
+        metavar="DURATION",
+        help="the window: the last DURATION (default: 7d)",
+    )
+    report.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="also read Prometheus's HTTP API (e.g. http://prometheus:9090) for the days the "
+        "store does not cover",
+    )
+    report.add_argument(
+        "--format", default="html", choices=["html", "md", "json"], help="(default: html)"
+    )
+    report.add_argument(
+        "--web-url",
+        metavar="URL",
+        help="the exporter's page (e.g. http://chatcanary:9091/): runs become links to it",
+    )
+    report.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
+    data_dir_option(report)
+
     proxy = command(
         "proxy",
         "Forward real traffic to one upstream byte for byte and measure it (docs/proxy.md); "
@@ -912,4 +943,39 @@ async def cmd_export(args: argparse.Namespace) -> int:
     finally:
         await store.close(0)
     print(f"chatcanary: exported {count} {args.kind}", file=sys.stderr)
+    return 0
+
+
+async def cmd_report(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    location = _store_location(config, args.data_dir)
+    if location is None:
+        return 2
+    if location.path is not None and not location.path.exists():
+        print(f"chatcanary: no store at {location.shown()}", file=sys.stderr)
+        return 2
+    from exporter.report import build
+    from exporter.report.render import render
+    from exporter.store import Store, StoreError, Unavailable
+
+    store = Store(location, config.store)
+    try:
+        await store.open(background=False, maintain=False)
+        report = await build(store, config, args.since, args.prometheus)
+    except StoreError as exc:
+        print(f"chatcanary: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, Unavailable) else 2
+    finally:
+        await store.close(0)
+    root = None if args.web_url is None else args.web_url.rstrip("/") + "/"
+    for notice in report.notices:
+        print(f"chatcanary: {notice}", file=sys.stderr)
+    try:
+        _write(render(report, args.format, root), args.output)
+    except OSError as exc:  # -o FILE cannot be written
+        print(f"chatcanary: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"chatcanary: report with {len(report.findings)} findings", file=sys.stderr)
     return 0

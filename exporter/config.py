@@ -451,6 +451,50 @@ class Store(Strict):
         return self
 
 
+class ReportSchedule(Strict):
+    """The operator report (exporter.report): written every `every` into `dir` (HTML and
+    JSON) and summarised to `webhook` (Slack-compatible JSON), on one replica only. /insights
+    shows the same report live over `since`."""
+
+    every: Duration | None = None  # unset: no scheduled report
+    since: Duration = 7 * 86400.0  # the window each report covers
+    dir: Path | None = None
+    webhook: SecretStr | None = None  # a Slack incoming-webhook URL carries its token
+    webhook_file: Path | None = None  # or read it from this file
+    prometheus: str | None = None  # e.g. http://prometheus:9090, for days the store lacks
+    web_url: str | None = None  # the exporter's page, for links in written reports
+
+    @field_validator("webhook", "prometheus", "web_url")
+    @classmethod
+    def _http(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and not re.match(r"^https?://[^/\s]", text):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _where(self) -> ReportSchedule:
+        if self.webhook is not None and self.webhook_file is not None:
+            raise ValueError("give webhook or webhook_file, not both")
+        if self.webhook_file is not None:
+            try:
+                self.webhook_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"cannot read webhook_file: {exc.strerror}") from None
+        if self.every is not None and self.dir is None and not self.posts:
+            raise ValueError("a scheduled report needs dir, webhook or webhook_file")
+        return self
+
+    @property
+    def posts(self) -> bool:
+        return self.webhook is not None or self.webhook_file is not None
+
+    def webhook_url(self) -> str | None:
+        if self.webhook_file is not None:
+            return self.webhook_file.read_text(encoding="utf-8").strip()
+        return None if self.webhook is None else self.webhook.get_secret_value()
+
+
 def parse_listen(value: str, default_host: str) -> tuple[str, int]:
     """The forms `--listen` takes: HOST:PORT, [IPv6]:PORT, and Prometheus's habits :PORT
     (every interface, as Go reads it) and PORT alone (on `default_host`)."""
@@ -562,6 +606,7 @@ class Config(Strict):
     security: Security = Field(default_factory=Security)
     store: Store = Field(default_factory=Store)
     compare: Compare = Field(default_factory=Compare)
+    report: ReportSchedule = Field(default_factory=ReportSchedule)
 
     @model_validator(mode="after")
     def _names(self, info: ValidationInfo) -> Config:

@@ -109,6 +109,7 @@ class Service:
         self.plan: dict[tuple[str, str], RunSpec] = {}  # what this exporter runs, once applied
         self.fleet: dict[tuple[str, str], RunSpec] = {}  # what every shard runs
         self.ready = False
+        self._reporting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Raises RuntimeError when the tracing set-up cannot work (a missing extra), and
@@ -133,10 +134,18 @@ class Service:
                 self.metrics.sink_failures.labels(type(sink).__name__)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
+        if self.store is not None:
+            from exporter.report.schedule import ReportSchedule
+
+            schedule = ReportSchedule(self.store, lambda: self.config, self.registry)
+            self._reporting = asyncio.create_task(schedule.run(), name="scheduled report")
         self.ready = True
 
     async def stop(self, grace: float = 10.0) -> None:
         self.ready = False
+        if self._reporting is not None:
+            self._reporting.cancel()
+            await asyncio.gather(self._reporting, return_exceptions=True)
         await self.scheduler.stop(grace)
         if self._proxying is not None:
             await asyncio.gather(self._proxying, return_exceptions=True)

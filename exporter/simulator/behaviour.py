@@ -87,6 +87,9 @@ class Behaviour:
     usage: bool = True
     hang_seconds: float = 300.0
     large_bytes: int = 4 * 1024 * 1024
+    # the model name answers report (and so the fingerprint), for rehearsing a silent
+    # update behind an alias; None: the requested name
+    served_model: str | None = None
 
     def __post_init__(self) -> None:
         for name in _SECONDS_FIELDS:
@@ -95,6 +98,10 @@ class Behaviour:
         _check_int("large_bytes", self.large_bytes, minimum=1)
         if self.answer is not None and not isinstance(self.answer, str):
             raise ValueError("answer: must be a string or null")
+        if self.served_model is not None and (
+            not isinstance(self.served_model, str) or not self.served_model
+        ):
+            raise ValueError("served_model: must be a non-empty string or null")
         if not isinstance(self.usage, bool):
             raise ValueError("usage: must be true or false")
         if self.refusal_style not in REFUSAL_STYLES:

@@ -19,7 +19,7 @@ import json
 import random
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from aiohttp import web
@@ -249,7 +249,10 @@ class Simulator:
         if fault is not None and fault in REJECTION_STATUS:
             return dialect.rejection(fault, behaviour)  # rejected requests spend no tokens
         exchange.tokens = plan.prompt_tokens + plan.completion_tokens
-        encoder = dialect.encoder(chat, plan, behaviour, exchange.t0)
+        served = (
+            chat if behaviour.served_model is None else replace(chat, model=behaviour.served_model)
+        )
+        encoder = dialect.encoder(served, plan, behaviour, exchange.t0)
         t0 = exchange.t0
         if fault == "hang_before_headers":
             if not await self._hang(behaviour.hang_seconds):

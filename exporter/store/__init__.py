@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exporter.config import Store as StoreSettings
@@ -79,6 +80,7 @@ class Store:
         self._engine: AsyncEngine | None = None
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._leading: dict[int, AsyncConnection] = {}  # advisory locks held, by key
 
     @property
     def shown(self) -> str:
@@ -169,6 +171,9 @@ class Store:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        for conn in self._leading.values():  # closing the session frees its locks
+            await quietly_close(conn)
+        self._leading.clear()
         self._ready.clear()
         if self._engine is not None:
             await self._engine.dispose()
@@ -236,6 +241,34 @@ class Store:
                 log.info("retention", extra={f"deleted_{k}": v for k, v in deleted.items()})
         return deleted
 
+    async def lead(self, key: int) -> bool:
+        """Whether this replica does the fleet's one-at-a-time job `key` (the scheduled
+        report): on PostgreSQL, while it holds the session advisory lock `key` on a
+        connection kept open (freed when the replica stops or its connection drops); on
+        SQLite, one process's own file, always. Raises Unavailable."""
+        if self.location.engine != "postgresql":
+            return True
+        held = self._leading.get(key)
+        if held is not None:
+            try:
+                await held.execute(text("SELECT 1"))
+                return True
+            except Exception:  # the connection dropped: so did the lock
+                del self._leading[key]
+                await quietly_close(held)
+        conn = await self._connect()
+        try:
+            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+            await conn.commit()
+        except Exception as exc:
+            await quietly_close(conn)
+            raise classify(exc, self.shown, self.location.engine) from exc
+        if not got:
+            await quietly_close(conn)
+            return False
+        self._leading[key] = conn
+        return True
+
     async def add_traffic(self, records: list[TrafficRecord]) -> None:
         """Commit captured traffic exchanges (redacted already). Raises StoreError."""
         async with self._connection() as conn:
@@ -251,6 +284,11 @@ class Store:
             return await traffic.list_traffic(
                 conn, proxy=proxy, conversation_id=conversation_id, limit=limit
             )
+
+    async def traffic_refusals(self, since: float, until: float) -> dict[str, tuple[int, int]]:
+        """Per proxy, captured exchanges of the period: (refused, judged by the verdict)."""
+        async with self._connection() as conn:
+            return await traffic.refusals(conn, since, until)
 
     async def traffic_exchange(self, exchange_id: str) -> dict[str, Any] | None:
         """One captured exchange, with its text and its conversation's feedback."""

@@ -49,6 +49,20 @@ def traffic_row(record: TrafficRecord, shard: str) -> dict[str, Any]:
     }
 
 
+async def refusals(conn: AsyncConnection, since: float, until: float) -> dict[str, tuple[int, int]]:
+    """Per proxy, the captured exchanges of [since, until) the refusal verdict read:
+    (refused, judged)."""
+    t = traffic_exchanges
+    query = select(t.c.proxy, t.c.refusal).where(t.c.started_at >= since, t.c.started_at < until)
+    counts: dict[str, tuple[int, int]] = {}
+    for proxy, verdict in await conn.execute(query):
+        if not isinstance(verdict, dict):  # not sampled, or no answer to read
+            continue
+        refused, judged = counts.get(proxy, (0, 0))
+        counts[proxy] = (refused + bool(verdict.get("refused")), judged + 1)
+    return counts
+
+
 async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     await conn.execute(traffic_exchanges.insert(), list(rows))
     await conn.commit()

@@ -14,6 +14,7 @@ import yaml
 from aiohttp import web
 from yarl import URL
 
+from exporter.checkspecs import parse_duration
 from exporter.service import Service
 from exporter.sinks.prometheus import exposition
 from exporter.web import api, pages, reads, traffic, views
@@ -65,6 +66,7 @@ def make_app(service: Service, web_config: WebConfig | None = None) -> web.Appli
     add.add_get("/runs", runs_page)
     add.add_get("/runs/{run_id}", run_page)
     add.add_get("/config", config_page)
+    add.add_get("/insights", insights_page)
     add.add_get("/static/style.css", static(CSS, "text/css"))
     add.add_get("/static/app.js", static(JS, "text/javascript"))
     add.add_get("/metrics", metrics)
@@ -228,6 +230,29 @@ async def run_page(request: web.Request) -> web.Response:
     history = await reads.runs(service, same)
     briefs = [views.brief(r.result, r.shard) for r in history.items]
     return html(pages.run_page(view, briefs, notice or history.notice))
+
+
+async def insights_page(request: web.Request) -> web.Response:
+    """The operator report, live: built from the store on each request."""
+    service = request.app[SERVICE]
+    since = request.query.get("since", "7d")
+    if since not in pages.SINCE:
+        since = "7d"
+    if service.store is None:
+        text = "The report reads the store, and this exporter keeps none (store.url: memory)."
+        return html(pages.insights_page("", since, text))
+    from exporter.report import build
+    from exporter.report.render import body
+    from exporter.store import StoreError
+
+    settings = service.config.report
+    try:
+        report = await build(
+            service.store, service.config, parse_duration(since), settings.prometheus
+        )
+    except StoreError as exc:
+        return html(pages.insights_page("", since, f"The store could not be read: {exc}"), 503)
+    return html(pages.insights_page(body(report, root=""), since))
 
 
 async def config_page(request: web.Request) -> web.Response:

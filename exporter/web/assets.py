@@ -135,6 +135,26 @@ bdi, pre, td.wrap, .facts dd { unicode-bidi: isolate; }
   padding: 8px 14px; border-radius: 6px; display: none; }
 .grid-2 { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px; }
 @media (max-width: 1100px) { .grid-2 { grid-template-columns: 1fr; } }
+/* the operator report on /insights (exporter/report/render.py) */
+nav.since { display: flex; gap: 6px; margin-bottom: 12px; }
+nav.since a { padding: 2px 8px; border: 1px solid var(--line); border-radius: 4px; }
+nav.since a[aria-current] { background: var(--accent); color: #fff; }
+.report h1 { font-size: 18px; }
+.report h2 { border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+.report table { width: auto; margin: 8px 0; }
+.report svg.chart { display: block; max-width: 100%; height: auto; background: var(--panel);
+  border: 1px solid var(--line); border-radius: 6px; margin: 8px 0; }
+.report .sev { font-weight: 600; padding: 1px 6px; border-radius: 3px; color: #fff; }
+.report .sev.critical { background: var(--err); }
+.report .sev.warning { background: var(--warn); }
+.report .sev.info { background: var(--idle); }
+.report .verdict.worse { color: var(--err); font-weight: 600; }
+.report .verdict.better { color: var(--ok); }
+.report figure { margin: 8px 0; }
+.report figcaption { font-size: 12px; color: var(--muted); }
+.report .nodata { color: var(--muted); font-style: italic; }
+.report ol.findings li { margin: 6px 0; }
+.report blockquote { margin: 4px 0; color: var(--muted); }
 """
 
 JS = """

@@ -79,6 +79,7 @@ def layout(title: str, body: str, *, root: str = "", current: str = "", refresh:
         for name, href in (
             ("Status", "./"),
             ("Runs", "runs"),
+            ("Insights", "insights"),
             ("Traffic", "traffic"),
             ("Config", "config"),
         )
@@ -506,7 +507,11 @@ def run_page(run: dict[str, Any], history: Sequence[dict[str, Any]], warning: st
     summary = facts(
         [
             ("Outcome", badge(run["outcome"])),
-            ("Target · canary", f"{u(run['target'])} · {u(run['canary'])}"),
+            (
+                "Target · canary",
+                f"{u(run['target'])} · {u(run['canary'])} · "
+                f'<a href="{root}insights#target-{e(run["target"])}">insights</a>',
+            ),
             ("Model (configured)", f'<span class="mono">{u(run["model"])}</span>'),
             ("Reported model", u(run["response_model"] or DASH)),
             ("System fingerprint", f'<span class="mono">{u(run["system_fingerprint"] or DASH)}'),
@@ -619,6 +624,18 @@ def config_page(config_yaml: str, protection: str) -> str:
         f'<pre class="config" id="config">{e(config_yaml)}</pre>',
         current="Config",
     )
+
+
+def insights_page(report_html: str, since: str, warning: str = "") -> str:
+    """The operator report (exporter.report.render.body) in the page's layout."""
+    choices = "".join(
+        f'<a href="insights?since={e(s)}"{" aria-current=page" if s == since else ""}>'
+        f"{e(SINCE_NAMES[s])}</a>"
+        for s in SINCE
+    )
+    body = f'<nav class="since">{choices}</nav>{notice(warning)}'
+    body += f'<div class="report">{report_html}</div>'
+    return layout("Insights", body, current="Insights")
 
 
 def not_found(message_text: str, root: str = "../") -> str:

@@ -25,6 +25,7 @@ from aiohttp import web
 from exporter.config import Config, parse_config
 from exporter.service import Service
 from exporter.simulator import Simulator
+from exporter.store import Location
 from exporter.web import make_app
 from tests.integration.otlp_receiver import OTLPReceiver
 from tests.integration.postgres import Cluster
@@ -80,8 +81,10 @@ class Exporter:
             return resp.status, await resp.text()
 
 
-async def start_exporter(config: Config, path: Path | None = None) -> Exporter:
-    service = Service(config, path=path)
+async def start_exporter(
+    config: Config, path: Path | None = None, store: Location | None = None
+) -> Exporter:
+    service = Service(config, path=path, store=store)
     await service.start()
     runner = web.AppRunner(make_app(service), access_log=None)
     await runner.setup()
@@ -160,6 +163,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
         flags: tuple[str, ...] = (),
         rule_files: tuple[Path, ...] = (),
         alertmanagers: tuple[str, ...] = (),
+        retention: str = "1h",
     ) -> Prometheus:
         port = free_port()
         config = tmp_path / "prometheus.yml"
@@ -184,7 +188,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
                 f"--config.file={config}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                "--storage.tsdb.retention.time=1h",
+                f"--storage.tsdb.retention.time={retention}",
                 *flags,
             ],
             stdout=log,

@@ -209,6 +209,17 @@ async def test_fingerprint_is_stable_per_model(h: Harness) -> None:
     assert first["id"] != second["id"]
 
 
+async def test_served_model_rehearses_a_silent_update(h: Harness) -> None:
+    before = (await h.chat("alias")).json()
+    h.sim.set_behaviour("alias", Behaviour(served_model="alias-2024-11"))
+    after = (await h.chat("alias")).json()
+    assert (before["model"], after["model"]) == ("alias", "alias-2024-11")
+    assert after["system_fingerprint"] != before["system_fingerprint"]
+    assert after["choices"][0]["message"]["content"] == before["choices"][0]["message"]["content"]
+    with pytest.raises(ValueError, match="served_model"):
+        Behaviour(served_model="")
+
+
 async def test_response_headers_and_rate_limit_countdown(h: Harness) -> None:
     first = await h.chat("m")
     second = await h.chat("m")
