@@ -10,13 +10,14 @@ exporter.stats) and its Holm-adjusted p-value, over every metric of that change,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from exporter import stats
-from exporter.report.gather import Facts, RunPoint
+from exporter.report.gather import APPROVAL_WINDOW, Facts, RunPoint
 from exporter.report.summary import rates
+from exporter.sinks.prometheus import label
 from exporter.stats import Difference
-from exporter.store.rows import ModelChange, StoredFeedback
+from exporter.store.rows import ModelChange, StoredComparison, StoredFeedback
 
 ALPHA = 0.05
 # which way is worse for each metric: every one of them is worse when it rises
@@ -42,6 +43,7 @@ class ChangeImpact:
     after: tuple[float, float]
     metrics: tuple[Moved, ...]
     feedback: tuple[Moved, ...]  # negative share by category ("negative:refused"), and overall
+    approved_by: StoredComparison | None = None  # the comparison that cleared the new model
 
     def moved(self) -> list[Moved]:
         return [m for m in (*self.metrics, *self.feedback) if m.beyond_noise]
@@ -56,8 +58,24 @@ def impacts(facts: Facts) -> list[ChangeImpact]:
         for i, change in enumerate(mine):
             start = mine[i - 1].at if i else facts.start
             end = mine[i + 1].at if i + 1 < len(mine) else facts.end
-            out.append(_impact(change, (start, change.at), (change.at, end), runs, feedback))
+            impact = _impact(change, (start, change.at), (change.at, end), runs, feedback)
+            out.append(replace(impact, approved_by=approval(change, facts.comparisons)))
     return out
+
+
+def approval(
+    change: ModelChange, comparisons: Sequence[StoredComparison]
+) -> StoredComparison | None:
+    """The newest comparison that finished in the `APPROVAL_WINDOW` before the change and
+    whose candidate's model is the model the target reports after it (its baseline being
+    the changed target, or any: the candidate is often a staging target)."""
+    new_model = change.new[0]
+    for comparison in comparisons:  # newest first
+        if not change.at - APPROVAL_WINDOW <= comparison.finished_at <= change.at:
+            continue
+        if label(comparison.candidate[1]) == new_model:
+            return comparison
+    return None
 
 
 def _impact(

@@ -1,5 +1,6 @@
-"""What the report reads: the store's run summaries, feedback, model changes and the
-refusal counts of captured real traffic, as plain points.
+"""What the report reads: the store's run summaries, feedback, model changes, the
+refusal counts of captured real traffic and the comparisons of `chatcanary compare`, as
+plain points.
 
 Run summaries are read newest first, a page at a time, up to `MAX_RUNS`; past that the
 window's older part is left to Prometheus and the report says so.
@@ -10,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exporter.store.rows import ModelChange, StoredFeedback
+from exporter.store.rows import ModelChange, StoredComparison, StoredFeedback
 
 if TYPE_CHECKING:
     from exporter.store import Store
 
 MAX_RUNS = 200_000
 PAGE = 1000
+# a comparison approves a model change made within this many seconds after it
+APPROVAL_WINDOW = 30 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class Facts:
     changes: tuple[ModelChange, ...]  # oldest first
     traffic: dict[str, tuple[int, int]]  # captured real traffic per proxy: (refused, judged)
     runs_truncated_before: float | None  # older runs of the window were not read
+    # `chatcanary compare` runs that may have approved a change of the window, newest first
+    comparisons: tuple[StoredComparison, ...] = ()
 
 
 async def gather(store: Store, start: float, end: float) -> Facts:
@@ -59,6 +64,7 @@ async def gather(store: Store, start: float, end: float) -> Facts:
         tuple(reversed(changes)),
         await store.traffic_refusals(start, end),
         cut,
+        tuple(await store.comparisons(since=start - APPROVAL_WINDOW)),
     )
 
 

@@ -172,7 +172,19 @@ def _change(c: ChangeImpact) -> dict[str, Any]:
         "after": list(c.after),
         "metrics": [_moved(m) for m in c.metrics],
         "feedback": [_moved(m) for m in c.feedback],
+        "approved_by": None if c.approved_by is None else c.approved_by.as_dict(),
     }
+
+
+def approved(c: ChangeImpact) -> str:
+    """Which `chatcanary compare` cleared the new model, in words."""
+    a = c.approved_by
+    if a is None:
+        return "No comparison of this model was recorded before the change."
+    return (
+        f"Compared before the change: comparison {a.id} ({a.baseline[0]} against "
+        f"{a.candidate[0]}, {a.runs} runs each, finished {clock(a.finished_at)}): {a.verdict}."
+    )
 
 
 def _theme(t: Theme) -> dict[str, Any]:
@@ -258,6 +270,8 @@ def markdown(report: Report, root: str | None = None) -> str:
         lines += [
             f"### {_md(ch.target)}: {_md(identity(ch.old))} → {_md(identity(ch.new))} "
             f"at {clock(ch.at)}",
+            "",
+            _md(approved(c)),
             "",
             "| metric | before | after | change | 95 % interval | p (Holm) | verdict |",
             "|---|---|---|---|---|---|---|",
@@ -499,6 +513,7 @@ def _changes_html(report: Report) -> str:
             f"at {clock(ch.at)}</h3>"
             f"<p>Before: {clock(c.before[0])} {DASH} {clock(c.before[1])}; after: "
             f"{clock(c.after[0])} {DASH} {clock(c.after[1])}.</p>"
+            f'<p class="approval">{_u(approved(c))}</p>'
             "<table><tr><th>metric</th><th>before</th><th>after</th><th>change</th>"
             "<th>95 % interval</th><th>p (Holm)</th><th>verdict</th></tr>"
         )

@@ -143,3 +143,46 @@ async def test_real_traffic_refused_more_than_the_canaries(
         # against every canary answer that expects one: 0 of 343
         assert r.findings[0].evidence["canaries"] == {"hits": 0, "n": 343}
         assert "proxy gateway is refused in 25.0 %" in r.findings[0].claim
+
+
+def comparison(cid: str, finished_at: float, candidate_model: str) -> dict[str, object]:
+    """The fields of a `compare --format json` document the store keeps."""
+    return {
+        "id": cid,
+        "started_at": finished_at - 600,
+        "finished_at": finished_at,
+        "baseline": {"target": "local", "model": h.OLD},
+        "candidate": {"target": "staging", "model": candidate_model},
+        "runs": 20,
+        "verdict": "no regression",
+        "exit_code": 0,
+    }
+
+
+async def test_a_model_change_links_the_comparison_that_cleared_its_model(
+    tmp_path: Path,
+) -> None:
+    store = await h.filled_store(tmp_path, changed=True)
+    try:
+        # the one that cleared the new model, a day before; an older one of the same model;
+        # one of another model; one after the change
+        await store.add_comparison(comparison("cleared", h.CHANGE_AT - h.DAY, h.NEW))
+        await store.add_comparison(comparison("older", h.CHANGE_AT - 2 * h.DAY, h.NEW))
+        await store.add_comparison(comparison("other", h.CHANGE_AT - 3600, "sim-model-2025-01"))
+        await store.add_comparison(comparison("late", h.CHANGE_AT + 60, h.NEW))
+        r = await build(store, h.config(), WEEK, now=h.NOW)
+    finally:
+        await store.close()
+    (impact,) = r.changes
+    assert impact.approved_by is not None and impact.approved_by.id == "cleared"
+    data = json.loads(render(r, "json"))
+    assert data["model_changes"][0]["approved_by"]["id"] == "cleared"
+    assert "comparison cleared (local against staging, 20 runs each" in render(r, "md")
+    assert "comparison cleared" in render(r, "html")
+
+
+async def test_a_change_without_a_comparison_says_so(tmp_path: Path) -> None:
+    r = await report(tmp_path, changed=True)
+    assert r.changes[0].approved_by is None
+    assert json.loads(render(r, "json"))["model_changes"][0]["approved_by"] is None
+    assert "No comparison of this model was recorded before the change." in render(r, "md")
