@@ -1,15 +1,18 @@
 """The proxy's cost: time to first token and total latency it adds over a direct
-connection, at 1, 50 and 200 concurrent streams, and its CPU per proxied request.
-Run: `python -m bench.proxy [--streams 1 50 200]`.
+connection, at 1, 50 and 200 concurrent streams, and its CPU per proxied request; beside
+it, LiteLLM's proxy (`litellm[proxy]` from `.venv-peers`, a pass-through `openai/` model)
+in front of the same upstream, when that virtualenv has it.
+Run: `python -m bench.proxy [--streams 1 50 200] [--scale 0.5]`.
 
 Three processes on loopback: a paced upstream (this file, `--upstream`: a raw asyncio
 HTTP/1.1 server answering every chat request with a real-format OpenAI SSE stream, the
 first content chunk after TTFT_MS, then CHUNKS more GAP_MS apart), `chatcanary run` with
 two proxies in front of it (refusal verdict on every answer, and on none), and the
 client, this process: a raw asyncio socket per stream, no HTTP library, stamping the read
-that brings the first content chunk and the one that ends the body. The proxy is pinned
-to CPU 0, the upstream and the client to CPU 1. Direct and proxied rounds alternate, so
-drift of the machine hits both; the direct rounds are the raw-socket client's floor.
+that brings the first content chunk and the one that ends the body. The proxies
+(chatcanary's and LiteLLM's) are pinned to CPU 0, the upstream and the client to CPU 1.
+Direct and proxied rounds alternate (direct, judged, direct, unjudged, direct, LiteLLM),
+so drift of the machine hits all; the direct rounds are the raw-socket client's floor.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -38,6 +42,8 @@ from bench.common import (
 
 TTFT_MS, GAP_MS, CHUNKS = 50, 20, 20
 ROUNDS = {1: 200, 50: 20, 200: 5}  # requests per stream: 200, 1000, 1000 in all
+PEERS = Path(os.environ.get("CHATCANARY_PEERS", Path(__file__).parent.parent / ".venv-peers"))
+KEY = "sk-bench-" + secrets.token_hex(8)  # LiteLLM's master key; the others ignore it
 BODY = json.dumps(
     {
         "model": "bench",
@@ -112,7 +118,8 @@ async def _worker(port: int, requests: int, delay: float, out: list[tuple[float,
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(BODY), BODY)
+        b"authorization: Bearer %s\r\ncontent-length: %d\r\n\r\n%s"
+        % (KEY.encode(), len(BODY), BODY)
     )
     try:
         for _ in range(requests):
@@ -126,7 +133,7 @@ async def _worker(port: int, requests: int, delay: float, out: list[tuple[float,
                     raise ConnectionError("closed mid-answer")
                 now = time.perf_counter()
                 seen = seen[-64:] + data
-                if first is None and b'"content": "42"' in seen:
+                if first is None and b'"42"' in seen:  # both JSON spacings
                     first = now
                 if seen.endswith(b"0\r\n\r\n"):
                     break
@@ -155,9 +162,46 @@ proxies:
 """
 
 
+LITELLM_CONFIG = """\
+model_list:
+  - model_name: bench
+    litellm_params: {{model: openai/bench, api_base: "http://127.0.0.1:{up}/v1", api_key: sk-up}}
+"""
+
+
+def start_litellm(up: int, folder: Path) -> tuple[subprocess.Popen[bytes] | None, int, str]:
+    """LiteLLM's proxy from `.venv-peers` on CPU 0, or None and why not."""
+    if not (PEERS / "bin" / "litellm").exists():
+        return None, 0, f"LiteLLM not measured: no `litellm` in {PEERS} (scripts/peers.sh)"
+    config = folder / "litellm.yaml"
+    config.write_text(LITELLM_CONFIG.format(up=up))
+    port = free_port()
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch from the network at start
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_MASTER_KEY": KEY,
+    }
+    process = subprocess.Popen(
+        [str(PEERS / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1",
+         "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, preexec_fn=pinned(0),
+    )  # fmt: skip
+    wait_http(f"http://127.0.0.1:{port}/health/liveliness", timeout=180)
+    version = subprocess.run(
+        [str(PEERS / "bin" / "python"), "-c",
+         "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    return process, port, f"LiteLLM {version}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 50, 200])
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the requests per stream (min 1)"
+    )
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.upstream:
@@ -176,68 +220,94 @@ def main() -> None:
              f"127.0.0.1:{web}", "--data-dir", tmp, "--log-level", "warning"],
             preexec_fn=pinned(0),
         )  # fmt: skip
+        litellm, litellm_port, peer = None, 0, ""
         try:
             wait_http(f"http://127.0.0.1:{web}/-/ready")
-            rows, results = run(args.streams, up_port, judged, unjudged, proxy.pid)
+            litellm, litellm_port, peer = start_litellm(up_port, Path(tmp))
+            ports = {"up": up_port, "judged": judged, "unjudged": unjudged, "litellm": litellm_port}
+            pids = {"chatcanary": proxy.pid, "litellm": litellm.pid if litellm else 0}
+            rows, results = run(args.streams, args.scale, ports, pids)
         finally:
-            stop(proxy, up)
+            stop(proxy, up, *([litellm] if litellm else []))
     header = [
-        "streams", "direct TTFT p50 / p99", "proxied TTFT p50 / p99", "added TTFT p50 / p99",
-        "added total p50 / p99", "proxy CPU per request (judged / not)",
+        "streams", "proxy", "direct TTFT p50 / p99", "proxied TTFT p50 / p99",
+        "added TTFT p50 / p99", "added total p50 / p99", "proxy CPU per request",
     ]  # fmt: skip
-    write("proxy", {"results": results}, markdown(header, rows))
+    table = markdown(header, rows)
+    table += f"\nchatcanary CPU per request: refusal verdict on every answer / on none. {peer}"
+    table += " (`openai/` pass-through model, master key, no database).\n" if litellm else ".\n"
+    write("proxy", {"litellm": peer, "results": results}, table)
+
+
+def _compare(direct: list[tuple[float, float]], proxied: list[tuple[float, float]]) -> Any:
+    """Quantiles in ms of proxied TTFT and what the proxy adds over the direct rounds."""
+
+    def q(values: list[float], p: float) -> float:
+        return quantile(values, p) * 1000
+
+    d_ttft, p_ttft = [t for t, _ in direct], [t for t, _ in proxied]
+    d_total, p_total = [t for _, t in direct], [t for _, t in proxied]
+    return {
+        "requests": len(proxied),
+        "proxied_ttft_ms": {"p50": q(p_ttft, 0.5), "p99": q(p_ttft, 0.99)},
+        "added_ttft_ms": {
+            "p50": q(p_ttft, 0.5) - q(d_ttft, 0.5),
+            "p99": q(p_ttft, 0.99) - q(d_ttft, 0.99),
+        },
+        "added_total_ms": {
+            "p50": q(p_total, 0.5) - q(d_total, 0.5),
+            "p99": q(p_total, 0.99) - q(d_total, 0.99),
+        },
+        "direct_ttft_ms": {"p50": q(d_ttft, 0.5), "p99": q(d_ttft, 0.99)},
+    }
 
 
 def run(
-    streams_list: list[int], up: int, judged: int, unjudged: int, pid: int
+    streams_list: list[int], scale: float, ports: dict[str, int], pids: dict[str, int]
 ) -> tuple[list[list[str]], list[dict[str, Any]]]:
     rows, results = [], []
+
+    def timed(port: str, pid: str, streams: int, rounds: int) -> tuple[Any, float]:
+        before = cpu_seconds(pids[pid])
+        out = asyncio.run(measure(ports[port], streams, rounds))
+        return out, (cpu_seconds(pids[pid]) - before) / len(out) * 1000
+
     for streams in streams_list:
-        rounds = ROUNDS.get(streams, 5)
-        asyncio.run(measure(judged, streams, 1))  # warm-up: connections, caches
-        asyncio.run(measure(unjudged, streams, 1))
-        direct = asyncio.run(measure(up, streams, rounds))
-        before = cpu_seconds(pid)
-        proxied = asyncio.run(measure(judged, streams, rounds))
-        cpu_judged = (cpu_seconds(pid) - before) / len(proxied)
-        direct += asyncio.run(measure(up, streams, rounds))
-        before = cpu_seconds(pid)
-        plain = asyncio.run(measure(unjudged, streams, rounds))
-        cpu_plain = (cpu_seconds(pid) - before) / len(plain)
-        proxied += plain
-
-        def q(values: list[float], p: float) -> float:
-            return quantile(values, p) * 1000
-
-        d_ttft, p_ttft = [t for t, _ in direct], [t for t, _ in proxied]
-        d_total, p_total = [t for _, t in direct], [t for _, t in proxied]
+        rounds = max(1, round(ROUNDS.get(streams, 5) * scale))
+        for name in ("judged", "unjudged", "litellm"):  # warm-up: connections, caches
+            if ports[name]:
+                asyncio.run(measure(ports[name], streams, 1))
+        direct = asyncio.run(measure(ports["up"], streams, rounds))
+        proxied, cpu_judged = timed("judged", "chatcanary", streams, rounds)
+        direct += asyncio.run(measure(ports["up"], streams, rounds))
+        plain, cpu_plain = timed("unjudged", "chatcanary", streams, rounds)
+        peer, cpu_peer = [], 0.0
+        if ports["litellm"]:
+            direct += asyncio.run(measure(ports["up"], streams, rounds))
+            peer, cpu_peer = timed("litellm", "litellm", streams, rounds)
         result = {
             "streams": streams,
-            "requests": len(proxied),
-            "direct_ttft_ms": {"p50": q(d_ttft, 0.5), "p99": q(d_ttft, 0.99)},
-            "proxied_ttft_ms": {"p50": q(p_ttft, 0.5), "p99": q(p_ttft, 0.99)},
-            "added_ttft_ms": {
-                "p50": q(p_ttft, 0.5) - q(d_ttft, 0.5),
-                "p99": q(p_ttft, 0.99) - q(d_ttft, 0.99),
-            },
-            "added_total_ms": {
-                "p50": q(p_total, 0.5) - q(d_total, 0.5),
-                "p99": q(p_total, 0.99) - q(d_total, 0.99),
-            },
-            "cpu_ms_per_request": {"judged": cpu_judged * 1000, "unjudged": cpu_plain * 1000},
+            **_compare(direct, proxied + plain),
+            "cpu_ms_per_request": {"judged": cpu_judged, "unjudged": cpu_plain},
+            "litellm": {**_compare(direct, peer), "cpu_ms_per_request": cpu_peer} if peer else None,
         }
         results.append(result)
-        rows.append(
-            [
-                str(streams),
-                _pair(result["direct_ttft_ms"]),
-                _pair(result["proxied_ttft_ms"]),
-                _pair(result["added_ttft_ms"], "+"),
-                _pair(result["added_total_ms"], "+"),
-                f"{cpu_judged * 1000:.2f} / {cpu_plain * 1000:.2f} ms",
-            ]
-        )
+        rows.append(_row(streams, "chatcanary", result, f"{cpu_judged:.2f} / {cpu_plain:.2f} ms"))
+        if peer:
+            rows.append(_row(streams, "LiteLLM", {**result["litellm"]}, f"{cpu_peer:.2f} ms"))
     return rows, results
+
+
+def _row(streams: int, proxy: str, result: dict[str, Any], cpu: str) -> list[str]:
+    return [
+        str(streams),
+        proxy,
+        _pair(result["direct_ttft_ms"]),
+        _pair(result["proxied_ttft_ms"]),
+        _pair(result["added_ttft_ms"], "+"),
+        _pair(result["added_total_ms"], "+"),
+        cpu,
+    ]
 
 
 def _pair(quantiles: dict[str, float], sign: str = "") -> str:

@@ -172,7 +172,7 @@ def proxy_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     if row is None:
         return []
     ttft, total = row["added_ttft_ms"], row["added_total_ms"]
-    return [
+    out = [
         (
             "proxy adds at 50 streams: TTFT and total ≤ 0.5 ms median, ≤ 2 ms p99",
             f"TTFT {ttft['p50']:+.2f} / {ttft['p99']:+.2f} ms, "
@@ -180,6 +180,18 @@ def proxy_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             verdict(max(ttft["p50"], total["p50"]) <= 0.5 and max(ttft["p99"], total["p99"]) <= 2),
         )
     ]
+    peer = row.get("litellm")
+    if peer:  # the same run's reference point, no target of ours
+        ttft, total = peer["added_ttft_ms"], peer["added_total_ms"]
+        out.append(
+            (
+                f"{result['litellm']} adds at 50 streams (same run, for comparison)",
+                f"TTFT {ttft['p50']:+.2f} / {ttft['p99']:+.2f} ms, "
+                f"total {total['p50']:+.2f} / {total['p99']:+.2f} ms",
+                "—",
+            )
+        )
+    return out
 
 
 SECTIONS = (
