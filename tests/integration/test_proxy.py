@@ -6,10 +6,13 @@ sent and read. Bytes are compared after the framing alone is removed (`wire.pars
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
+import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,14 @@ from exporter.simulator import Simulator
 from exporter.store import locate
 from exporter.web import make_app
 from tests.integration.conftest import CLI, free_port, wait_for
-from tests.integration.faultserver import FaultServer, sockets_to
+from tests.integration.faultserver import (
+    FaultServer,
+    content_type,
+    self_signed,
+    sockets_to,
+    stream_frames,
+    whole_body,
+)
 from tests.integration.otlp_receiver import OTLPReceiver
 from tests.integration.wire import Message, Tap, exchange, parse
 
@@ -588,3 +598,415 @@ async def test_a_reload_opens_and_closes_proxies(tmp_path: Path, simulator: int)
             await asyncio.open_connection("127.0.0.1", first)
     finally:
         await service.stop(grace=1)
+
+
+# --- TLS both sides, streaming as it arrives, backpressure, hop-by-hop ---------------------
+
+
+@dataclass
+class Scripted:
+    """A raw upstream whose answer is the test's own `script`; it keeps what it read and
+    what it wrote on each connection."""
+
+    script: Callable[[Scripted, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+    tls: ssl.SSLContext | None = None
+    received: bytearray = field(default_factory=bytearray)
+    written: bytearray = field(default_factory=bytearray)
+    server: asyncio.Server | None = None
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
+
+    async def send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        self.written += data
+        writer.write(data)
+        await writer.drain()
+
+    async def request(self, reader: asyncio.StreamReader) -> Message:
+        """Read one request with a Content-Length body."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        message, _ = parse(head, response=False)
+        body = await reader.readexactly(int(message.header("content-length") or 0))
+        self.received += head + body
+        return parse(head + body, response=False)[0]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        try:
+            await self.script(self, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass  # the proxy went away first
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Callable[..., Awaitable[Scripted]]]:
+    made: list[Scripted] = []
+
+    async def start(script: Any, tls: ssl.SSLContext | None = None) -> Scripted:
+        upstream = Scripted(script, tls)
+        upstream.server = await asyncio.start_server(upstream._serve, "127.0.0.1", 0, ssl=tls)
+        made.append(upstream)
+        return upstream
+
+    yield start
+    for one in made:
+        assert one.server is not None
+        one.server.close()
+        for writer in one.writers:
+            if not writer.transport.is_closing():  # aborting a closed one can raise
+                writer.transport.abort()
+        await one.server.wait_closed()
+
+
+async def open_proxy(upstream: str, protocol: str = "openai", **settings: Any) -> Proxies:
+    proxy = Proxy(name="p", protocol=protocol, listen="127.0.0.1:0", upstream=upstream, **settings)
+    metrics = TrafficMetrics(Metrics())
+    metrics.configure([proxy], Metrics())
+    proxies = Proxies(metrics, lambda record: None)
+    await proxies.apply([proxy])
+    return proxies
+
+
+ANSWER_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Up: 1\r\n"
+
+
+async def answer_once(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    await up.request(reader)
+    body = whole_body("openai")
+    await up.send(w, ANSWER_HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+async def test_tls_to_a_self_signed_upstream_trusted_by_upstream_ca_file(
+    tmp_path: Path, scripted: Callable[..., Awaitable[Scripted]]
+) -> None:
+    up = await scripted(answer_once, self_signed(tmp_path))
+    proxies = await open_proxy(up.url, upstream_ca_file=tmp_path / "cert.pem")
+    try:
+        sent = chat_request("openai", False)
+        read = await exchange(proxies.listeners["p"].port, sent)
+        request, _ = parse(bytes(up.received), response=False)
+        client_request, _ = parse(sent, response=False)
+        assert request.start == client_request.start
+        assert request.fields("host") == client_request.fields("host")
+        assert request.body == client_request.body
+        response, _ = parse(read)
+        written, _ = parse(bytes(up.written))
+        assert (response.start, response.fields(), response.body) == (
+            written.start,
+            written.fields(),
+            written.body,
+        )
+        assert response.complete
+    finally:
+        await proxies.close(0)
+
+
+async def test_an_untrusted_upstream_certificate_is_a_502_classified_tls(
+    tmp_path: Path, scripted: Callable[..., Awaitable[Scripted]]
+) -> None:
+    up = await scripted(answer_once, self_signed(tmp_path))
+    records: list[TrafficRecord] = []
+    proxy = Proxy(name="p", protocol="openai", listen="127.0.0.1:0", upstream=up.url)
+    metrics = TrafficMetrics(Metrics())
+    metrics.configure([proxy], Metrics())
+    proxies = Proxies(metrics, records.append)
+    await proxies.apply([proxy])
+    try:
+        read = await exchange(proxies.listeners["p"].port, chat_request("openai", False))
+        response, _ = parse(read)
+        assert response.start.startswith("HTTP/1.1 502 ")
+        assert response.body.startswith(b"chatcanary proxy: upstream tls: ")
+        assert up.received == b""  # no request went over the untrusted connection
+        record = await wait_for(lambda: _first(records))
+        assert record.error_class is ErrorClass.TLS
+    finally:
+        await proxies.close(0)
+
+
+async def test_tls_on_the_listener_gives_the_same_bytes(
+    tmp_path: Path, rig: Make, simulator: int
+) -> None:
+    self_signed(tmp_path)
+    tls = {"cert_file": tmp_path / "cert.pem", "key_file": tmp_path / "key.pem"}
+    client = ssl.create_default_context(cafile=tmp_path / "cert.pem")
+    for stream in (True, False):
+        r = await rig(simulator, "openai", tls=tls)
+        assert next(iter(r.proxies.listeners.values())).url.startswith("https://")
+        sent = chat_request("openai", stream)
+        read = await exchange(r.port, sent, tls=client)
+        response = assert_same(sent, read, r)
+        assert response.start == "HTTP/1.1 200 OK" and response.complete
+    # plain HTTP to the TLS listener is no way around it
+    assert not (await exchange(r.port, chat_request("openai", False))).startswith(b"HTTP/1.1 200")
+
+
+async def read_until(reader: asyncio.StreamReader, data: bytearray, wanted: bytes) -> Message:
+    """Read the response into `data` until its body (framing removed) holds `wanted`."""
+    async with asyncio.timeout(20):
+        while True:
+            if b"\r\n\r\n" in data:
+                response, _ = parse(bytes(data))
+                if wanted in response.body:
+                    return response
+            chunk = await reader.read(65536)
+            assert chunk, f"closed before {wanted!r} came: {bytes(data)!r}"
+            data += chunk
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "ollama"])
+async def test_each_event_reaches_the_client_before_the_upstream_sends_the_next(
+    scripted: Callable[..., Awaitable[Scripted]], protocol: str
+) -> None:
+    frames = stream_frames(protocol)
+    first = frames[0]
+    go = asyncio.Event()
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await up.request(reader)
+        kind = content_type(protocol)
+        await up.send(w, f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\n".encode() + b"\r\n")
+        await up.send(w, first)
+        await go.wait()  # until the client has read the first event
+        for frame in frames[1:]:
+            await up.send(w, frame)
+        w.close()
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url, protocol)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxies.listeners["p"].port)
+        writer.write(chat_request(protocol, True))
+        data = bytearray()
+        response = await read_until(reader, data, first)
+        assert response.body == first  # the first event alone: the rest is not yet sent
+        assert not go.is_set()
+        go.set()
+        response = await read_until(reader, data, frames[-1])
+        assert response.body == b"".join(frames)
+        writer.close()
+    finally:
+        await proxies.close(0)
+
+
+async def test_a_request_body_reaches_the_upstream_as_the_client_sends_it(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    first, rest = b'{"model": "m1", "messages": [', b'{"role": "user", "content": "hi"}]}'
+    arrived = asyncio.Event()
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        up.received += await reader.readuntil(b"\r\n\r\n")
+        while first not in parse(bytes(up.received), response=False)[0].body:
+            up.received += await reader.read(65536)
+        arrived.set()
+        while not parse(bytes(up.received), response=False)[0].complete:
+            up.received += await reader.read(65536)
+        body = whole_body("openai")
+        await up.send(w, ANSWER_HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxies.listeners["p"].port)
+        head = (
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode() + f"{len(first):x}\r\n".encode() + first + b"\r\n")
+        async with asyncio.timeout(20):
+            await arrived.wait()  # before the client sent the rest
+        writer.write(f"{len(rest):x}\r\n".encode() + rest + b"\r\n0\r\n\r\n")
+        async with asyncio.timeout(20):
+            read = await reader.read()
+        assert parse(read)[0].body == whole_body("openai")
+        assert parse(bytes(up.received), response=False)[0].body == first + rest
+        writer.close()
+    finally:
+        await proxies.close(0)
+
+
+STREAM_SIZE = 64 << 20  # 64 MiB: buffers on the way hold a few MiB at most
+PIECE = b"data: " + b"x" * (64 * 1024 - 8) + b"\n\n"
+
+
+async def _quiet(counter: Callable[[], int], polls: int = 5, every: float = 0.2) -> int:
+    """The counter once it has stopped moving for `polls` polls in a row (within 60 s)."""
+    last, still = -1, 0
+    async with asyncio.timeout(60):
+        while still < polls:
+            now = counter()
+            still = still + 1 if now == last else 0
+            last = now
+            await asyncio.sleep(every)
+    return last
+
+
+async def test_a_client_that_stops_reading_holds_the_upstream_back(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    sent = 0
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await up.request(reader)
+        w.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        await up.send(w, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+        while sent < STREAM_SIZE:
+            w.write(PIECE)  # not kept in up.written: the count is enough
+            await w.drain()
+            sent += len(PIECE)
+        w.close()
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.connect(("127.0.0.1", proxies.listeners["p"].port))
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(chat_request("openai", True))
+        data = bytearray()
+        await read_until(reader, data, b"data: ")  # the stream flows; now stop reading
+        # the upstream's writes block once the buffers on the way are full: what it sent
+        # is those buffers (a few MiB), not the stream (a proxy that buffered the whole
+        # stream in memory would let it write all of it)
+        held = await _quiet(lambda: sent)
+        assert held < STREAM_SIZE // 2, f"the upstream wrote {held} of {STREAM_SIZE} bytes"
+        # reading again, the rest comes through whole
+        received = len(data)
+        async with asyncio.timeout(60):
+            while chunk := await reader.read(1 << 20):
+                received += len(chunk)
+        assert sent == STREAM_SIZE
+        assert received > STREAM_SIZE
+        writer.close()
+    finally:
+        await proxies.close(0)
+
+
+async def test_hop_by_hop_fields_named_by_connection_stay_on_their_hop(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    body = whole_body("openai")
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await up.request(reader)
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: X-Back, close\r\n"
+            "X-Back: hop\r\nKeep-Alive: timeout=5\r\nX-End: kept\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        await up.send(w, head.encode() + body)
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        sent = chat_request(
+            "openai",
+            False,
+            [
+                ("Connection", "x-foo"),  # a second Connection field: its names are hop-by-hop
+                ("X-Foo", "hop"),
+                ("Keep-Alive", "timeout=5"),
+                ("TE", "trailers"),
+                ("Proxy-Connection", "keep-alive"),
+                ("X-Bar", "kept"),
+            ],
+        )
+        read = await exchange(proxies.listeners["p"].port, sent)
+        request, _ = parse(bytes(up.received), response=False)
+        names = {n.lower() for n, _ in request.headers}
+        assert not names & {"x-foo", "keep-alive", "te", "proxy-connection"}
+        assert request.header("x-bar") == "kept"
+        client_request, _ = parse(sent, response=False)
+        hop = {"host", "x-foo"}
+        assert request.fields(*hop) == client_request.fields(*hop)
+        response, _ = parse(read)
+        assert response.header("x-back") is None and response.header("keep-alive") is None
+        assert response.fields() == [
+            ("Content-Type", "application/json"),
+            ("X-End", "kept"),
+            ("Content-Length", str(len(body))),
+        ]
+        assert response.body == body
+    finally:
+        await proxies.close(0)
+
+
+async def test_a_gzip_request_body_reaches_the_upstream_gzip(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    up = await scripted(answer_once)
+    proxies = await open_proxy(up.url)
+    try:
+        packed = gzip.compress(json.dumps({"model": "m1", "messages": []}).encode())
+        head = (
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Encoding: gzip\r\nContent-Length: {len(packed)}\r\nConnection: close\r\n\r\n"
+        )
+        await exchange(proxies.listeners["p"].port, head.encode() + packed)
+        request, _ = parse(bytes(up.received), response=False)
+        assert request.header("content-encoding") == "gzip"
+        assert request.body == packed
+    finally:
+        await proxies.close(0)
+
+
+async def test_an_upstream_that_stops_reading_holds_the_client_back(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    go = asyncio.Event()
+    got = 0
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        nonlocal got
+        await reader.readuntil(b"\r\n\r\n")
+        await go.wait()  # not reading the body until the test says so
+        while got < STREAM_SIZE and (data := await reader.read(1 << 20)):
+            got += len(data)
+        await up.send(w, b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        sock.connect(("127.0.0.1", proxies.listeners["p"].port))
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        head = (
+            "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {STREAM_SIZE}\r\nConnection: close\r\n\r\n"
+        )
+        sent = 0
+
+        async def upload() -> None:
+            nonlocal sent
+            writer.write(head.encode())
+            while sent < STREAM_SIZE:
+                writer.write(b"x" * (64 * 1024))
+                await writer.drain()
+                sent += 64 * 1024
+
+        uploading = asyncio.create_task(upload())
+        try:
+            held = await _quiet(lambda: sent)
+            assert held < STREAM_SIZE // 2, f"the client wrote {held} of {STREAM_SIZE} bytes"
+            go.set()
+            async with asyncio.timeout(60):
+                await uploading
+                read = await reader.read()
+        finally:
+            uploading.cancel()
+        assert read.startswith(b"HTTP/1.1 204 ")
+        assert got == STREAM_SIZE
+        writer.close()
+    finally:
+        await proxies.close(0)

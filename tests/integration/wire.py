@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from dataclasses import dataclass, field
 
 FRAMING = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection"}
@@ -120,9 +121,12 @@ class Tap:
             self.open -= 1
 
 
-async def exchange(port: int, request: bytes, split: list[int] | None = None) -> bytes:
-    """Send `request` (in pieces cut at `split`) to the port and read until it closes."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def exchange(
+    port: int, request: bytes, split: list[int] | None = None, tls: ssl.SSLContext | None = None
+) -> bytes:
+    """Send `request` (in pieces cut at `split`) to the port (over TLS with `tls`) and read
+    until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
     cuts = [0, *(split or []), len(request)]
     for start, end in itertools.pairwise(cuts):
         writer.write(request[start:end])
@@ -131,7 +135,7 @@ async def exchange(port: int, request: bytes, split: list[int] | None = None) ->
     try:
         while chunk := await reader.read(65536):
             data += chunk
-    except ConnectionError:
+    except (ConnectionError, ssl.SSLError):
         pass
     writer.close()
     return bytes(data)
