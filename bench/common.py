@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+# `CHATCANARY_BENCH_QUICK=1`: the quick profile `make test` runs so the benchmarks never
+# rot (tiny sizes, figures produced, no timing asserted); `CHATCANARY_BENCH_RESULTS`: where
+# results go (the quick profile writes to a temporary directory, never to bench/results/).
+QUICK = os.environ.get("CHATCANARY_BENCH_QUICK") == "1"
+RESULTS = Path(os.environ.get("CHATCANARY_BENCH_RESULTS") or Path(__file__).parent / "results")
+
+
+def scale(full: int, quick: int) -> int:
+    """A size: `full` in `make bench`, `quick` in the quick profile."""
+    return quick if QUICK else full
 
 
 def free_port() -> int:
@@ -92,7 +101,7 @@ def machine() -> str:
 
 def write(name: str, result: dict[str, Any], table: str | None = None) -> None:
     """`bench/results/NAME.json`, and `NAME.md` when the benchmark renders a table."""
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M"), **result}
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     if table is not None:
