@@ -185,7 +185,7 @@ UNITS = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
 
 def config(cfg: Config) -> dict[str, Any]:
     """The configuration as the /config page shows it: secrets masked (pydantic's
-    SecretStr dumps as stars; a base URL's `user:password@` too), durations in the YAML's
+    SecretStr dumps as stars; any URL's `user:password@` too), durations in the YAML's
     units, `name` first in each object, and no field that the target's dialect does not
     read."""
     return _shown(cfg)
@@ -218,8 +218,10 @@ def _shown(model: BaseModel) -> dict[str, Any]:
             out[key] = [_shown(item) for item in value]
         elif name is not None and value is not None and _is_duration(fields[name]):
             out[key] = duration_text(value)
-        elif isinstance(model, Target) and name == "base_url":
-            out[key] = masked_url(model.base_url)
+        elif isinstance(dumped[key], str) and "://" in dumped[key]:
+            # any URL: a target's base_url, a proxy's upstream, the OTLP endpoint, the
+            # report's Prometheus may carry `user:password@`
+            out[key] = masked_url(dumped[key])
         else:
             out[key] = dumped[key]
     return out

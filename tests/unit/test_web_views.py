@@ -151,3 +151,20 @@ def test_the_config_masks_the_userinfo_of_a_base_url() -> None:
     shown = views.config(parse_config(text, "userinfo.yaml"))
     assert shown["targets"][0]["base_url"] == "http://**********@127.0.0.1:9/v1"
     assert "hunter2" not in str(shown) and "ops:" not in str(shown)
+
+
+def test_the_config_masks_the_userinfo_of_every_url() -> None:
+    """The report's Prometheus, a proxy's upstream and the OTLP endpoint are URLs too."""
+    text = (
+        CONFIG
+        + """
+report: {every: 1d, dir: /tmp/r, prometheus: "http://prom:s3cret-prom@127.0.0.1:9090"}
+proxies:
+  - {name: front, protocol: openai, listen: "127.0.0.1:0",
+     upstream: "http://up:s3cret-up@127.0.0.1:8000"}
+"""
+    )
+    shown = views.config(parse_config(text, "urls.yaml"))
+    assert shown["report"]["prometheus"] == "http://**********@127.0.0.1:9090"
+    assert shown["proxies"][0]["upstream"] == "http://**********@127.0.0.1:8000"
+    assert "s3cret" not in str(shown)
