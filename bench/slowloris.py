@@ -120,7 +120,28 @@ def main() -> None:
         stop(process)
     result["nofile"] = args.nofile
     result["max_connections"] = CAP
-    table = markdown(list(result), [list(result.values())])
+    table = markdown(
+        [
+            "slow connections",
+            "`web.max_connections`",
+            "fd limit",
+            "scrapes answered / failed",
+            "scrape median / worst s",
+            "slow ones closed by the server",
+            "closed after, median s",
+        ],
+        [
+            [
+                result["slow_connections"],
+                result["max_connections"],
+                result["nofile"],
+                f"{result['scrapes_ok']} / {result['scrapes_failed']}",
+                f"{result['scrape_median_s']} / {result['scrape_worst_s']}",
+                result["slow_closed_by_server"],
+                result["closed_after_median_s"],
+            ]
+        ],
+    )
     write("slowloris", result, table)
 
 
