@@ -17,11 +17,13 @@ import time
 from typing import Any
 
 from bench.common import (
+    QUICK,
     canary_config,
     cpu_seconds,
     fetch,
     markdown,
     metric_sum,
+    scale,
     start_canned,
     start_chatcanary,
     stop,
@@ -30,8 +32,10 @@ from bench.common import (
 from exporter.config import parse_config
 from exporter.sharding import Shard
 
-CANARIES, TARGETS = 2000, 20
-WARMUP, WINDOW = 5.0, 8.0
+CANARIES, TARGETS = scale(2000, 20), scale(20, 4)
+WARMUP, WINDOW = scale(5, 1), scale(8, 1)
+# back to back in `make bench`; the quick profile runs each canary twice a second
+INTERVAL = scale(10, 500) / 1000
 
 
 def probes(url: str) -> float:
@@ -39,7 +43,7 @@ def probes(url: str) -> float:
 
 
 def measure(endpoint: str, count: int) -> dict[str, Any]:
-    config = canary_config(endpoint, CANARIES, 0.01, targets=TARGETS, concurrency=16)
+    config = canary_config(endpoint, CANARIES, INTERVAL, targets=TARGETS, concurrency=16)
     processes = []
     try:
         for index in range(count):
@@ -71,7 +75,7 @@ def measure(endpoint: str, count: int) -> dict[str, Any]:
 
 
 def partition(shards: int, canaries: int = 10_000) -> float:
-    """Max/min canaries per shard of a 10,000-canary plan (pure: no processes)."""
+    """Max/min canaries per shard of a plan of `canaries` (pure: no processes)."""
     text = canary_config("http://127.0.0.1:1", canaries, 60, targets=100)
     plan = parse_config(text, "bench").plan()
     sizes = [len(Shard(i, shards).select(plan)) for i in range(shards)]
@@ -80,7 +84,7 @@ def partition(shards: int, canaries: int = 10_000) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2] if QUICK else [1, 2, 4])
     args = parser.parse_args()
     canned, endpoint = start_canned()
     try:
@@ -88,7 +92,8 @@ def main() -> None:
     finally:
         stop(canned)
     base = rows[0]["runs_per_s_total"]
-    partitions = {str(n): partition(n) for n in (2, 4, 8, 16)}
+    planned = scale(10_000, 1000)
+    partitions = {str(n): partition(n, planned) for n in (2, 4, 8, 16)}
     table = markdown(
         [
             "processes (`--shard i/N`)",
@@ -113,7 +118,7 @@ def main() -> None:
         ],
     )
     table += "\n" + markdown(
-        ["shards", *partitions], [["max/min canaries of 10,000", *partitions.values()]]
+        ["shards", *partitions], [[f"max/min canaries of {planned:,}", *partitions.values()]]
     )
     write(
         "scaling",

@@ -19,12 +19,13 @@ import resource
 import time
 from typing import Any
 
-from bench.common import canary_config, markdown, quantile, start_canned, stop, write
+from bench.common import canary_config, markdown, quantile, scale, start_canned, stop, write
 from exporter.cli import freeze_heap
 from exporter.config import parse_config
 from exporter.service import Service
 
-CANARIES, TARGETS, INTERVAL = 10_000, 100, 30.0
+# the quick profile: 200 canaries at 2 s, so a 2 s scenario still runs each about once
+CANARIES, TARGETS, INTERVAL = scale(10_000, 200), scale(100, 10), scale(30, 2)
 PROBER_CPU, ENDPOINT_CPU = 0, 1
 # name -> (per-target concurrency, endpoint delay ms)
 SCENARIOS = {
@@ -134,7 +135,7 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=float, default=40.0, help="seconds per scenario")
+    parser.add_argument("--duration", type=float, default=scale(40, 2), help="seconds per scenario")
     args = parser.parse_args()
     os.sched_setaffinity(0, {PROBER_CPU})
     rows = {

@@ -23,11 +23,13 @@ from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from bench.common import (
+    QUICK,
     canary_config,
     cpu_seconds,
     markdown,
     metric_sum,
     quantile,
+    scale,
     start_canned,
     start_chatcanary,
     stop,
@@ -43,7 +45,8 @@ PROMETHEUS_ACCEPT = (
     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
 FORMATS = {"openmetrics": PROMETHEUS_ACCEPT, "text": "text/plain"}
-SCRAPES = 7
+SCRAPES = scale(7, 2)
+POLL = scale(1000, 250) / 1000  # seconds between checks that every canary has run
 PROBER_CPU, ENDPOINT_CPU = 0, 1
 
 
@@ -81,14 +84,15 @@ def measure(url: str, pid: int) -> dict[str, Any]:
 def series_per_canary(endpoint: str) -> float:
     """Measured on a small set: the series one streaming canary adds."""
     sizes = []
-    for canaries in (10, 20):
+    small = scale(10, 2)
+    for canaries in (small, 2 * small):
         process, url = start_chatcanary(canary_config(endpoint, canaries, 0.5, stream=True))
         try:
             wait_for_runs(url, canaries)
             sizes.append(series(scrape(url, "text/plain")[1]))
         finally:
             stop(process)
-    return (sizes[1] - sizes[0]) / 10
+    return (sizes[1] - sizes[0]) / small
 
 
 def wait_for_runs(url: str, canaries: int, timeout: float = 120) -> None:
@@ -100,7 +104,7 @@ def wait_for_runs(url: str, canaries: int, timeout: float = 120) -> None:
             and text.count("chatcanary_probe_success{") >= canaries
         ):
             return
-        time.sleep(1)
+        time.sleep(POLL)
     raise TimeoutError("the canaries did not all run")
 
 
@@ -138,7 +142,9 @@ def speedup(render: dict[str, float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--series", type=int, nargs="+", default=[1000, 10_000, 50_000])
+    parser.add_argument(
+        "--series", type=int, nargs="+", default=[1000, 10_000, 50_000] if not QUICK else [300]
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {ENDPOINT_CPU})
     canned, endpoint = start_canned(chunks=5, cpu=ENDPOINT_CPU)

@@ -21,18 +21,19 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import free_port, markdown, quantile, stop, wait_http, write
+from bench.common import free_port, markdown, quantile, scale, stop, wait_http, write
 
 CONFIG = """
 targets: [{name: t, protocol: openai, base_url: "http://127.0.0.1:9/v1", model: m}]
 canaries: [{name: c, prompt: "hi", interval: 1h}]
-web: {max_connections: 200}
 """
+# the quick profile: 60 slow connections against a cap of 40, for 3 s
+SLOW, CAP, SECONDS = scale(500, 60), scale(200, 40), scale(20, 3)
 
 
 def start(nofile: int) -> tuple[subprocess.Popen[bytes], str]:
     directory = Path(tempfile.mkdtemp(prefix="chatcanary-slowloris-"))
-    (directory / "config.yaml").write_text(CONFIG)
+    (directory / "config.yaml").write_text(CONFIG + f"web: {{max_connections: {CAP}}}\n")
     port = free_port()
 
     def limit() -> None:
@@ -108,9 +109,9 @@ async def attack(url: str, count: int, seconds: float) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--slow", type=int, default=500)
+    parser.add_argument("--slow", type=int, default=SLOW)
     parser.add_argument("--nofile", type=int, default=256)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=SECONDS)
     args = parser.parse_args()
     process, url = start(args.nofile)
     try:
@@ -118,7 +119,29 @@ def main() -> None:
     finally:
         stop(process)
     result["nofile"] = args.nofile
-    table = markdown(list(result), [list(result.values())])
+    result["max_connections"] = CAP
+    table = markdown(
+        [
+            "slow connections",
+            "`web.max_connections`",
+            "fd limit",
+            "scrapes answered / failed",
+            "scrape median / worst s",
+            "slow ones closed by the server",
+            "closed after, median s",
+        ],
+        [
+            [
+                result["slow_connections"],
+                result["max_connections"],
+                result["nofile"],
+                f"{result['scrapes_ok']} / {result['scrapes_failed']}",
+                f"{result['scrape_median_s']} / {result['scrape_worst_s']}",
+                result["slow_closed_by_server"],
+                result["closed_after_median_s"],
+            ]
+        ],
+    )
     write("slowloris", result, table)
 
 

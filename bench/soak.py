@@ -27,7 +27,7 @@ from typing import Any
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import free_port, put_behaviour, wait_http, write
+from bench.common import free_port, put_behaviour, scale, wait_http, write
 from bench.memory import rss_mb
 from exporter.cli import freeze_heap
 from exporter.config import parse_config
@@ -221,14 +221,14 @@ async def serve(port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=float, default=600.0, help="seconds (bounded)")
+    parser.add_argument("--duration", type=float, default=scale(600, 4), help="seconds (bounded)")
     parser.add_argument(
-        "--canaries", type=int, default=50, help="canaries per dialect (4 dialects)"
+        "--canaries", type=int, default=scale(50, 5), help="canaries per dialect (4 dialects)"
     )
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds between runs")
+    parser.add_argument("--interval", type=float, default=scale(10, 1), help="seconds between runs")
     parser.add_argument("--timeout", type=float, default=1.5, help="run deadline, seconds")
     parser.add_argument("--fault-rate", type=float, default=0.5, help="share of faulty answers")
-    parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
+    parser.add_argument("--sample", type=float, default=scale(5, 1), help="seconds between samples")
     # Small, so that the bounded run history fills within the first minutes: growth after
     # that is a leak, not the history filling up (the default, 50 + 10 runs per canary,
     # takes 60 runs of every canary to fill, the whole soak at the default interval).

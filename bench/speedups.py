@@ -1,5 +1,6 @@
 """Would uvloop or orjson pay? chatcanary's CPU per probe with each, side by side.
-Run: `python -m bench.speedups` (needs `pip install uvloop orjson`; not part of `make bench`).
+Run: `python -m bench.speedups` (`pip install uvloop orjson` first: a variant whose module
+is missing is skipped and named in the results; not part of `make bench`).
 
 `chatcanary run` is started as usual, or with `uvloop.install()` first, or with orjson's
 `loads` in place of `json.loads` for response bodies and stream chunks, against the
@@ -9,6 +10,7 @@ the prober process's own over the measured window.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -17,11 +19,13 @@ import time
 from pathlib import Path
 
 from bench.common import (
+    QUICK,
     canary_config,
     cpu_seconds,
     free_port,
     markdown,
     pinned,
+    scale,
     served,
     start_canned,
     stop,
@@ -35,13 +39,17 @@ PRELUDE = {
     "orjson": "import orjson, types, exporter.protocols.http as h\n"
     "h.json = types.SimpleNamespace(loads=orjson.loads, dumps=h.json.dumps)\n",
 }
-WARMUP, WINDOW = 4.0, 8.0
+WARMUP, WINDOW = scale(4, 1), scale(8, 1)
+# the quick profile: 8 non-streaming canaries, each run twice a second, not back to back
+INTERVAL = scale(10, 500) / 1000
+CANARIES = scale(64, 8)
+STREAMS = (False,) if QUICK else (False, True)
 
 
 def measure(endpoint: str, stream: bool, prelude: str) -> tuple[float, float]:
     directory = Path(tempfile.mkdtemp(prefix="chatcanary-speedups-"))
     path = directory / "config.yaml"
-    path.write_text(canary_config(endpoint, 64, 0.01, stream=stream, concurrency=64))
+    path.write_text(canary_config(endpoint, CANARIES, INTERVAL, stream=stream, concurrency=64))
     port = free_port()
     code = prelude + (
         "from exporter.cli import main\n"
@@ -49,7 +57,7 @@ def measure(endpoint: str, stream: bool, prelude: str) -> tuple[float, float]:
     )
     process = subprocess.Popen([sys.executable, "-c", code], preexec_fn=pinned(0))
     try:
-        wait_http(f"http://127.0.0.1:{port}/-/ready")
+        wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=120)
         time.sleep(WARMUP)
         n0, c0, t0 = served(endpoint), cpu_seconds(process.pid), time.monotonic()
         time.sleep(WINDOW)
@@ -63,9 +71,16 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
     canned, endpoint = start_canned(cpu=1)
     rows = []
+    missing = {
+        name: f"{module} is not installed"
+        for name, module in (("uvloop", "uvloop"), ("orjson", "orjson"))
+        if importlib.util.find_spec(module) is None
+    }
     try:
-        for stream in (False, True):
+        for stream in STREAMS:
             for name, prelude in PRELUDE.items():
+                if name in missing:
+                    continue
                 cpu, rate = measure(endpoint, stream, prelude)
                 rows.append({"variant": name, "stream": stream, "cpu_ms": cpu, "rate": rate})
                 print(rows[-1], flush=True)
@@ -85,7 +100,9 @@ def main() -> None:
             for r in rows
         ],
     )
-    write("speedups", {"rows": rows}, table)
+    if missing:
+        table += "\nSkipped: " + "; ".join(missing.values()) + ".\n"
+    write("speedups", {"rows": rows, "skipped": missing}, table)
 
 
 if __name__ == "__main__":
