@@ -211,25 +211,30 @@ class Dialect:
         return await post(session, spec, request, payload, deadline, rec, self)
 
     def rendered(self, spec: RunSpec, messages: Sequence[Message]) -> tuple[Request, bytes]:
-        """The request and its JSON body's bytes, built once per run spec and turn while
-        its messages stay the same (a canary's first turn always does): a canary run
-        need not render the same body again."""
-        key = (id(spec), len(messages))
+        """The request and its JSON body's bytes. A canary's first turn is the same run
+        after run: it is rendered once per run spec and kept."""
         sent = tuple(messages)
-        kept = _RENDERED.get(key)
+        kept = _RENDERED.get(id(spec))
         if kept is not None and kept[0] is spec and kept[1] == sent:
             return kept[2], kept[3]
         request = self.build(spec, messages)
         payload = json.dumps(request.body).encode()
-        if len(_RENDERED) >= RENDERED_KEPT:  # specs of old configs: start again
-            _RENDERED.clear()
-        _RENDERED[key] = (spec, sent, request, payload)
+        if sent == first_turn(spec):  # not a later turn, nor a judge's question
+            if len(_RENDERED) >= RENDERED_KEPT:  # specs of old configs: start again
+                _RENDERED.clear()
+            _RENDERED[id(spec)] = (spec, sent, request, payload)
         return request, payload
 
 
-# Rendered requests by (id of the run spec, turn's message count); the spec is kept with
-# them so an id reused by a new spec never matches.
-_RENDERED: dict[tuple[int, int], tuple[RunSpec, tuple[Message, ...], Request, bytes]] = {}
+def first_turn(spec: RunSpec) -> tuple[Message, ...]:
+    """The messages of a canary's first turn."""
+    canary = spec.canary
+    return (*canary.preamble(), Message(role="user", content=canary.user_turns()[0]))
+
+
+# Rendered first turns by the id of their run spec; the spec is kept with them so that an
+# id reused by a new spec never matches.
+_RENDERED: dict[int, tuple[RunSpec, tuple[Message, ...], Request, bytes]] = {}
 RENDERED_KEPT = 4096
 
 
