@@ -357,15 +357,21 @@ async def test_configured_headers_are_sent(session: aiohttp.ClientSession) -> No
 
 
 def verdicts(result: ProbeResult) -> dict[str, object]:
-    """What a run concluded, without its timings and random ids."""
+    """What a run concluded, without its timings and random ids. Of a run that failed, not
+    what it had read before: that depends on where the network split the reads (Ollama's
+    decoder drops the lines read together with a malformed one)."""
     last = result.last
-    return {
+    concluded: dict[str, object] = {
         "outcome": result.outcome,
         "error_class": result.error_class,
         "error_detail": result.error_detail,
+        "status": last.status,
+    }
+    if result.error_class is not None:
+        return concluded
+    return concluded | {
         "checks": result.checks,
         "refusal": result.refusal,
-        "status": last.status,
         "text": last.text,
         "refused_text": last.refusal,
         "finish_reason": last.finish_reason,
