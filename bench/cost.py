@@ -10,8 +10,10 @@ same meter for every contender.
 
 Two phases per contender: a fixed offered rate that every contender carries with room to
 spare (cost per probe, CPU ms/probe), and 64 probes kept in flight back to back, more than
-one core can serve (the highest sustained rate).
-Run: `python -m bench.cost [--window 8]`.
+one core can serve (the highest sustained rate). chatcanary runs as a user runs it, with
+its default store (a SQLite file in a new data directory): its writes are part of the cost.
+Run: `python -m bench.cost [--window 8]`. The quick profile measures chatcanary alone, at
+the fixed rate, for a second.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from bench.common import (
     markdown,
     metric_sum,
     pinned,
+    scale,
     served,
     start_canned,
     start_chatcanary,
@@ -54,7 +57,11 @@ FIXED = {"json": (100, 1.0), "stream": (25, 1.0)}
 # run again as soon as they finish), far more than one core can serve.
 IN_FLIGHT = 64
 BACK_TO_BACK = 0.01
-WARMUP = 5.0
+WARMUP = scale(5, 1)
+WINDOW = scale(8, 1)
+# the quick profile: no third-party peer, no saturation
+CONTENDERS = scale(3, 1)
+PHASES = ("fixed", "max")[: scale(2, 1)]
 
 BLACKBOX_CONFIG = """
 modules:
@@ -234,10 +241,11 @@ async def run(window: float) -> dict[str, Any]:
     try:
         for mode in ("json", "stream"):
             contenders = ["chatcanary", "sdk"] + (["blackbox"] if mode == "json" else [])
-            for contender in contenders:
+            for contender in contenders[:CONTENDERS]:
                 row: dict[str, Any] = {"prober": contender, "mode": mode}
-                max_load = (IN_FLIGHT, BACK_TO_BACK)
-                for phase, load in (("fixed", FIXED[mode]), ("max", max_load)):
+                loads = {"fixed": FIXED[mode], "max": (IN_FLIGHT, BACK_TO_BACK)}
+                for phase in PHASES:
+                    load = loads[phase]
                     if contender == "blackbox":
                         rate = load[0] / load[1] if phase == "fixed" else None
                         result, verdicts = await blackbox_phase(endpoint, rate, WARMUP, window)
@@ -277,6 +285,7 @@ def table(result: dict[str, Any]) -> str:
         base = find("chatcanary", row["mode"])
         assert base is not None
         ratio = row["fixed"]["cpu_ms_per_probe"] / base["fixed"]["cpu_ms_per_probe"]
+        peak = row.get("max", {"probes_per_s": float("nan"), "cpu_utilisation": float("nan")})
         out.append(
             [
                 names[row["prober"]],
@@ -285,8 +294,8 @@ def table(result: dict[str, Any]) -> str:
                 else "non-streaming",
                 f"{row['fixed']['cpu_ms_per_probe']:.3f} ms at {row['fixed']['offered_per_s']}/s",
                 f"{ratio:.2f}x",
-                f"{row['max']['probes_per_s']:.0f}/s",
-                f"{row['max']['cpu_utilisation']:.2f}",
+                f"{peak['probes_per_s']:.0f}/s",
+                f"{peak['cpu_utilisation']:.2f}",
             ]
         )
     return markdown(
@@ -304,7 +313,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--window", type=float, default=8.0, help="seconds measured per phase")
+    parser.add_argument("--window", type=float, default=WINDOW, help="seconds measured per phase")
     args = parser.parse_args()
     result = asyncio.run(run(args.window))
     write("cost", result, table(result))

@@ -25,14 +25,17 @@ from typing import Any
 import aiohttp
 
 from bench.common import (
+    QUICK,
     cpu_seconds,
     markdown,
     put_behaviour,
     quantile,
+    scale,
     start_simulator,
     stop,
     write,
 )
+from exporter.cli import freeze_heap
 from exporter.config import parse_config
 from exporter.protocols.http import timing_trace
 from exporter.result import ProbeResult
@@ -40,15 +43,64 @@ from exporter.runner import run_canary
 
 TTFT, GAP, TOKENS = 0.1, 0.05, 20
 SCRIPTED_TOTAL = TTFT + (TOKENS - 1) * GAP
-# streams -> runs per worker: enough samples for a p99 without a long run
-ROUNDS = {1: 30, 50: 6, 200: 4, 500: 3}
+# streams -> runs per worker: enough samples for a p99 without a long run (the quick
+# profile: a run or two at 1 and 50 streams, figures without meaning)
+ROUNDS = {1: scale(30, 2), 50: scale(6, 1), 200: scale(4, 1), 500: scale(3, 1)}
+STREAMS = [1, 50] if QUICK else list(ROUNDS)
 FLOORS = (1, 200, 500)  # the minimal client's runs, for comparison
+LAG_TICK = 0.001  # the loop-lag probe's sleep
 
 CONFIG = """
 defaults: {{timeout: 10s, max_tokens: 100}}
 targets: [{{name: sim, protocol: openai, base_url: "{url}/v1", model: bench}}]
 canaries: [{{name: c, prompt: "Tell me a story"}}]
 """
+
+
+class LoopLag:
+    """What else holds the prober's event loop: a task that sleeps LAG_TICK again and
+    again and records how late each wake-up is, and the collector's passes (from
+    `gc.callbacks`) with the CPU time each took (CPU, not wall-clock: on a shared machine
+    a pass preempted halfway would read as long)."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._gc_started = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def __enter__(self) -> LoopLag:
+        gc.callbacks.append(self._gc)
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._gc)
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _tick(self) -> None:
+        while True:
+            due = time.perf_counter() + LAG_TICK
+            await asyncio.sleep(LAG_TICK)
+            self.lags.append(max(0.0, time.perf_counter() - due))
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.thread_time()
+        else:
+            self.pauses[info["generation"]].append(time.thread_time() - self._gc_started)
+
+    def figures(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "loop_lag_p99_ms": round(quantile(self.lags, 0.99) * 1000, 3),
+            "loop_lag_max_ms": round(max(self.lags, default=0.0) * 1000, 3),
+        }
+        for generation, pauses in self.pauses.items():
+            out[f"gc{generation}_passes"] = len(pauses)
+            out[f"gc{generation}_max_ms"] = round(max(pauses, default=0.0) * 1000, 3)
+            out[f"gc{generation}_total_ms"] = round(sum(pauses) * 1000, 3)
+        return out
 
 
 def own_cpu() -> float:
@@ -66,10 +118,10 @@ async def measure(url: str, simulator_pid: int, streams: int, rounds: int) -> di
             return [await run_canary(s, spec) for _ in range(rounds)]
 
         await asyncio.gather(*(run_canary(s, spec) for _ in range(streams)))  # warm-up
-        gc.collect()
-        gc.freeze()  # as `Service.start()` does: what lives now is not rescanned
+        freeze_heap()  # as `chatcanary run` does once it has started
         cpu0, sim0, t0 = own_cpu(), cpu_seconds(simulator_pid), time.monotonic()
-        batches = await asyncio.gather(*(worker(i) for i in range(streams)))
+        with LoopLag() as lag:
+            batches = await asyncio.gather(*(worker(i) for i in range(streams)))
         cpu1, sim1, t1 = own_cpu(), cpu_seconds(simulator_pid), time.monotonic()
     ttft: list[float] = []
     gaps: list[float] = []
@@ -86,6 +138,7 @@ async def measure(url: str, simulator_pid: int, streams: int, rounds: int) -> di
         row[f"{name}_p99_abs_error_ms"] = round(quantile(errors, 0.99) * 1000, 3)
     row["prober_cpu_cores"] = round((cpu1 - cpu0) / (t1 - t0), 2)
     row["simulator_cpu_cores"] = round((sim1 - sim0) / (t1 - t0), 2)
+    row.update(lag.figures())
     return row
 
 
@@ -151,6 +204,8 @@ def table(rows: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
             "inter-token gap error ms",
             "duration error ms",
             "CPU cores: prober / simulator",
+            "loop lag ms (p99 / max)",
+            "GC passes (gen 0/1/2), longest / total CPU ms",
         ],
         [
             [
@@ -160,6 +215,10 @@ def table(rows: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
                 pair(row, "gap"),
                 pair(row, "duration"),
                 f"{row['prober_cpu_cores']:.2f} / {row['simulator_cpu_cores']:.2f}",
+                f"{row['loop_lag_p99_ms']:.2f} / {row['loop_lag_max_ms']:.2f}",
+                f"{row['gc0_passes']}/{row['gc1_passes']}/{row['gc2_passes']}, "
+                f"{max(row[f'gc{g}_max_ms'] for g in range(3)):.2f} / "
+                f"{sum(row[f'gc{g}_total_ms'] for g in range(3)):.1f}",
             ]
             for row in rows
         ]
@@ -171,6 +230,8 @@ def table(rows: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
                 "",
                 "",
                 "",
+                "",
+                "",
             ]
             for floor in floors
         ],
@@ -179,7 +240,7 @@ def table(rows: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--streams", type=int, nargs="+", default=list(ROUNDS))
+    parser.add_argument("--streams", type=int, nargs="+", default=STREAMS)
     args = parser.parse_args()
     # one core each, so neither side's queue hides in the other's scheduling
     os.sched_setaffinity(0, {0})
@@ -187,7 +248,7 @@ def main() -> None:
     try:
         put_behaviour(url, "bench", {"ttft": TTFT, "token_interval": GAP, "answer_tokens": TOKENS})
         rows = [asyncio.run(measure(url, process.pid, n, ROUNDS.get(n, 4))) for n in args.streams]
-        floors = [asyncio.run(reference(url, n, ROUNDS[n])) for n in FLOORS]
+        floors = [asyncio.run(reference(url, n, ROUNDS[n])) for n in FLOORS if n in args.streams]
     finally:
         stop(process)
     scripted = {"ttft_s": TTFT, "gap_s": GAP, "tokens": TOKENS}

@@ -635,13 +635,21 @@ async def cmd_proxy(args: argparse.Namespace) -> int:
     return await _serve(Service(config), args.metrics_listen, args.grace)
 
 
+YOUNG_PASS_ALLOCATIONS = 10_000
+
+
 def freeze_heap() -> None:
     """Spare what lives now (modules, config, one task per canary, the app) the cyclic
     collector's full passes, whose pause every run in flight would measure as latency
-    (about 70 ms with 10,000 canaries; see docs/BENCHMARKS.md). It lives as long as the
-    process, which the command owns; a library embedding Service owns neither."""
+    (about 70 ms with 10,000 canaries; see docs/BENCHMARKS.md), and make its young passes
+    rarer. It lives as long as the process, which the command owns; a library embedding
+    Service owns neither."""
     gc.collect()
     gc.freeze()
+    # A run leaves no cyclic garbage, so a young pass finds nothing to free, yet stops the
+    # loop; at 700 allocations (the default) 200 streams paid about 35 of them every 5 s
+    # (bench/notes.md, Timing).
+    gc.set_threshold(YOUNG_PASS_ALLOCATIONS, *gc.get_threshold()[1:])
     log.debug("start-up heap frozen", extra={"objects": gc.get_freeze_count()})
 
 

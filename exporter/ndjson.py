@@ -10,8 +10,9 @@ another exception.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from exporter import jsontext
 
 
 class NDJSONError(ValueError):
@@ -60,7 +61,7 @@ class NDJSONDecoder:
         except UnicodeDecodeError as exc:
             raise NDJSONError(f"invalid UTF-8 in stream: {exc.reason}") from None
         try:
-            return json.loads(text)
+            return jsontext.loads(text)
         # deep nesting exhausts the parser's recursion: that too is a bad line
         except (ValueError, RecursionError) as exc:
             raise NDJSONError(f"invalid JSON line: {exc}") from None

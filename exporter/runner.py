@@ -10,6 +10,7 @@ result, so the scheduler never dies.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -254,7 +255,19 @@ def refusal_verdict(exchange: Exchange) -> Verdict:
         return Verdict(refused=True, detector="refusal_field", reason=exchange.refusal[:120])
     if exchange.finish_reason == "refusal":
         return Verdict(refused=True, detector="stop_reason", reason="stop_reason: refusal")
+    if len(exchange.text) <= RECENT_CHARS:
+        return _recent_verdict(exchange.text)
     return detect_refusal(exchange.text)
+
+
+# A canary's answer often repeats run after run ("42"): the classifier is pure, so the
+# verdict on a recent short answer is reused (at most 256 x 4096 characters are kept).
+RECENT_CHARS = 4096
+
+
+@functools.lru_cache(maxsize=256)
+def _recent_verdict(text: str) -> Verdict:
+    return detect_refusal(text)
 
 
 def fingerprint(turns: Sequence[Exchange]) -> str:

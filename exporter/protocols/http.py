@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 
 import aiohttp
 
+from exporter import jsontext
 from exporter.config import Message, RunSpec, Target
 from exporter.errors import ErrorClass, ProbeError, classify_status
 from exporter.result import GAPS_KEPT, Exchange, RateLimit
@@ -206,7 +207,35 @@ class Dialect:
         deadline: float,
     ) -> Exchange:
         rec = Recorder(spec.stream, sum(len(m.content) for m in messages))
-        return await post(session, spec, self.build(spec, messages), deadline, rec, self)
+        request, payload = self.rendered(spec, messages)
+        return await post(session, spec, request, payload, deadline, rec, self)
+
+    def rendered(self, spec: RunSpec, messages: Sequence[Message]) -> tuple[Request, bytes]:
+        """The request and its JSON body's bytes. A canary's first turn is the same run
+        after run: it is rendered once per run spec and kept."""
+        sent = tuple(messages)
+        kept = _RENDERED.get(id(spec))
+        if kept is not None and kept[0] is spec and kept[1] == sent:
+            return kept[2], kept[3]
+        request = self.build(spec, messages)
+        payload = json.dumps(request.body).encode()
+        if sent == first_turn(spec):  # not a later turn, nor a judge's question
+            if len(_RENDERED) >= RENDERED_KEPT:  # specs of old configs: start again
+                _RENDERED.clear()
+            _RENDERED[id(spec)] = (spec, sent, request, payload)
+        return request, payload
+
+
+def first_turn(spec: RunSpec) -> tuple[Message, ...]:
+    """The messages of a canary's first turn."""
+    canary = spec.canary
+    return (*canary.preamble(), Message(role="user", content=canary.user_turns()[0]))
+
+
+# Rendered first turns by the id of their run spec; the spec is kept with them so that an
+# id reused by a new spec never matches.
+_RENDERED: dict[int, tuple[RunSpec, tuple[Message, ...], Request, bytes]] = {}
+RENDERED_KEPT = 4096
 
 
 def json_headers(
@@ -223,12 +252,14 @@ async def post(
     session: aiohttp.ClientSession,
     spec: RunSpec,
     request: Request,
+    payload: bytes,
     deadline: float,
     rec: Recorder,
     dialect: Dialect,
 ) -> Exchange:
-    """POST the request and let the dialect read the answer into `rec`, within the run's
-    deadlines. Every failure becomes a classified `Exchange`.
+    """POST the request (`payload`: its body's JSON bytes) and let the dialect read the
+    answer into `rec`, within the run's deadlines. Every failure becomes a classified
+    `Exchange`.
 
     Until the first content token the tighter first-token deadline applies; after it,
     the run's own deadline. A JSON answer's first token is its end, so there only a
@@ -250,7 +281,7 @@ async def post(
             timer,
             session.post(
                 request.url,
-                json=request.body,
+                data=payload,
                 headers=request.headers,
                 timeout=timeout,
                 allow_redirects=spec.target.follow_redirects,
@@ -452,7 +483,7 @@ async def sse_events(
 
 def parse_json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     # a deeply nested body exhausts the parser's recursion: hostile, so malformed
     except (ValueError, RecursionError) as exc:
         raise ProbeError(ErrorClass.MALFORMED, f"invalid JSON: {exc}") from None

@@ -61,6 +61,14 @@ class Hist:
         if trace_id is not None:
             self.exemplars[index] = Exemplar({"trace_id": trace_id}, value, time.time())
 
+    def observe_all(self, values: Iterable[float]) -> None:
+        """Each value, as `observe` without an exemplar would (a stream's gaps)."""
+        bounds, counts, total = self.bounds, self.counts, self.total
+        for value in values:
+            counts[bisect.bisect_left(bounds, value)] += 1
+            total += value
+        self.total = total
+
     def buckets(self) -> list[tuple[str, float] | tuple[str, float, Exemplar]]:
         out: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
         running = 0
@@ -131,8 +139,7 @@ class Series:
         for number, turn in enumerate(result.turns, start=1):
             if turn.chunk_gaps:
                 self.gaps = self.gaps or Hist(self.buckets.inter_token_buckets)
-                for gap in turn.chunk_gaps:
-                    self.gaps.observe(gap)
+                self.gaps.observe_all(turn.chunk_gaps)
             if turn.response_model is not None or turn.system_fingerprint is not None:
                 self._identify(label(turn.response_model), label(turn.system_fingerprint))
             if conversation and turn.error_class is None:

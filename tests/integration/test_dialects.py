@@ -354,3 +354,56 @@ async def test_configured_headers_are_sent(session: aiohttp.ClientSession) -> No
     finally:
         await guarded.stop()
     assert result.outcome is Outcome.SUCCESS, result.error_detail
+
+
+def verdicts(result: ProbeResult) -> dict[str, object]:
+    """What a run concluded, without its timings and random ids. Of a run that failed, not
+    what it had read before: that depends on where the network split the reads (Ollama's
+    decoder drops the lines read together with a malformed one)."""
+    last = result.last
+    concluded: dict[str, object] = {
+        "outcome": result.outcome,
+        "error_class": result.error_class,
+        "error_detail": result.error_detail,
+        "status": last.status,
+    }
+    if result.error_class is not None:
+        return concluded
+    return concluded | {
+        "checks": result.checks,
+        "refusal": result.refusal,
+        "text": last.text,
+        "refused_text": last.refusal,
+        "finish_reason": last.finish_reason,
+        "response_model": last.response_model,
+        "system_fingerprint": last.system_fingerprint,
+        "tokens": (last.input_tokens, last.output_tokens, last.tokens_estimated),
+        "chunks": last.chunks,
+    }
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+@pytest.mark.parametrize("fault", [None, "content_filter", "stream_error", "malformed", "empty"])
+async def test_orjson_and_the_standard_library_give_the_same_results(
+    session: aiohttp.ClientSession,
+    simulator: Sim,
+    protocol: str,
+    stream: bool,
+    fault: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same bytes, decoded by exporter.jsontext (orjson where it agrees) and by `json`
+    alone: the same verdicts, texts, tokens and identity."""
+    import json
+
+    from exporter import jsontext
+
+    faults = {} if fault is None else {fault: 1.0}
+    behaviour = Behaviour(answer="The answer is 42, as asked.", faults=faults, retry_after=3)
+    simulator.sim.set_behaviour("m", behaviour)
+    spec = spec_for(simulator.url, stream=stream, protocol=protocol)
+    fast = await run_canary(session, spec)
+    monkeypatch.setattr(jsontext, "loads", json.loads)
+    plain = await run_canary(session, spec)
+    assert verdicts(fast) == verdicts(plain)
+    assert fast.error_class is None or fault is not None, fast.error_detail

@@ -100,6 +100,23 @@ def test_openai_request_differs_only_in_url_auth_and_model() -> None:
     assert request.body == {"model": "gpt-4o-mini-prod", **azure.body}
 
 
+def test_a_first_turn_is_rendered_once() -> None:
+    spec = spec_for(protocol="openai")  # its canary's prompt: "hi"
+    request, payload = openai.OPENAI.rendered(spec, HI)
+    assert json.loads(payload) == openai_request(spec, HI).body
+    assert openai.OPENAI.rendered(spec, list(HI)) == (request, payload)
+    assert openai.OPENAI.rendered(spec, list(HI))[1] is payload  # kept, not rendered again
+    # another turn (or a judge's question) is rendered each time, and not kept
+    other = [*HI, Message(role="assistant", content="42"), Message(role="user", content="and?")]
+    assert json.loads(openai.OPENAI.rendered(spec, other)[1])["messages"][2]["content"] == "and?"
+    assert openai.OPENAI.rendered(spec, other)[1] is not openai.OPENAI.rendered(spec, other)[1]
+    assert openai.OPENAI.rendered(spec, HI)[1] is payload
+    # a spec equal to the first but another object (a reload) gets its own rendering
+    again = spec_for(protocol="openai")
+    assert openai.OPENAI.rendered(again, HI)[1] is not payload
+    assert openai.OPENAI.rendered(again, HI)[1] == payload
+
+
 # --- streams -----------------------------------------------------------------------------
 
 PROMPT_FILTER = {
