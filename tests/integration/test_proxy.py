@@ -358,7 +358,7 @@ async def test_client_going_away_frees_the_upstream_connection(rig: Make) -> Non
         await wait_for(lambda: _true(r.tap.open == 0))
         await wait_for(lambda: _true(not sockets_to(r.tap.server.sockets[0].getsockname()[1])))  # type: ignore[union-attr]
         assert r.metrics.in_flight["p"] == 0
-        assert not r.proxies.listeners["p"].web_server.connections
+        assert not r.proxies.listeners["p"].connections
     finally:
         await server.close()
 
