@@ -48,6 +48,7 @@ HOP_BY_HOP = frozenset(
 CONVERSATION_HEADER = "x-chatcanary-conversation"
 BUFFER_LIMIT = 1 << 20  # request bytes held while no upstream connection takes them
 PIPELINE_LIMIT = 32  # requests of one client connection waiting for their turn
+LINGER = 2.0  # seconds a refused client's connection is read (and dropped) before closing
 
 Headers = list[tuple[bytes, bytes]]
 Stamp = Callable[[TrafficRecord], TrafficRecord]
@@ -212,6 +213,16 @@ class Downstream(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._refuse(400, b"Bad Request", f"malformed request: {exc}")
 
+    def eof_received(self) -> bool | None:
+        """The client is done sending: answer what it asked, then close."""
+        self.closing = True
+        if self.parsing is not None:  # its request cut short
+            self.parsing.client_gone()
+            return None
+        for exchange in self.queue:
+            exchange.keep_alive = False
+        return True if self.queue else None
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         for exchange in self.queue:
@@ -291,16 +302,17 @@ class Downstream(asyncio.Protocol):
         """The exchange's answer is written: the next one's turn, or the connection ends."""
         if self.queue and self.queue[0] is exchange:
             self.queue.popleft()
-        if not keep:
-            self.close()
-            return
-        if len(self.queue) <= PIPELINE_LIMIT:
-            self.resume("pipeline")
-        if self.queue:
-            self.queue[0].begin()
-        elif self._refusal is not None:
+        if self._refusal is not None and not self.queue:
             self.write(self._refusal)
+            self._linger()
+        elif not keep:
             self.close()
+        elif self.queue:
+            if len(self.queue) <= PIPELINE_LIMIT:
+                self.resume("pipeline")
+            self.queue[0].begin()
+        else:
+            self.resume("pipeline")
 
     def close(self) -> None:
         self.closing = True
@@ -337,11 +349,30 @@ class Downstream(asyncio.Protocol):
             self.parsing.client_gone()
             self.abort()
             return
-        self._stop()
+        self.closing = True
         if self.queue:
-            self._refusal = answer
+            self._refusal = answer  # read no more: what comes is of no use
+            if self.transport is not None:
+                self.transport.pause_reading()
+            for exchange in self.queue:
+                exchange.keep_alive = False
         else:
             self.write(answer)
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close after the answer, reading (and dropping) what the client still sends for
+        a while: closing with unread bytes would reset the connection, and the client
+        could lose the answer."""
+        self.resume("pipeline")
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self._paused_for.clear()
+        transport.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, transport.close)
 
 
 class _HeadTooLarge(Exception):
@@ -417,6 +448,9 @@ class Exchange:
     def begin(self) -> None:
         """The exchange's turn: send the request upstream."""
         self._begun = True
+        if self._over:  # its request was cut short while it waited
+            self.down.done(self, False)
+            return
         if self._refused:
             # absolute-form (a forward-proxy request) or a scheme-relative path: never
             # forwarded anywhere but the configured upstream, so not at all
@@ -459,10 +493,9 @@ class Exchange:
     def request_body(self, data: bytes) -> None:
         if self._refused:
             return
+        # forwarded first, observed after: the observer never delays a byte
+        self._send(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked_in else data)
         self.guard("request_chunk", data)
-        if self._chunked_in:
-            data = b"%x\r\n%s\r\n" % (len(data), data)
-        self._send(data)
 
     def request_complete(self) -> None:
         if self._refused:
@@ -509,7 +542,6 @@ class Exchange:
                 encoding = value.decode("latin-1")
             elif lower in (b"content-length", b"transfer-encoding"):
                 framed = True
-        self.guard("response", status, content_type, encoding)
         fields = end_to_end(headers)
         returning = self.forwarder.hooks.returning(self.forwarder.proxy, self.guard.observer)
         fields += [(n.encode("latin-1"), v.encode("latin-1")) for n, v in returning]
@@ -524,15 +556,14 @@ class Exchange:
         if not self.keep_alive:
             fields.append((b"Connection", b"close"))
         self.down.write(_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), fields))
+        self.guard("response", status, content_type, encoding)
 
     def interim(self, status: int, reason: bytes, headers: Headers) -> None:
         self.down.write(_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), end_to_end(headers)))
 
     def body(self, data: bytes) -> None:
+        self.down.write(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked_out else data)
         self.guard("chunk", data)
-        if self._chunked_out:
-            data = b"%x\r\n%s\r\n" % (len(data), data)
-        self.down.write(data)
 
     def complete(self) -> None:
         if self._chunked_out:

@@ -1010,3 +1010,185 @@ async def test_an_upstream_that_stops_reading_holds_the_client_back(
         writer.close()
     finally:
         await proxies.close(0)
+
+
+# --- keep-alive both ways, pipelining, requests that cannot be read -----------------------
+
+
+def kept_alive(request: bytes) -> bytes:
+    """The request without its `Connection: close`: the client keeps the connection."""
+    return request.replace(b"Connection: close\r\n", b"")
+
+
+async def read_messages(reader: asyncio.StreamReader, count: int) -> list[Message]:
+    """`count` whole responses from one connection, in order (each framed by its
+    Content-Length or chunked, as the proxy frames them for an HTTP/1.1 client)."""
+    data, messages = b"", []
+    async with asyncio.timeout(20):
+        while len(messages) < count:
+            if b"\r\n\r\n" in data:
+                message, rest = parse(data)
+                framed = message.header("content-length") is not None or _chunked(message)
+                if framed and message.complete:
+                    messages.append(message)
+                    data = rest
+                    continue
+            chunk = await reader.read(65536)
+            assert chunk, f"closed after {len(messages)} of {count} answers: {data!r}"
+            data += chunk
+    return messages
+
+
+def _chunked(message: Message) -> bool:
+    return "chunked" in (message.header("transfer-encoding") or "").lower()
+
+
+async def test_one_client_connection_carries_requests_over_one_upstream_connection(
+    rig: Make, simulator: int
+) -> None:
+    r = await rig(simulator, "openai")
+    reader, writer = await asyncio.open_connection("127.0.0.1", r.port)
+    try:
+        for stream in (True, False, True):
+            writer.write(kept_alive(chat_request("openai", stream)))
+            (response,) = await read_messages(reader, 1)
+            assert response.start == "HTTP/1.1 200 OK"
+            assert b"42" in response.body
+        await wait_for(lambda: _true(len(r.records) == 3))
+        assert len(r.tap.connections) == 1  # the upstream connection was reused
+        sent, received = r.tap.connections[0]
+        assert bytes(sent).count(b"POST /v1/chat/completions HTTP/1.1\r\n") == 3
+        answers, rest = [], bytes(received)
+        while rest:
+            answer, rest = parse(rest)
+            answers.append(answer.body)
+        assert len(answers) == 3
+        assert all(rec.outcome is TrafficOutcome.SUCCESS for rec in r.records)
+    finally:
+        writer.close()
+
+
+async def test_pipelined_requests_are_answered_in_order(rig: Make, simulator: int) -> None:
+    r = await rig(simulator, "openai")
+    models = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+    sent = kept_alive(chat_request("openai", True)) + models + chat_request("openai", False)
+    read = await exchange(r.port, sent)
+    first, rest = parse(read)
+    second, rest = parse(rest)
+    third, rest = parse(rest)
+    assert rest == b""
+    assert (first.header("content-type") or "").startswith("text/event-stream")
+    assert first.body.endswith(b"data: [DONE]\n\n")
+    assert b'"object": "list"' in second.body or b'"object":"list"' in second.body
+    assert json.loads(third.body)["object"] == "chat.completion"
+    await wait_for(lambda: _true(len(r.records) == 3))
+    assert [rec.route for rec in r.records] == ["chat", "models", "chat"]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # TLS to a plain listener
+        b"POST /v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["two-lengths", "space-in-name", "tls-hello", "bad-chunk-size"],
+)
+async def test_a_malformed_request_is_a_400_and_never_reaches_the_upstream(
+    rig: Make, simulator: int, sent: bytes
+) -> None:
+    r = await rig(simulator, "openai")
+    read = await exchange(r.port, sent)
+    if sent.endswith(b"zz\r\n"):
+        # the head was good and went on; the body cannot be read: both connections drop
+        assert not read.startswith(b"HTTP/1.1 200")
+    else:
+        response, _ = parse(read)
+        assert response.start == "HTTP/1.1 400 Bad Request"
+        assert response.body.startswith(b"chatcanary proxy: malformed request")
+        assert r.tap.connections == []
+    assert r.records == [] or r.records[0].outcome is TrafficOutcome.CANCELLED
+    await wait_for(lambda: _true(r.tap.open == 0))
+
+
+async def test_a_request_head_over_the_limit_is_a_431(rig: Make, simulator: int) -> None:
+    r = await rig(simulator, "openai")
+    sent = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    response, _ = parse(await exchange(r.port, sent))
+    assert response.start == "HTTP/1.1 431 Request Header Fields Too Large"
+    assert r.tap.connections == []
+
+
+async def test_a_bad_request_after_good_ones_is_answered_after_them(
+    rig: Make, simulator: int
+) -> None:
+    r = await rig(simulator, "openai")
+    good = kept_alive(chat_request("openai", False))
+    read = await exchange(r.port, good + b"NOT HTTP AT ALL\r\n\r\n")
+    first, rest = parse(read)
+    second, rest = parse(rest)
+    assert first.start == "HTTP/1.1 200 OK" and b"42" in first.body
+    assert second.start == "HTTP/1.1 400 Bad Request"
+    assert rest == b""
+
+
+async def test_a_closed_idle_upstream_connection_is_not_reused(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await up.request(reader)
+        body = whole_body("openai")
+        # keep-alive as far as HTTP says, then gone: as a server at its idle limit
+        await up.send(w, ANSWER_HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    pool = proxies.listeners["p"].forwarder.pool
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxies.listeners["p"].port)
+        writer.write(kept_alive(chat_request("openai", False)))
+        (first,) = await read_messages(reader, 1)
+        await wait_for(lambda: _true(not pool.idle))  # the proxy saw it close
+        writer.write(kept_alive(chat_request("openai", False)))
+        (second,) = await read_messages(reader, 1)
+        assert first.body == second.body == whole_body("openai")
+        assert len(up.writers) == 2
+        writer.close()
+    finally:
+        await proxies.close(0)
+
+
+async def test_head_and_http10_clients_get_the_framing_they_understand(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    frames = stream_frames("openai")
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while True:
+            request = await up.request(reader)
+            if request.start.startswith("HEAD"):
+                await up.send(w, b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Up: 1\r\n\r\n")
+                continue
+            await up.send(w, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Up: 1\r\n\r\n")
+            for frame in frames:
+                await up.send(w, b"%x\r\n%s\r\n" % (len(frame), frame))
+            await up.send(w, b"0\r\n\r\n")
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    port = proxies.listeners["p"].port
+    try:
+        head = await exchange(
+            port, b"HEAD /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        assert (
+            head
+            == b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Up: 1\r\nConnection: close\r\n\r\n"
+        )
+        old = await exchange(port, b"GET /v1/models HTTP/1.0\r\nHost: x\r\n\r\n")
+        start, _, body = old.partition(b"\r\n\r\n")
+        assert b"transfer-encoding" not in start.lower()  # HTTP/1.0 knows no chunks
+        assert body == b"".join(frames)  # the body ends where the connection does
+    finally:
+        await proxies.close(0)
