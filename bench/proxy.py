@@ -2,7 +2,11 @@
 connection, at 1, 50 and 200 concurrent streams, and its CPU per proxied request; beside
 it, LiteLLM's proxy (`litellm[proxy]` from `.venv-peers`, a pass-through `openai/` model)
 in front of the same upstream, when that virtualenv has it.
-Run: `python -m bench.proxy [--streams 1 50 200] [--scale 0.5]`.
+Run: `python -m bench.proxy [--streams 1 50 200] [--scale 0.5]`. The goal at 50 streams
+(at most 0.5 ms median and 2 ms p99 added, TTFT and total) is written with the figures
+as met or not. The quick profile (`CHATCANARY_BENCH_QUICK=1`) paces the upstream ten
+times faster, sends a request or three per stream and leaves LiteLLM out (it takes a
+minute to start): a few seconds in all.
 
 Three processes on loopback: a paced upstream (this file, `--upstream`: a raw asyncio
 HTTP/1.1 server answering every chat request with a real-format OpenAI SSE stream, the
@@ -30,18 +34,22 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    QUICK,
     cpu_seconds,
     free_port,
     markdown,
     pinned,
     quantile,
+    scale,
     stop,
     wait_http,
     write,
 )
 
-TTFT_MS, GAP_MS, CHUNKS = 50, 20, 20
-ROUNDS = {1: 200, 50: 20, 200: 5}  # requests per stream: 200, 1000, 1000 in all
+TTFT_MS, GAP_MS, CHUNKS = scale(50, 5), scale(20, 2), scale(20, 5)
+# requests per stream: 200, 1000, 1000 in all
+ROUNDS = {1: scale(200, 3), 50: scale(20, 1), 200: scale(5, 1)}
+GOAL_STREAMS, GOAL_P50_MS, GOAL_P99_MS = 50, 0.5, 2.0  # added latency, TTFT and total
 PEERS = Path(os.environ.get("CHATCANARY_PEERS", Path(__file__).parent.parent / ".venv-peers"))
 KEY = "sk-bench-" + secrets.token_hex(8)  # LiteLLM's master key; the others ignore it
 BODY = json.dumps(
@@ -171,6 +179,8 @@ model_list:
 
 def start_litellm(up: int, folder: Path) -> tuple[subprocess.Popen[bytes] | None, int, str]:
     """LiteLLM's proxy from `.venv-peers` on CPU 0, or None and why not."""
+    if QUICK:
+        return None, 0, "LiteLLM not measured in the quick profile"
     if not (PEERS / "bin" / "litellm").exists():
         return None, 0, f"LiteLLM not measured: no `litellm` in {PEERS} (scripts/peers.sh)"
     config = folder / "litellm.yaml"
@@ -236,7 +246,29 @@ def main() -> None:
     table = markdown(header, rows)
     table += f"\nchatcanary CPU per request: refusal verdict on every answer / on none. {peer}"
     table += " (`openai/` pass-through model, master key, no database).\n" if litellm else ".\n"
-    write("proxy", {"litellm": peer, "results": results}, table)
+    goals = _goals(results)
+    if goals:
+        met = all(goal["met"] for goal in goals.values())
+        table += f"Goal at {GOAL_STREAMS} streams (≤ {GOAL_P50_MS} ms median, ≤ {GOAL_P99_MS} ms"
+        table += f" p99 added, TTFT and total): {'met' if met else 'not met'}.\n"
+    write("proxy", {"litellm": peer, "goals": goals, "results": results}, table)
+
+
+def _goals(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The goal at GOAL_STREAMS, each figure with its bound and whether it is met."""
+    at = next((r for r in results if r["streams"] == GOAL_STREAMS), None)
+    if at is None:
+        return {}
+    goals = {}
+    for kind in ("ttft", "total"):
+        for q, bound in (("p50", GOAL_P50_MS), ("p99", GOAL_P99_MS)):
+            measured = at[f"added_{kind}_ms"][q]
+            goals[f"added_{kind}_{q}_ms"] = {
+                "bound": bound,
+                "measured": round(measured, 3),
+                "met": measured <= bound,
+            }
+    return goals
 
 
 def _compare(direct: list[tuple[float, float]], proxied: list[tuple[float, float]]) -> Any:
@@ -263,7 +295,7 @@ def _compare(direct: list[tuple[float, float]], proxied: list[tuple[float, float
 
 
 def run(
-    streams_list: list[int], scale: float, ports: dict[str, int], pids: dict[str, int]
+    streams_list: list[int], factor: float, ports: dict[str, int], pids: dict[str, int]
 ) -> tuple[list[list[str]], list[dict[str, Any]]]:
     rows, results = [], []
 
@@ -273,7 +305,7 @@ def run(
         return out, (cpu_seconds(pids[pid]) - before) / len(out) * 1000
 
     for streams in streams_list:
-        rounds = max(1, round(ROUNDS.get(streams, 5) * scale))
+        rounds = max(1, round(ROUNDS.get(streams, scale(5, 1)) * factor))
         for name in ("judged", "unjudged", "litellm"):  # warm-up: connections, caches
             if ports[name]:
                 asyncio.run(measure(ports[name], streams, 1))
