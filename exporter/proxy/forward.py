@@ -46,6 +46,11 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"upgrade"}
 )
 CONVERSATION_HEADER = "x-chatcanary-conversation"
+# sent again on a new connection when a kept-alive one closed before any answer (the
+# upstream's idle limit met the request on the way), as aiohttp and nginx do: never a
+# POST, which the upstream may have begun to answer at a cost
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+REPLAY_LIMIT = 64 * 1024  # request bytes kept for that
 BUFFER_LIMIT = 1 << 20  # request bytes held while no upstream connection takes them
 PIPELINE_LIMIT = 32  # requests of one client connection waiting for their turn
 LINGER = 2.0  # seconds a refused client's connection is read (and dropped) before closing
@@ -411,6 +416,7 @@ class Exchange:
         self._close_after = False
         self._stamp: Stamp | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._replay: bytes | None = None  # what went out, while it may be sent again
         self._begun = False
         self._over = False
         if not self._refused:
@@ -466,6 +472,22 @@ class Exchange:
         else:
             self._connecting = asyncio.create_task(self._connect())
 
+    def _retry(self, error: ProbeError) -> bool:
+        """Send the request again on a new connection, if the one it went on was a kept-alive
+        one that closed before answering and the request may be sent twice."""
+        connection, replay = self.connection, self._replay
+        if connection is None or replay is None or not self._request_done:
+            return False
+        if (
+            not connection.reused
+            or connection.answered
+            or error.error_class is not ErrorClass.CONNECTION
+        ):
+            return False
+        self._replay, self._out, self.connection = None, replay, None
+        self._connecting = asyncio.create_task(self._connect())
+        return True
+
     async def _connect(self) -> None:
         try:
             connection = await self.forwarder.pool.open()
@@ -482,6 +504,8 @@ class Exchange:
     def _attach(self, connection: Connection) -> None:
         self.connection = connection
         data, self._out = self._out, b""
+        if connection.reused and self.method in IDEMPOTENT and len(data) <= REPLAY_LIMIT:
+            self._replay = data
         connection.send(self, data, self.method == b"HEAD")
         connection.request_sent = self._request_done
         if self._pending:
@@ -509,6 +533,8 @@ class Exchange:
 
     def _send(self, data: bytes) -> None:
         if self.connection is not None:
+            if self._replay is not None:
+                self._replay = self._replay + data if len(self._replay) < REPLAY_LIMIT else None
             self.connection.write(data)
         elif not self._over:
             self._out += data
@@ -573,9 +599,9 @@ class Exchange:
         self.down.done(self, self.keep_alive and not self._close_after and self._request_done)
 
     def failed(self, error: ProbeError) -> None:
-        self.connection = None
-        if self._over:
+        if self._over or self._retry(error):
             return
+        self.connection = None
         if self._responded:
             # the head went out: the client must see the body end early, as the
             # upstream's did, so the connection to the client is closed under it

@@ -82,6 +82,8 @@ class Connection(asyncio.Protocol):
         self.receiver: Receiver | None = None
         self.head_only = False  # the request was HEAD: no body follows the head
         self.request_sent = False  # the whole request went out: the connection may be reused
+        self.reused = False  # it carried a request before this one
+        self.answered = False  # a byte of the answer came
         self.closed = False
         self._reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -98,7 +100,7 @@ class Connection(asyncio.Protocol):
         """Carry a new request, starting with these bytes."""
         self.receiver = receiver
         self.head_only = head_only
-        self.request_sent = False
+        self.request_sent = self.answered = False
         self._responded = self._until_close = False
         if self._idle is not None:
             self._idle.cancel()
@@ -142,6 +144,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.pool.loop.time()
+        self.answered = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -301,6 +304,7 @@ class Pool:
                     connection._idle.cancel()
                     connection._idle = None
                 self.busy.add(connection)
+                connection.reused = True
                 return connection
         return None
 

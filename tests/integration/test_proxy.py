@@ -1192,3 +1192,40 @@ async def test_head_and_http10_clients_get_the_framing_they_understand(
         assert body == b"".join(frames)  # the body ends where the connection does
     finally:
         await proxies.close(0)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_kept_alive_connection_closed_under_a_request_retries_only_idempotent_ones(
+    scripted: Callable[..., Awaitable[Scripted]], method: str
+) -> None:
+    body = whole_body("openai")
+    answer = ANSWER_HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await up.request(reader)
+        await up.send(w, answer)
+        if len(up.writers) == 1:
+            await up.request(reader)  # the next request on this connection: closed unanswered
+            return
+        while True:
+            await up.request(reader)
+            await up.send(w, answer)
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxies.listeners["p"].port)
+        request = f"{method} /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        for _ in range(2):
+            writer.write(request.encode())
+            (response,) = await read_messages(reader, 1)
+        if method == "GET":  # sent again on a new connection: the client sees the answer
+            assert response.start == "HTTP/1.1 200 OK" and response.body == body
+            assert len(up.writers) == 2
+        else:  # a POST is never sent twice: the proxy's own 502
+            assert response.start == "HTTP/1.1 502 Bad Gateway"
+            assert response.body.startswith(b"chatcanary proxy: upstream connection: ")
+            assert len(up.writers) == 1
+        writer.close()
+    finally:
+        await proxies.close(0)
