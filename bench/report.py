@@ -177,7 +177,12 @@ def proxy_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             "proxy adds at 50 streams: TTFT and total ≤ 0.5 ms median, ≤ 2 ms p99",
             f"TTFT {ttft['p50']:+.2f} / {ttft['p99']:+.2f} ms, "
             f"total {total['p50']:+.2f} / {total['p99']:+.2f} ms",
-            verdict(max(ttft["p50"], total["p50"]) <= 0.5 and max(ttft["p99"], total["p99"]) <= 2),
+            # bench/proxy.py judges its own goal; older results carry only the figures
+            verdict(
+                all(goal["met"] for goal in result["goals"].values())
+                if result.get("goals")
+                else max(ttft["p50"], total["p50"]) <= 0.5 and max(ttft["p99"], total["p99"]) <= 2
+            ),
         )
     ]
     peer = row.get("litellm")

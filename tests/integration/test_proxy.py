@@ -1229,3 +1229,30 @@ async def test_a_kept_alive_connection_closed_under_a_request_retries_only_idemp
         writer.close()
     finally:
         await proxies.close(0)
+
+
+@pytest.mark.parametrize("every", [1, 7, 61, 1000])
+async def test_an_answer_split_anywhere_arrives_the_same(
+    scripted: Callable[..., Awaitable[Scripted]], every: int
+) -> None:
+    frames = stream_frames("openai")
+    body = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(f), f) for f in frames) + b"0\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+    answer += b"\r\n" + body
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await up.request(reader)
+        for start in range(0, len(answer), every):  # cut inside sizes, CRLFs, the head
+            await up.send(w, answer[start : start + every])
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        read = await exchange(proxies.listeners["p"].port, chat_request("openai", True))
+        response, _ = parse(read)
+        written, _ = parse(bytes(up.written))
+        assert response.start == written.start == "HTTP/1.1 200 OK"
+        assert response.fields() == written.fields()
+        assert response.body == b"".join(frames) and response.complete
+    finally:
+        await proxies.close(0)
