@@ -54,6 +54,9 @@ REPLAY_LIMIT = 64 * 1024  # request bytes kept for that
 BUFFER_LIMIT = 1 << 20  # request bytes held while no upstream connection takes them
 PIPELINE_LIMIT = 32  # requests of one client connection waiting for their turn
 LINGER = 2.0  # seconds a refused client's connection is read (and dropped) before closing
+# seconds a client connection may wait between requests, or take to send a request's
+# head, before it is closed (aiohttp's and nginx's keep-alive limit)
+CLIENT_IDLE = 75.0
 
 Headers = list[tuple[bytes, bytes]]
 Stamp = Callable[[TrafficRecord], TrafficRecord]
@@ -196,12 +199,14 @@ class Downstream(asyncio.Protocol):
         self._headers: Headers = []
         self._head_size = 0
         self._refusal: bytes | None = None  # the answer to a bad request after the queue
+        self._idle: asyncio.TimerHandle | None = None
 
     # --- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         self.forwarder.connections.add(self)
+        self._wait()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -229,6 +234,8 @@ class Downstream(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self._idle is not None:
+            self._idle.cancel()
         for exchange in self.queue:
             exchange.client_gone()
         self.queue.clear()
@@ -260,6 +267,9 @@ class Downstream(asyncio.Protocol):
         self._grow(len(name) + len(value) + 4)
 
     def on_headers_complete(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         parser = self.parser
         exchange = Exchange(
             self,
@@ -317,6 +327,7 @@ class Downstream(asyncio.Protocol):
             self.queue[0].begin()
         else:
             self.resume("pipeline")
+            self._wait()
 
     def close(self) -> None:
         self.closing = True
@@ -333,6 +344,16 @@ class Downstream(asyncio.Protocol):
         self._head_size += size
         if self._head_size > MAX_HEAD:
             raise _HeadTooLarge
+
+    def _wait(self) -> None:
+        """Wait CLIENT_IDLE for the next request's head, then close."""
+        if self._idle is None:
+            self._idle = asyncio.get_running_loop().call_later(CLIENT_IDLE, self._expire)
+
+    def _expire(self) -> None:
+        self._idle = None
+        if not self.queue:
+            self.close()
 
     def _stop(self) -> None:
         """Read no more requests from this connection; answer those read, then close."""

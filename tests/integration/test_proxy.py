@@ -1256,3 +1256,25 @@ async def test_an_answer_split_anywhere_arrives_the_same(
         assert response.body == b"".join(frames) and response.complete
     finally:
         await proxies.close(0)
+
+
+async def test_a_client_connection_idle_or_slow_with_its_head_is_closed(
+    rig: Make, simulator: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.proxy import forward
+
+    monkeypatch.setattr(forward, "CLIENT_IDLE", 0.5)
+    r = await rig(simulator, "openai")
+    idle = await asyncio.open_connection("127.0.0.1", r.port)
+    slow = await asyncio.open_connection("127.0.0.1", r.port)
+    kept = await asyncio.open_connection("127.0.0.1", r.port)
+    slow[1].write(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+    kept[1].write(kept_alive(chat_request("openai", False)))
+    (answer,) = await read_messages(kept[0], 1)
+    assert answer.start == "HTTP/1.1 200 OK"
+    async with asyncio.timeout(20):
+        for reader, _ in (idle, slow, kept):  # kept: idle after its answer
+            assert await reader.read() == b""
+    assert r.tap.connections and len(r.tap.connections) == 1  # only the kept one's request
+    for _, writer in (idle, slow, kept):
+        writer.close()
