@@ -13,10 +13,12 @@ HTTP/1.1 server answering every chat request with a real-format OpenAI SSE strea
 first content chunk after TTFT_MS, then CHUNKS more GAP_MS apart), `chatcanary run` with
 two proxies in front of it (refusal verdict on every answer, and on none), and the
 client, this process: a raw asyncio socket per stream, no HTTP library, stamping the read
-that brings the first content chunk and the one that ends the body. The proxies
-(chatcanary's and LiteLLM's) are pinned to CPU 0, the upstream and the client to CPU 1.
-Direct and proxied rounds alternate (direct, judged, direct, unjudged, direct, LiteLLM),
-so drift of the machine hits all; the direct rounds are the raw-socket client's floor.
+that brings the first content chunk and the one that ends the body. Beside them, the
+floor of any proxy in a Python process of its own: a raw asyncio TCP relay (`--relay`,
+no parsing, no observing). The proxies (chatcanary's, the relay,
+LiteLLM's) are pinned to CPU 0, the upstream and the client to CPU 1. Direct and proxied
+rounds alternate (direct, judged, direct, unjudged, direct, relay, direct, LiteLLM), so
+drift of the machine hits all; the direct rounds are the raw-socket client's floor.
 """
 
 from __future__ import annotations
@@ -110,6 +112,49 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()
+
+
+# --- the floor: a raw TCP relay (its own process) ------------------------------------------
+
+
+class _Pipe(asyncio.Protocol):
+    """One side of the relay: what it reads, the other side writes (no parsing at all)."""
+
+    def __init__(self, peer: _Pipe | None = None) -> None:
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+
+async def relay(port: int, up: int) -> None:
+    """What any proxy in its own Python process costs at the least: an asyncio TCP relay
+    to the upstream, one connection per client connection."""
+    loop = asyncio.get_running_loop()
+
+    class Front(_Pipe):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            transport.pause_reading()  # type: ignore[attr-defined]
+            self.connecting = loop.create_task(self.connect())
+
+        async def connect(self) -> None:
+            _, self.peer = await loop.create_connection(lambda: _Pipe(self), "127.0.0.1", up)
+            assert self.transport is not None
+            self.transport.resume_reading()
+
+    server = await loop.create_server(Front, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
 
 
 async def upstream(port: int) -> None:
@@ -213,7 +258,11 @@ def main() -> None:
         "--scale", type=float, default=1.0, help="multiply the requests per stream (min 1)"
     )
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.relay:
+        asyncio.run(relay(args.relay, args.upstream))
+        return
     if args.upstream:
         asyncio.run(upstream(args.upstream))
         return
@@ -222,6 +271,12 @@ def main() -> None:
     up = subprocess.Popen(
         [sys.executable, "-m", "bench.proxy", "--upstream", str(up_port)], preexec_fn=pinned(1)
     )
+    relay_port = free_port()
+    floor = subprocess.Popen(
+        [sys.executable, "-m", "bench.proxy", "--relay", str(relay_port), "--upstream",
+         str(up_port)],
+        preexec_fn=pinned(0),
+    )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "proxy.yaml"
         config.write_text(CONFIG.format(judged=judged, unjudged=unjudged, up=up_port))
@@ -234,17 +289,29 @@ def main() -> None:
         try:
             wait_http(f"http://127.0.0.1:{web}/-/ready")
             litellm, litellm_port, peer = start_litellm(up_port, Path(tmp))
-            ports = {"up": up_port, "judged": judged, "unjudged": unjudged, "litellm": litellm_port}
-            pids = {"chatcanary": proxy.pid, "litellm": litellm.pid if litellm else 0}
+            ports = {
+                "up": up_port,
+                "judged": judged,
+                "unjudged": unjudged,
+                "relay": relay_port,
+                "litellm": litellm_port,
+            }
+            pids = {
+                "chatcanary": proxy.pid,
+                "relay": floor.pid,
+                "litellm": litellm.pid if litellm else 0,
+            }
             rows, results = run(args.streams, args.scale, ports, pids)
         finally:
-            stop(proxy, up, *([litellm] if litellm else []))
+            stop(proxy, up, floor, *([litellm] if litellm else []))
     header = [
         "streams", "proxy", "direct TTFT p50 / p99", "proxied TTFT p50 / p99",
         "added TTFT p50 / p99", "added total p50 / p99", "proxy CPU per request",
     ]  # fmt: skip
     table = markdown(header, rows)
-    table += f"\nchatcanary CPU per request: refusal verdict on every answer / on none. {peer}"
+    table += "\nchatcanary CPU per request: refusal verdict on every answer / on none. The raw"
+    table += " TCP relay (no parsing, no observing) is the least any proxy process adds."
+    table += f" {peer}"
     table += " (`openai/` pass-through model, master key, no database).\n" if litellm else ".\n"
     goals = _goals(results)
     if goals:
@@ -306,13 +373,15 @@ def run(
 
     for streams in streams_list:
         rounds = max(1, round(ROUNDS.get(streams, scale(5, 1)) * factor))
-        for name in ("judged", "unjudged", "litellm"):  # warm-up: connections, caches
+        for name in ("judged", "unjudged", "relay", "litellm"):  # warm-up: connections, caches
             if ports[name]:
                 asyncio.run(measure(ports[name], streams, 1))
         direct = asyncio.run(measure(ports["up"], streams, rounds))
         proxied, cpu_judged = timed("judged", "chatcanary", streams, rounds)
         direct += asyncio.run(measure(ports["up"], streams, rounds))
         plain, cpu_plain = timed("unjudged", "chatcanary", streams, rounds)
+        direct += asyncio.run(measure(ports["up"], streams, rounds))
+        relayed, cpu_relay = timed("relay", "relay", streams, rounds)
         peer, cpu_peer = [], 0.0
         if ports["litellm"]:
             direct += asyncio.run(measure(ports["up"], streams, rounds))
@@ -321,10 +390,12 @@ def run(
             "streams": streams,
             **_compare(direct, proxied + plain),
             "cpu_ms_per_request": {"judged": cpu_judged, "unjudged": cpu_plain},
+            "relay": {**_compare(direct, relayed), "cpu_ms_per_request": cpu_relay},
             "litellm": {**_compare(direct, peer), "cpu_ms_per_request": cpu_peer} if peer else None,
         }
         results.append(result)
         rows.append(_row(streams, "chatcanary", result, f"{cpu_judged:.2f} / {cpu_plain:.2f} ms"))
+        rows.append(_row(streams, "raw TCP relay", result["relay"], f"{cpu_relay:.2f} ms"))
         if peer:
             rows.append(_row(streams, "LiteLLM", {**result["litellm"]}, f"{cpu_peer:.2f} ms"))
     return rows, results
