@@ -545,11 +545,11 @@ class Exchange:
         if self._refused:
             return
         self._request_done = True
-        self.guard("request_done")
         if self._chunked_in:
             self._send(b"0\r\n\r\n")
         if self.connection is not None:
             self.connection.request_sent = True
+        self.guard("request_done")  # after the last byte went: it parses the whole body
 
     def _send(self, data: bytes) -> None:
         if self.connection is not None:
