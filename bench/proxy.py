@@ -2,17 +2,23 @@
 connection, at 1, 50 and 200 concurrent streams, and its CPU per proxied request; beside
 it, LiteLLM's proxy (`litellm[proxy]` from `.venv-peers`, a pass-through `openai/` model)
 in front of the same upstream, when that virtualenv has it.
-Run: `python -m bench.proxy [--streams 1 50 200] [--scale 0.5]`.
+Run: `python -m bench.proxy [--streams 1 50 200] [--scale 0.5]`. The goal at 50 streams
+(at most 0.5 ms median and 2 ms p99 added, TTFT and total) is written with the figures
+as met or not. The quick profile (`CHATCANARY_BENCH_QUICK=1`) paces the upstream ten
+times faster, sends a request or three per stream and leaves LiteLLM out (it takes a
+minute to start): a few seconds in all.
 
 Three processes on loopback: a paced upstream (this file, `--upstream`: a raw asyncio
 HTTP/1.1 server answering every chat request with a real-format OpenAI SSE stream, the
 first content chunk after TTFT_MS, then CHUNKS more GAP_MS apart), `chatcanary run` with
 two proxies in front of it (refusal verdict on every answer, and on none), and the
 client, this process: a raw asyncio socket per stream, no HTTP library, stamping the read
-that brings the first content chunk and the one that ends the body. The proxies
-(chatcanary's and LiteLLM's) are pinned to CPU 0, the upstream and the client to CPU 1.
-Direct and proxied rounds alternate (direct, judged, direct, unjudged, direct, LiteLLM),
-so drift of the machine hits all; the direct rounds are the raw-socket client's floor.
+that brings the first content chunk and the one that ends the body. Beside them, the
+floor of any proxy in a Python process of its own: a raw asyncio TCP relay (`--relay`,
+no parsing, no observing). The proxies (chatcanary's, the relay,
+LiteLLM's) are pinned to CPU 0, the upstream and the client to CPU 1. Direct and proxied
+rounds alternate (direct, judged, direct, unjudged, direct, relay, direct, LiteLLM), so
+drift of the machine hits all; the direct rounds are the raw-socket client's floor.
 """
 
 from __future__ import annotations
@@ -30,18 +36,22 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    QUICK,
     cpu_seconds,
     free_port,
     markdown,
     pinned,
     quantile,
+    scale,
     stop,
     wait_http,
     write,
 )
 
-TTFT_MS, GAP_MS, CHUNKS = 50, 20, 20
-ROUNDS = {1: 200, 50: 20, 200: 5}  # requests per stream: 200, 1000, 1000 in all
+TTFT_MS, GAP_MS, CHUNKS = scale(50, 5), scale(20, 2), scale(20, 5)
+# requests per stream: 200, 1000, 1000 in all
+ROUNDS = {1: scale(200, 3), 50: scale(20, 1), 200: scale(5, 1)}
+GOAL_STREAMS, GOAL_P50_MS, GOAL_P99_MS = 50, 0.5, 2.0  # added latency, TTFT and total
 PEERS = Path(os.environ.get("CHATCANARY_PEERS", Path(__file__).parent.parent / ".venv-peers"))
 KEY = "sk-bench-" + secrets.token_hex(8)  # LiteLLM's master key; the others ignore it
 BODY = json.dumps(
@@ -102,6 +112,49 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()
+
+
+# --- the floor: a raw TCP relay (its own process) ------------------------------------------
+
+
+class _Pipe(asyncio.Protocol):
+    """One side of the relay: what it reads, the other side writes (no parsing at all)."""
+
+    def __init__(self, peer: _Pipe | None = None) -> None:
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+
+async def relay(port: int, up: int) -> None:
+    """What any proxy in its own Python process costs at the least: an asyncio TCP relay
+    to the upstream, one connection per client connection."""
+    loop = asyncio.get_running_loop()
+
+    class Front(_Pipe):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            transport.pause_reading()  # type: ignore[attr-defined]
+            self.connecting = loop.create_task(self.connect())
+
+        async def connect(self) -> None:
+            _, self.peer = await loop.create_connection(lambda: _Pipe(self), "127.0.0.1", up)
+            assert self.transport is not None
+            self.transport.resume_reading()
+
+    server = await loop.create_server(Front, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
 
 
 async def upstream(port: int) -> None:
@@ -171,6 +224,8 @@ model_list:
 
 def start_litellm(up: int, folder: Path) -> tuple[subprocess.Popen[bytes] | None, int, str]:
     """LiteLLM's proxy from `.venv-peers` on CPU 0, or None and why not."""
+    if QUICK:
+        return None, 0, "LiteLLM not measured in the quick profile"
     if not (PEERS / "bin" / "litellm").exists():
         return None, 0, f"LiteLLM not measured: no `litellm` in {PEERS} (scripts/peers.sh)"
     config = folder / "litellm.yaml"
@@ -203,7 +258,11 @@ def main() -> None:
         "--scale", type=float, default=1.0, help="multiply the requests per stream (min 1)"
     )
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.relay:
+        asyncio.run(relay(args.relay, args.upstream))
+        return
     if args.upstream:
         asyncio.run(upstream(args.upstream))
         return
@@ -212,6 +271,12 @@ def main() -> None:
     up = subprocess.Popen(
         [sys.executable, "-m", "bench.proxy", "--upstream", str(up_port)], preexec_fn=pinned(1)
     )
+    relay_port = free_port()
+    floor = subprocess.Popen(
+        [sys.executable, "-m", "bench.proxy", "--relay", str(relay_port), "--upstream",
+         str(up_port)],
+        preexec_fn=pinned(0),
+    )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "proxy.yaml"
         config.write_text(CONFIG.format(judged=judged, unjudged=unjudged, up=up_port))
@@ -224,19 +289,53 @@ def main() -> None:
         try:
             wait_http(f"http://127.0.0.1:{web}/-/ready")
             litellm, litellm_port, peer = start_litellm(up_port, Path(tmp))
-            ports = {"up": up_port, "judged": judged, "unjudged": unjudged, "litellm": litellm_port}
-            pids = {"chatcanary": proxy.pid, "litellm": litellm.pid if litellm else 0}
+            ports = {
+                "up": up_port,
+                "judged": judged,
+                "unjudged": unjudged,
+                "relay": relay_port,
+                "litellm": litellm_port,
+            }
+            pids = {
+                "chatcanary": proxy.pid,
+                "relay": floor.pid,
+                "litellm": litellm.pid if litellm else 0,
+            }
             rows, results = run(args.streams, args.scale, ports, pids)
         finally:
-            stop(proxy, up, *([litellm] if litellm else []))
+            stop(proxy, up, floor, *([litellm] if litellm else []))
     header = [
         "streams", "proxy", "direct TTFT p50 / p99", "proxied TTFT p50 / p99",
         "added TTFT p50 / p99", "added total p50 / p99", "proxy CPU per request",
     ]  # fmt: skip
     table = markdown(header, rows)
-    table += f"\nchatcanary CPU per request: refusal verdict on every answer / on none. {peer}"
+    table += "\nchatcanary CPU per request: refusal verdict on every answer / on none. The raw"
+    table += " TCP relay (no parsing, no observing) is the least any proxy process adds."
+    table += f" {peer}"
     table += " (`openai/` pass-through model, master key, no database).\n" if litellm else ".\n"
-    write("proxy", {"litellm": peer, "results": results}, table)
+    goals = _goals(results)
+    if goals:
+        met = all(goal["met"] for goal in goals.values())
+        table += f"Goal at {GOAL_STREAMS} streams (≤ {GOAL_P50_MS} ms median, ≤ {GOAL_P99_MS} ms"
+        table += f" p99 added, TTFT and total): {'met' if met else 'not met'}.\n"
+    write("proxy", {"litellm": peer, "goals": goals, "results": results}, table)
+
+
+def _goals(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The goal at GOAL_STREAMS, each figure with its bound and whether it is met."""
+    at = next((r for r in results if r["streams"] == GOAL_STREAMS), None)
+    if at is None:
+        return {}
+    goals = {}
+    for kind in ("ttft", "total"):
+        for q, bound in (("p50", GOAL_P50_MS), ("p99", GOAL_P99_MS)):
+            measured = at[f"added_{kind}_ms"][q]
+            goals[f"added_{kind}_{q}_ms"] = {
+                "bound": bound,
+                "measured": round(measured, 3),
+                "met": measured <= bound,
+            }
+    return goals
 
 
 def _compare(direct: list[tuple[float, float]], proxied: list[tuple[float, float]]) -> Any:
@@ -263,7 +362,7 @@ def _compare(direct: list[tuple[float, float]], proxied: list[tuple[float, float
 
 
 def run(
-    streams_list: list[int], scale: float, ports: dict[str, int], pids: dict[str, int]
+    streams_list: list[int], factor: float, ports: dict[str, int], pids: dict[str, int]
 ) -> tuple[list[list[str]], list[dict[str, Any]]]:
     rows, results = [], []
 
@@ -273,14 +372,16 @@ def run(
         return out, (cpu_seconds(pids[pid]) - before) / len(out) * 1000
 
     for streams in streams_list:
-        rounds = max(1, round(ROUNDS.get(streams, 5) * scale))
-        for name in ("judged", "unjudged", "litellm"):  # warm-up: connections, caches
+        rounds = max(1, round(ROUNDS.get(streams, scale(5, 1)) * factor))
+        for name in ("judged", "unjudged", "relay", "litellm"):  # warm-up: connections, caches
             if ports[name]:
                 asyncio.run(measure(ports[name], streams, 1))
         direct = asyncio.run(measure(ports["up"], streams, rounds))
         proxied, cpu_judged = timed("judged", "chatcanary", streams, rounds)
         direct += asyncio.run(measure(ports["up"], streams, rounds))
         plain, cpu_plain = timed("unjudged", "chatcanary", streams, rounds)
+        direct += asyncio.run(measure(ports["up"], streams, rounds))
+        relayed, cpu_relay = timed("relay", "relay", streams, rounds)
         peer, cpu_peer = [], 0.0
         if ports["litellm"]:
             direct += asyncio.run(measure(ports["up"], streams, rounds))
@@ -289,10 +390,12 @@ def run(
             "streams": streams,
             **_compare(direct, proxied + plain),
             "cpu_ms_per_request": {"judged": cpu_judged, "unjudged": cpu_plain},
+            "relay": {**_compare(direct, relayed), "cpu_ms_per_request": cpu_relay},
             "litellm": {**_compare(direct, peer), "cpu_ms_per_request": cpu_peer} if peer else None,
         }
         results.append(result)
         rows.append(_row(streams, "chatcanary", result, f"{cpu_judged:.2f} / {cpu_plain:.2f} ms"))
+        rows.append(_row(streams, "raw TCP relay", result["relay"], f"{cpu_relay:.2f} ms"))
         if peer:
             rows.append(_row(streams, "LiteLLM", {**result["litellm"]}, f"{cpu_peer:.2f} ms"))
     return rows, results

@@ -4,9 +4,10 @@
     await proxies.apply(config.proxies)   # opens, closes and replaces listeners by name
     await proxies.close()
 
-Each listener (`forward.Forwarder` on aiohttp's low-level server) forwards to its one
-configured upstream; its observer (`observe.Observer`) measures on the side and hands a
-`TrafficRecord` to `on_record` at the end of each request. The service sends that to
+Each listener (`forward.Forwarder`: asyncio protocols, llhttp, a keep-alive pool of
+`upstream` connections) forwards to its one configured upstream; its observer
+(`observe.Observer`) measures on the side and hands a `TrafficRecord` to `on_record`
+at the end of each request. The service sends that to
 the traffic metrics, the store (with `capture: true`) and the traces.
 """
 
@@ -19,8 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-import aiohttp
-from aiohttp import web
+from multidict import CIMultiDict
 
 from exporter.config import Proxy
 from exporter.proxy import tracecontext
@@ -29,8 +29,6 @@ from exporter.proxy.forward import (
     Forwarder,
     Hooks,
     ObserverFactory,
-    VerbatimRequest,
-    client_ssl,
     listener_ssl,
 )
 from exporter.proxy.metrics import TrafficMetrics
@@ -49,8 +47,6 @@ Tracing = Callable[[], tuple[bool, float]]
 class Listener:
     proxy: Proxy
     server: asyncio.Server
-    web_server: web.Server
-    session: aiohttp.ClientSession
     forwarder: Forwarder
 
     @property
@@ -62,11 +58,15 @@ class Listener:
     def url(self) -> str:
         return f"{'https' if self.proxy.tls else 'http'}://127.0.0.1:{self.port}"
 
+    @property
+    def connections(self) -> int:
+        """Client connections open now."""
+        return len(self.forwarder.connections)
+
     async def close(self, grace: float = 5.0) -> None:
         self.server.close()
-        await self.web_server.shutdown(grace)
+        await self.forwarder.close(grace)
         await self.server.wait_closed()
-        await self.session.close()
 
 
 class _Hooks(Hooks):
@@ -86,7 +86,7 @@ class _Hooks(Hooks):
         failures[proxy] = failures.get(proxy, 0) + 1
 
     def outgoing(
-        self, proxy: Proxy, request: web.BaseRequest, observer: Observer | None
+        self, proxy: Proxy, headers: CIMultiDict[str], observer: Observer | None
     ) -> tuple[list[tuple[str, str]], Callable[[TrafficRecord], TrafficRecord] | None]:
         if observer is not None and proxy.capture and observer.conversation_id is None:
             observer.conversation_id = uuid.uuid4().hex
@@ -95,9 +95,9 @@ class _Hooks(Hooks):
         if not traced and not proxy.propagate_trace:
             return [], None
         span = tracecontext.server_span(
-            request.headers.get(tracecontext.HEADER), self.sample.random() < ratio
+            headers.get(tracecontext.HEADER), self.sample.random() < ratio
         )
-        headers = [(tracecontext.HEADER, span.traceparent())] if proxy.propagate_trace else []
+        added = [(tracecontext.HEADER, span.traceparent())] if proxy.propagate_trace else []
 
         def stamp(record: TrafficRecord) -> TrafficRecord:
             # failures are always traced, as canary runs are
@@ -110,7 +110,7 @@ class _Hooks(Hooks):
                 )
             return record
 
-        return headers, stamp
+        return added, stamp
 
     def returning(self, proxy: Proxy, observer: Observer | None) -> list[tuple[str, str]]:
         if observer is not None and observer.generated_conversation:
@@ -157,29 +157,11 @@ class Proxies:
         await asyncio.gather(*(listener.close(grace) for listener in listeners))
 
     async def _open(self, proxy: Proxy) -> Listener:
-        session = aiohttp.ClientSession(
-            # no pool limit: the proxy holds as many upstream requests as clients send it
-            connector=aiohttp.TCPConnector(limit=0, ssl=client_ssl(proxy)),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            request_class=VerbatimRequest,
-            auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
-        forwarder = Forwarder(proxy, session, self.on_record, self.hooks, self.observe)
-        web_server = web.Server(
-            forwarder,
-            handler_cancellation=True,  # a client that goes away cancels the upstream request
-            auto_decompress=False,
-            access_log=None,
-        )
+        forwarder = Forwarder(proxy, self.on_record, self.hooks, self.observe)
         host, port = proxy.address()
-        try:
-            server = await asyncio.get_running_loop().create_server(
-                web_server, host or None, port, ssl=listener_ssl(proxy)
-            )
-        except BaseException:
-            await session.close()
-            raise
-        listener = Listener(proxy, server, web_server, session, forwarder)
+        server = await asyncio.get_running_loop().create_server(
+            forwarder, host or None, port, ssl=listener_ssl(proxy), backlog=1024
+        )
+        listener = Listener(proxy, server, forwarder)
         log.info("proxy listening", extra={"proxy": proxy.name, "url": listener.url})
         return listener

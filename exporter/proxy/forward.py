@@ -4,17 +4,21 @@ Method, path and query (as the request line wrote them), status, reason, body an
 end-to-end header (names, values, order) go through unchanged both ways. Only framing may
 differ: hop-by-hop headers (RFC 9110 §7.6.1: `Connection` and the fields it names,
 `Keep-Alive`, `Proxy-Connection`, `TE`, `Transfer-Encoding`, `Upgrade`) are the
-connection's own, and `Host` names the upstream. aiohttp's own additions are suppressed:
-no decompression either way, no `User-Agent`/`Accept`/`Accept-Encoding`/`Content-Type`
-upstream, no `Date`/`Server`/`Content-Type` to the client. The only additions are a
-`traceparent` upstream (`propagate_trace: true`) and the conversation header to the
-client (`capture: true`, when the request brought none).
+connection's own, and `Host` names the upstream. Nothing is added but a `traceparent`
+upstream (`propagate_trace: true`), the conversation header to the client (`capture:
+true`, when the request brought none) and the framing fields each hop needs.
 
-Bodies stream both ways as they arrive, each read written at once (an SSE event or an
-NDJSON line is never held back), with backpressure: a slow client slows the upstream
-reads. A client that goes away cancels the upstream request and closes its connection.
-The request target is always a path on the configured upstream, never a host from the
-request, so the listener is no open proxy.
+It runs on asyncio's protocols with llhttp (`httptools`) parsing both ways: each piece
+of a body is written on as it arrives (an SSE event or an NDJSON line is never held
+back), re-framed where the two hops differ (chunked to a client when the upstream's body
+ends at its close, and so on). Backpressure goes both ways by pausing the reading side
+while the writing side's buffer is full. Requests on one client connection (keep-alive,
+pipelined) are answered in order; upstream connections are kept alive for reuse
+(`upstream.Pool`). A client that goes away drops its upstream connection at once.
+
+A malformed request gets a 400 (a head over `upstream.MAX_HEAD` bytes a 431) and never
+reaches the upstream. The request target must be a path on the configured upstream,
+never a host from the request, so the listener is no open proxy.
 """
 
 from __future__ import annotations
@@ -22,77 +26,71 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextvars import ContextVar
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+from urllib.parse import unquote
 
-import aiohttp
-from aiohttp import hdrs, web
+import httptools
 from multidict import CIMultiDict
-from yarl import URL
 
 from exporter.config import Proxy
 from exporter.errors import ErrorClass, ProbeError
-from exporter.protocols.http import classify_client_error, root_cause
 from exporter.proxy.observe import Observer
+from exporter.proxy.upstream import MAX_HEAD, Connection, Pool
 from exporter.result import TrafficRecord
 
 log = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"}
+    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"upgrade"}
 )
-# what aiohttp's client would add on its own
-SKIP_AUTO_HEADERS = (hdrs.USER_AGENT, hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.CONTENT_TYPE)
 CONVERSATION_HEADER = "x-chatcanary-conversation"
-READ_SIZE = 64 * 1024
+# sent again on a new connection when a kept-alive one closed before any answer (the
+# upstream's idle limit met the request on the way), as aiohttp and nginx do: never a
+# POST, which the upstream may have begun to answer at a cost
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+REPLAY_LIMIT = 64 * 1024  # request bytes kept for that
+BUFFER_LIMIT = 1 << 20  # request bytes held while no upstream connection takes them
+PIPELINE_LIMIT = 32  # requests of one client connection waiting for their turn
+LINGER = 2.0  # seconds a refused client's connection is read (and dropped) before closing
+# seconds a client connection may wait between requests, or take to send a request's
+# head, before it is closed (aiohttp's and nginx's keep-alive limit)
+CLIENT_IDLE = 75.0
+
+Headers = list[tuple[bytes, bytes]]
+Stamp = Callable[[TrafficRecord], TrafficRecord]
 
 
-def end_to_end(
-    raw: Iterable[tuple[bytes, bytes]], drop: Iterable[str] = ()
-) -> list[tuple[str, str]]:
+def end_to_end(raw: Iterable[tuple[bytes, bytes]], drop: Iterable[bytes] = ()) -> Headers:
     """The end-to-end headers of a message in their order: without the hop-by-hop ones
-    (and those its `Connection` names) and without `drop`."""
-    pairs = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
-    hop = set(HOP_BY_HOP) | {d.lower() for d in drop}
+    (and those its `Connection` names) and without `drop` (lower case)."""
+    pairs = list(raw)
+    hop = HOP_BY_HOP.union(drop)
     for name, value in pairs:
-        if name.lower() == "connection":
-            hop |= {token.strip().lower() for token in value.split(",")}
+        if name.lower() == b"connection":
+            hop = hop.union(token.strip().lower() for token in value.split(b","))
     return [(name, value) for name, value in pairs if name.lower() not in hop]
 
 
-# The request's headers exactly, for `VerbatimRequest`: the session's merging of headers
-# keeps one of two fields whose names differ only in case (X-A, x-a).
-_OUTGOING: ContextVar[list[tuple[str, str]] | None] = ContextVar("outgoing", default=None)
+def _head(start: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    return start + b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n"
 
 
-class VerbatimRequest(aiohttp.ClientRequest):
-    """A client request that sends the forwarded headers as they are, in their order."""
-
-    def update_headers(self, headers: Any) -> None:
-        given = _OUTGOING.get()
-        if given is None:
-            super().update_headers(headers)
-            return
-        super().update_headers(None)  # Host: the upstream's
-        for name, value in given:
-            self.headers.add(name, value)
+def _own(status: int, reason: bytes, text: str, close: bool = False) -> bytes:
+    """A response of the proxy's own (when no upstream answer came at all)."""
+    body = text.encode()
+    fields = [(b"Content-Type", b"text/plain; charset=utf-8")]
+    fields.append((b"Content-Length", b"%d" % len(body)))
+    if close:
+        fields.append((b"Connection", b"close"))
+    return _head(b"HTTP/1.1 %d %s\r\n" % (status, reason), fields) + body
 
 
-class _Verbatim(web.StreamResponse):
-    """A response that sends the upstream's headers and no defaults of aiohttp's own."""
-
-    def __init__(self, status: int, reason: str | None, headers: list[tuple[str, str]]) -> None:
-        super().__init__(status=status, reason=reason)
-        self._given = {name.lower() for name, _ in headers}
-        for name, value in headers:
-            self.headers.add(name, value)
-
-    async def _prepare_headers(self) -> None:
-        await super()._prepare_headers()
-        for added in (hdrs.DATE, hdrs.SERVER, hdrs.CONTENT_TYPE):
-            if added.lower() not in self._given and added in self.headers:
-                del self.headers[added]
+def _bad_gateway(failure: ProbeError) -> bytes:
+    timeout = failure.error_class is ErrorClass.TIMEOUT
+    text = f"chatcanary proxy: upstream {failure.error_class}: {failure.detail}\n"
+    return _own(504, b"Gateway Timeout", text) if timeout else _own(502, b"Bad Gateway", text)
 
 
 ObserverFactory = Callable[[Proxy, str, str, CIMultiDict[str]], Observer]
@@ -118,141 +116,6 @@ class Guard:
             return None
 
 
-class Forwarder:
-    """The request handler of one proxy listener."""
-
-    def __init__(
-        self,
-        proxy: Proxy,
-        session: aiohttp.ClientSession,
-        on_record: Callable[[TrafficRecord], None],
-        hooks: Hooks | None = None,
-        observe: ObserverFactory = Observer,
-    ) -> None:
-        self.proxy = proxy
-        self.upstream = proxy.upstream.rstrip("/")
-        self.session = session
-        self.on_record = on_record
-        self.hooks = hooks or Hooks()
-        self.observe = observe
-        self.tasks: set[asyncio.Task[Any]] = set()  # for the tests: what is in flight
-
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        target = request.raw_path
-        if not target.startswith("/") or target.startswith("//"):
-            # absolute-form (a forward-proxy request) or a scheme-relative path: never
-            # forwarded anywhere but the configured upstream, so not at all
-            return web.Response(status=400, text="chatcanary proxy: origin-form targets only\n")
-        url = URL(self.upstream + target, encoded=True)
-        path = request.path  # for the observer; without the query, which may carry a key
-        self.hooks.started(self.proxy.name)
-        guard = Guard(
-            self._observer(request, path), lambda: self.hooks.observer_failed(self.proxy.name)
-        )
-        headers = end_to_end(request.raw_headers, drop=("host",))
-        extra_out, trace = self.hooks.outgoing(self.proxy, request, guard.observer)
-        headers = [(n, v) for n, v in headers if n.lower() not in {k.lower() for k, _ in extra_out}]
-        headers += extra_out
-        if not request.body_exists:
-            guard("request_done")
-        response: web.StreamResponse | None = None
-        failure: ProbeError | None = None
-        cancelled = False
-        _OUTGOING.set(headers)  # this request's task only
-        try:
-            async with self.session.request(
-                request.method,
-                url,
-                headers=headers,
-                data=self._body(request, guard) if request.body_exists else None,
-                allow_redirects=False,
-                skip_auto_headers=SKIP_AUTO_HEADERS,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_read=self.proxy.idle_timeout, connect=None
-                ),
-            ) as upstream:
-                encoding = upstream.headers.get(hdrs.CONTENT_ENCODING, "")
-                guard("response", upstream.status, upstream.content_type, encoding)
-                back = end_to_end(upstream.raw_headers)
-                back += self.hooks.returning(self.proxy, guard.observer)
-                response = _Verbatim(upstream.status, upstream.reason, back)
-                await response.prepare(request)
-                try:
-                    async for data in upstream.content.iter_chunked(READ_SIZE):
-                        guard("chunk", data)
-                        try:
-                            await response.write(data)
-                        except ConnectionError:  # the client's side, not the upstream's
-                            raise _Gone from None
-                except TimeoutError:  # aiohttp's read timeout is a connection error too
-                    failure = ProbeError(ErrorClass.TIMEOUT, "upstream idle past idle_timeout")
-                    upstream.close()
-                    raise _Cut from None
-                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-                    failure = ProbeError(*classify_client_error(exc, True))
-                    upstream.close()  # the rest cannot be trusted, nor the connection
-                    raise _Cut from None
-                except (_Gone, asyncio.CancelledError):
-                    cancelled = True
-                    upstream.close()
-                    raise
-                await response.write_eof()
-            return response
-        except _Cut:
-            # the head went out: the client must see the body end early, as the
-            # upstream's did, so the connection to the client is closed under it
-            if request.transport is not None:
-                request.transport.close()
-            assert response is not None
-            return response
-        except (ConnectionError, asyncio.CancelledError):
-            cancelled = True
-            raise
-        except TimeoutError:
-            failure = ProbeError(ErrorClass.TIMEOUT, "no answer from the upstream in idle_timeout")
-            return _bad_gateway(failure, 504)
-        except aiohttp.ClientError as exc:
-            failure = ProbeError(*classify_client_error(exc, False))
-            return _bad_gateway(failure)
-        except OSError as exc:
-            failure = ProbeError(ErrorClass.CONNECTION, root_cause(exc))
-            return _bad_gateway(failure)
-        finally:
-            self.hooks.finished(self.proxy.name)
-            record = guard("finish", failure, cancelled)
-            if record is not None:
-                self.on_record(record if trace is None else trace(record))
-
-    def _observer(self, request: web.BaseRequest, path: str) -> Observer | None:
-        try:
-            return self.observe(self.proxy, request.method, path, request.headers.copy())
-        except Exception:
-            log.exception("proxy observer failed; forwarding goes on")
-            self.hooks.observer_failed(self.proxy.name)
-            return None
-
-    async def _body(self, request: web.BaseRequest, guard: Guard) -> AsyncIterator[bytes]:
-        async for data in request.content.iter_chunked(READ_SIZE):
-            guard("request_chunk", data)
-            yield data
-        guard("request_done")
-
-
-class _Gone(Exception):
-    """The client went away while the answer was being written to it."""
-
-
-class _Cut(Exception):
-    """The upstream's body ended early after the head was sent on."""
-
-
-def _bad_gateway(failure: ProbeError, status: int = 502) -> web.Response:
-    """What the client gets when no upstream answer came at all: the proxy's own words."""
-    return web.Response(
-        status=status, text=f"chatcanary proxy: upstream {failure.error_class}: {failure.detail}\n"
-    )
-
-
 class Hooks:
     """What the proxy does beside forwarding: counting, trace context, the conversation
     header. The defaults add nothing."""
@@ -267,8 +130,8 @@ class Hooks:
         pass
 
     def outgoing(
-        self, proxy: Proxy, request: web.BaseRequest, observer: Observer | None
-    ) -> tuple[list[tuple[str, str]], Callable[[TrafficRecord], TrafficRecord] | None]:
+        self, proxy: Proxy, headers: CIMultiDict[str], observer: Observer | None
+    ) -> tuple[list[tuple[str, str]], Stamp | None]:
         """Headers to add upstream, and what to do to the record at the end."""
         return [], None
 
@@ -277,13 +140,519 @@ class Hooks:
         return []
 
 
-def client_ssl(proxy: Proxy) -> ssl.SSLContext | bool:
-    """TLS to an https:// upstream: the system's CAs, plus `upstream_ca_file`."""
-    if proxy.upstream_ca_file is None:
+class Forwarder:
+    """One proxy listener: its client connections (the protocol factory) and its pool."""
+
+    def __init__(
+        self,
+        proxy: Proxy,
+        on_record: Callable[[TrafficRecord], None],
+        hooks: Hooks | None = None,
+        observe: ObserverFactory = Observer,
+    ) -> None:
+        self.proxy = proxy
+        self.on_record = on_record
+        self.hooks = hooks or Hooks()
+        self.observe = observe
+        self.pool = Pool(proxy)
+        self.connections: set[Downstream] = set()
+        self._drained = asyncio.Event()
+
+    def __call__(self) -> Downstream:
+        return Downstream(self)
+
+    async def close(self, grace: float) -> None:
+        """Close idle client connections now, busy ones when done or after `grace`."""
+        for connection in list(self.connections):
+            if not connection.queue:
+                connection.close()
+        if self.connections:
+            self._drained.clear()
+            try:
+                async with asyncio.timeout(grace):
+                    await self._drained.wait()
+            except TimeoutError:
+                pass
+        for connection in list(self.connections):
+            connection.abort()
+        self.pool.close()
+
+    def gone(self, connection: Downstream) -> None:
+        self.connections.discard(connection)
+        if not self.connections:
+            self._drained.set()
+
+
+class Downstream(asyncio.Protocol):
+    """One client connection: its requests parsed by llhttp and forwarded in order."""
+
+    def __init__(self, forwarder: Forwarder) -> None:
+        self.forwarder = forwarder
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.queue: deque[Exchange] = deque()  # the first is being answered
+        self.parsing: Exchange | None = None  # the one whose body is being read
+        self.writing_paused = False
+        self.closing = False  # answer what was asked, then close
+        self._paused_for: set[str] = set()
+        self._url = b""
+        self._headers: Headers = []
+        self._head_size = 0
+        self._refusal: bytes | None = None  # the answer to a bad request after the queue
+        self._idle: asyncio.TimerHandle | None = None
+
+    # --- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        self.forwarder.connections.add(self)
+        self._wait()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._stop()  # no tunnel: the request went on as a plain one, nothing follows
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _HeadTooLarge):
+                raise  # a bug of ours: asyncio logs it and closes the connection
+            self._refuse(431, b"Request Header Fields Too Large", "request head too large")
+        except httptools.HttpParserError as exc:
+            self._refuse(400, b"Bad Request", f"malformed request: {exc}")
+
+    def eof_received(self) -> bool | None:
+        """The client is done sending: answer what it asked, then close."""
+        self.closing = True
+        if self.parsing is not None:  # its request cut short
+            self.parsing.client_gone()
+            return None
+        for exchange in self.queue:
+            exchange.keep_alive = False
+        return True if self.queue else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self._idle is not None:
+            self._idle.cancel()
+        for exchange in self.queue:
+            exchange.client_gone()
+        self.queue.clear()
+        self.forwarder.gone(self)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        if self.queue and self.queue[0].connection is not None:
+            self.queue[0].connection.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.queue and self.queue[0].connection is not None:
+            self.queue[0].connection.resume_reading()
+
+    # --- httptools' callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._grow(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        self._grow(len(name) + len(value) + 4)
+
+    def on_headers_complete(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        parser = self.parser
+        exchange = Exchange(
+            self,
+            parser.get_method(),
+            self._url,
+            self._headers,
+            parser.get_http_version() == "1.1",
+            parser.should_keep_alive(),
+        )
+        self.parsing = exchange
+        self.queue.append(exchange)
+        if len(self.queue) == 1:
+            exchange.begin()
+        elif len(self.queue) > PIPELINE_LIMIT:
+            self.pause("pipeline")
+
+    def on_body(self, data: bytes) -> None:
+        if self.parsing is not None:
+            self.parsing.request_body(data)
+
+    def on_message_complete(self) -> None:
+        if self.parsing is not None:
+            self.parsing.request_complete()
+            self.parsing = None
+
+    # --- for the exchanges ---------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def pause(self, reason: str) -> None:
+        if not self._paused_for and self.transport is not None:
+            self.transport.pause_reading()
+        self._paused_for.add(reason)
+
+    def resume(self, reason: str) -> None:
+        if reason in self._paused_for:
+            self._paused_for.discard(reason)
+            if not self._paused_for and self.transport is not None and not self.closing:
+                self.transport.resume_reading()
+
+    def done(self, exchange: Exchange, keep: bool) -> None:
+        """The exchange's answer is written: the next one's turn, or the connection ends."""
+        if self.queue and self.queue[0] is exchange:
+            self.queue.popleft()
+        if self._refusal is not None and not self.queue:
+            self.write(self._refusal)
+            self._linger()
+        elif not keep:
+            self.close()
+        elif self.queue:
+            if len(self.queue) <= PIPELINE_LIMIT:
+                self.resume("pipeline")
+            self.queue[0].begin()
+        else:
+            self.resume("pipeline")
+            self._wait()
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()  # after what is buffered is written
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # --- inside --------------------------------------------------------------------------
+
+    def _grow(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEAD:
+            raise _HeadTooLarge
+
+    def _wait(self) -> None:
+        """Wait CLIENT_IDLE for the next request's head, then close."""
+        if self._idle is None:
+            self._idle = asyncio.get_running_loop().call_later(CLIENT_IDLE, self._expire)
+
+    def _expire(self) -> None:
+        self._idle = None
+        if not self.queue:
+            self.close()
+
+    def _stop(self) -> None:
+        """Read no more requests from this connection; answer those read, then close."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+        if not self.queue:
+            self.close()
+        else:
+            for exchange in self.queue:
+                exchange.keep_alive = False
+
+    def _refuse(self, status: int, reason: bytes, text: str) -> None:
+        """Answer a request that cannot be read, after those before it, and close."""
+        answer = _own(status, reason, f"chatcanary proxy: {text}\n", close=True)
+        if self.parsing is not None:
+            # its head went upstream already but its body cannot be read to the end
+            self.parsing.client_gone()
+            self.abort()
+            return
+        self.closing = True
+        if self.queue:
+            self._refusal = answer  # read no more: what comes is of no use
+            if self.transport is not None:
+                self.transport.pause_reading()
+            for exchange in self.queue:
+                exchange.keep_alive = False
+        else:
+            self.write(answer)
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close after the answer, reading (and dropping) what the client still sends for
+        a while: closing with unread bytes would reset the connection, and the client
+        could lose the answer."""
+        self.resume("pipeline")
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self._paused_for.clear()
+        transport.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, transport.close)
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class Exchange:
+    """One request and its answer: forwarded upstream, the answer forwarded back, the
+    observer fed beside."""
+
+    def __init__(
+        self,
+        down: Downstream,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        http11: bool,
+        keep_alive: bool,
+    ) -> None:
+        self.down = down
+        self.forwarder = down.forwarder
+        self.method = method
+        self.target = target
+        self.raw = headers
+        self.http11 = http11  # chunked framing is understood
+        self.keep_alive = keep_alive and http11
+        self.connection: Connection | None = None
+        self.guard = Guard(None, self._observer_failed)
+        self._refused = not target.startswith(b"/") or target.startswith(b"//")
+        self._out: bytes = b""  # the request's head and body not yet on a connection
+        self._pending = 0
+        self._chunked_in = False
+        self._request_done = False
+        self._responded = False
+        self._chunked_out = False
+        self._close_after = False
+        self._stamp: Stamp | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._replay: bytes | None = None  # what went out, while it may be sent again
+        self._begun = False
+        self._over = False
+        if not self._refused:
+            self._start()
+
+    def _start(self) -> None:
+        """Build the request for the upstream and the observer (before the exchange's
+        turn: its body may come first)."""
+        forwarder, proxy = self.forwarder, self.forwarder.proxy
+        text = CIMultiDict((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw)
+        method = self.method.decode("latin-1")
+        path = unquote(self.target.partition(b"?")[0].decode("latin-1"))
+        try:
+            observer: Observer | None = forwarder.observe(proxy, method, path, text)
+        except Exception:
+            log.exception("proxy observer failed; forwarding goes on")
+            self._observer_failed()
+            observer = None
+        self.guard.observer = observer
+        extra, self._stamp = forwarder.hooks.outgoing(proxy, text, observer)
+        added = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in extra]
+        headers = end_to_end(self.raw, [b"host", *(n.lower() for n, _ in added)])
+        self._chunked_in = any(
+            n.lower() == b"transfer-encoding" and b"chunked" in v.lower() for n, v in self.raw
+        )
+        address = forwarder.pool.address
+        fields = [(b"Host", address.host_header), *headers, *added]
+        if self._chunked_in:
+            fields.append((b"Transfer-Encoding", b"chunked"))
+        start = b"%s %s%s HTTP/1.1\r\n" % (self.method, address.prefix, self.target)
+        self._out = _head(start, fields)
+
+    # --- the request, from the client ----------------------------------------------------
+
+    def begin(self) -> None:
+        """The exchange's turn: send the request upstream."""
+        self._begun = True
+        if self._over:  # its request was cut short while it waited
+            self.down.done(self, False)
+            return
+        if self._refused:
+            # absolute-form (a forward-proxy request) or a scheme-relative path: never
+            # forwarded anywhere but the configured upstream, so not at all
+            text = "chatcanary proxy: origin-form targets only\n"
+            self.down.write(_own(400, b"Bad Request", text, close=not self.keep_alive))
+            self._over = True
+            self.down.done(self, self.keep_alive)
+            return
+        self.forwarder.hooks.started(self.forwarder.proxy.name)
+        connection = self.forwarder.pool.take()
+        if connection is not None:
+            self._attach(connection)
+        else:
+            self._connecting = asyncio.create_task(self._connect())
+
+    def _retry(self, error: ProbeError) -> bool:
+        """Send the request again on a new connection, if the one it went on was a kept-alive
+        one that closed before answering and the request may be sent twice."""
+        connection, replay = self.connection, self._replay
+        if connection is None or replay is None or not self._request_done:
+            return False
+        if (
+            not connection.reused
+            or connection.answered
+            or error.error_class is not ErrorClass.CONNECTION
+        ):
+            return False
+        self._replay, self._out, self.connection = None, replay, None
+        self._connecting = asyncio.create_task(self._connect())
         return True
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=str(proxy.upstream_ca_file))
-    return context
+
+    async def _connect(self) -> None:
+        try:
+            connection = await self.forwarder.pool.open()
+        except ProbeError as error:
+            self._connecting = None
+            self.failed(error)
+            return
+        self._connecting = None
+        if self._over:
+            connection.abort()
+        else:
+            self._attach(connection)
+
+    def _attach(self, connection: Connection) -> None:
+        self.connection = connection
+        data, self._out = self._out, b""
+        if connection.reused and self.method in IDEMPOTENT and len(data) <= REPLAY_LIMIT:
+            self._replay = data
+        connection.send(self, data, self.method == b"HEAD")
+        connection.request_sent = self._request_done
+        if self._pending:
+            self._pending = 0
+            self.down.resume("buffer")
+        if self.down.writing_paused:
+            connection.pause_reading()
+
+    def request_body(self, data: bytes) -> None:
+        if self._refused:
+            return
+        # forwarded first, observed after: the observer never delays a byte
+        self._send(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked_in else data)
+        self.guard("request_chunk", data)
+
+    def request_complete(self) -> None:
+        if self._refused:
+            return
+        self._request_done = True
+        if self._chunked_in:
+            self._send(b"0\r\n\r\n")
+        if self.connection is not None:
+            self.connection.request_sent = True
+        self.guard("request_done")  # after the last byte went: it parses the whole body
+
+    def _send(self, data: bytes) -> None:
+        if self.connection is not None:
+            if self._replay is not None:
+                self._replay = self._replay + data if len(self._replay) < REPLAY_LIMIT else None
+            self.connection.write(data)
+        elif not self._over:
+            self._out += data
+            self._pending += len(data)
+            if self._pending > BUFFER_LIMIT:
+                self.down.pause("buffer")
+
+    def client_gone(self) -> None:
+        """The client went away (or its request cannot be read to the end)."""
+        if self._over:
+            return
+        if not self._begun:
+            self._over = True
+            return
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self.connection is not None:
+            self.connection.abort()
+        self._finish(None, cancelled=True)
+
+    # --- the answer, from the upstream (upstream.Receiver) -------------------------------
+
+    def head(self, status: int, reason: bytes, headers: Headers) -> None:
+        self._responded = True
+        content_type, encoding, framed = "", "", False
+        for name, value in headers:
+            lower = name.lower()
+            if lower == b"content-type":
+                content_type = value.partition(b";")[0].strip().lower().decode("latin-1")
+            elif lower == b"content-encoding":
+                encoding = value.decode("latin-1")
+            elif lower in (b"content-length", b"transfer-encoding"):
+                framed = True
+        fields = end_to_end(headers)
+        returning = self.forwarder.hooks.returning(self.forwarder.proxy, self.guard.observer)
+        fields += [(n.encode("latin-1"), v.encode("latin-1")) for n, v in returning]
+        chunked = any(n.lower() == b"transfer-encoding" for n, _ in headers)
+        bodiless = self.method == b"HEAD" or status in (204, 304)
+        if not bodiless and (chunked or not framed):
+            if self.http11:  # chunked, so that a body cut short reads as cut
+                self._chunked_out = True
+                fields.append((b"Transfer-Encoding", b"chunked"))
+            else:
+                self._close_after = True  # the body ends where the connection does
+        if not self.keep_alive:
+            fields.append((b"Connection", b"close"))
+        self.down.write(_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), fields))
+        self.guard("response", status, content_type, encoding)
+
+    def interim(self, status: int, reason: bytes, headers: Headers) -> None:
+        self.down.write(_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), end_to_end(headers)))
+
+    def body(self, data: bytes) -> None:
+        self.down.write(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked_out else data)
+        self.guard("chunk", data)
+
+    def complete(self) -> None:
+        if self._chunked_out:
+            self.down.write(b"0\r\n\r\n")
+        self.connection = None
+        self._finish(None)
+        self.down.done(self, self.keep_alive and not self._close_after and self._request_done)
+
+    def failed(self, error: ProbeError) -> None:
+        if self._over or self._retry(error):
+            return
+        self.connection = None
+        if self._responded:
+            # the head went out: the client must see the body end early, as the
+            # upstream's did, so the connection to the client is closed under it
+            self._finish(error)
+            self.down.close()
+            return
+        self.down.write(_bad_gateway(error))
+        self._finish(error)
+        self.down.done(self, self.keep_alive and self._request_done)
+
+    def upstream_paused(self, paused: bool) -> None:
+        if paused:
+            self.down.pause("upstream")
+        else:
+            self.down.resume("upstream")
+
+    # --- the end -------------------------------------------------------------------------
+
+    def _finish(self, failure: ProbeError | None, cancelled: bool = False) -> None:
+        if self._over:
+            return
+        self._over = True
+        self.down.resume("upstream")
+        proxy = self.forwarder.proxy
+        self.forwarder.hooks.finished(proxy.name)
+        record = self.guard("finish", failure, cancelled)
+        if record is not None:
+            self.forwarder.on_record(record if self._stamp is None else self._stamp(record))
+
+    def _observer_failed(self) -> None:
+        self.forwarder.hooks.observer_failed(self.forwarder.proxy.name)
 
 
 def listener_ssl(proxy: Proxy) -> ssl.SSLContext | None:

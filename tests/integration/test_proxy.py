@@ -358,7 +358,7 @@ async def test_client_going_away_frees_the_upstream_connection(rig: Make) -> Non
         await wait_for(lambda: _true(r.tap.open == 0))
         await wait_for(lambda: _true(not sockets_to(r.tap.server.sockets[0].getsockname()[1])))  # type: ignore[union-attr]
         assert r.metrics.in_flight["p"] == 0
-        assert not r.proxies.listeners["p"].web_server.connections
+        assert not r.proxies.listeners["p"].connections
     finally:
         await server.close()
 
@@ -1010,3 +1010,271 @@ async def test_an_upstream_that_stops_reading_holds_the_client_back(
         writer.close()
     finally:
         await proxies.close(0)
+
+
+# --- keep-alive both ways, pipelining, requests that cannot be read -----------------------
+
+
+def kept_alive(request: bytes) -> bytes:
+    """The request without its `Connection: close`: the client keeps the connection."""
+    return request.replace(b"Connection: close\r\n", b"")
+
+
+async def read_messages(reader: asyncio.StreamReader, count: int) -> list[Message]:
+    """`count` whole responses from one connection, in order (each framed by its
+    Content-Length or chunked, as the proxy frames them for an HTTP/1.1 client)."""
+    data, messages = b"", []
+    async with asyncio.timeout(20):
+        while len(messages) < count:
+            if b"\r\n\r\n" in data:
+                message, rest = parse(data)
+                framed = message.header("content-length") is not None or _chunked(message)
+                if framed and message.complete:
+                    messages.append(message)
+                    data = rest
+                    continue
+            chunk = await reader.read(65536)
+            assert chunk, f"closed after {len(messages)} of {count} answers: {data!r}"
+            data += chunk
+    return messages
+
+
+def _chunked(message: Message) -> bool:
+    return "chunked" in (message.header("transfer-encoding") or "").lower()
+
+
+async def test_one_client_connection_carries_requests_over_one_upstream_connection(
+    rig: Make, simulator: int
+) -> None:
+    r = await rig(simulator, "openai")
+    reader, writer = await asyncio.open_connection("127.0.0.1", r.port)
+    try:
+        for stream in (True, False, True):
+            writer.write(kept_alive(chat_request("openai", stream)))
+            (response,) = await read_messages(reader, 1)
+            assert response.start == "HTTP/1.1 200 OK"
+            assert b"42" in response.body
+        await wait_for(lambda: _true(len(r.records) == 3))
+        assert len(r.tap.connections) == 1  # the upstream connection was reused
+        sent, received = r.tap.connections[0]
+        assert bytes(sent).count(b"POST /v1/chat/completions HTTP/1.1\r\n") == 3
+        answers, rest = [], bytes(received)
+        while rest:
+            answer, rest = parse(rest)
+            answers.append(answer.body)
+        assert len(answers) == 3
+        assert all(rec.outcome is TrafficOutcome.SUCCESS for rec in r.records)
+    finally:
+        writer.close()
+
+
+async def test_pipelined_requests_are_answered_in_order(rig: Make, simulator: int) -> None:
+    r = await rig(simulator, "openai")
+    models = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+    sent = kept_alive(chat_request("openai", True)) + models + chat_request("openai", False)
+    read = await exchange(r.port, sent)
+    first, rest = parse(read)
+    second, rest = parse(rest)
+    third, rest = parse(rest)
+    assert rest == b""
+    assert (first.header("content-type") or "").startswith("text/event-stream")
+    assert first.body.endswith(b"data: [DONE]\n\n")
+    assert b'"object": "list"' in second.body or b'"object":"list"' in second.body
+    assert json.loads(third.body)["object"] == "chat.completion"
+    await wait_for(lambda: _true(len(r.records) == 3))
+    assert [rec.route for rec in r.records] == ["chat", "models", "chat"]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # TLS to a plain listener
+        b"POST /v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["two-lengths", "space-in-name", "tls-hello", "bad-chunk-size"],
+)
+async def test_a_malformed_request_is_a_400_and_never_reaches_the_upstream(
+    rig: Make, simulator: int, sent: bytes
+) -> None:
+    r = await rig(simulator, "openai")
+    read = await exchange(r.port, sent)
+    if sent.endswith(b"zz\r\n"):
+        # the head was good and went on; the body cannot be read: both connections drop
+        assert not read.startswith(b"HTTP/1.1 200")
+    else:
+        response, _ = parse(read)
+        assert response.start == "HTTP/1.1 400 Bad Request"
+        assert response.body.startswith(b"chatcanary proxy: malformed request")
+        assert r.tap.connections == []
+    assert r.records == [] or r.records[0].outcome is TrafficOutcome.CANCELLED
+    await wait_for(lambda: _true(r.tap.open == 0))
+
+
+async def test_a_request_head_over_the_limit_is_a_431(rig: Make, simulator: int) -> None:
+    r = await rig(simulator, "openai")
+    sent = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    response, _ = parse(await exchange(r.port, sent))
+    assert response.start == "HTTP/1.1 431 Request Header Fields Too Large"
+    assert r.tap.connections == []
+
+
+async def test_a_bad_request_after_good_ones_is_answered_after_them(
+    rig: Make, simulator: int
+) -> None:
+    r = await rig(simulator, "openai")
+    good = kept_alive(chat_request("openai", False))
+    read = await exchange(r.port, good + b"NOT HTTP AT ALL\r\n\r\n")
+    first, rest = parse(read)
+    second, rest = parse(rest)
+    assert first.start == "HTTP/1.1 200 OK" and b"42" in first.body
+    assert second.start == "HTTP/1.1 400 Bad Request"
+    assert rest == b""
+
+
+async def test_a_closed_idle_upstream_connection_is_not_reused(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await up.request(reader)
+        body = whole_body("openai")
+        # keep-alive as far as HTTP says, then gone: as a server at its idle limit
+        await up.send(w, ANSWER_HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    pool = proxies.listeners["p"].forwarder.pool
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxies.listeners["p"].port)
+        writer.write(kept_alive(chat_request("openai", False)))
+        (first,) = await read_messages(reader, 1)
+        await wait_for(lambda: _true(not pool.idle))  # the proxy saw it close
+        writer.write(kept_alive(chat_request("openai", False)))
+        (second,) = await read_messages(reader, 1)
+        assert first.body == second.body == whole_body("openai")
+        assert len(up.writers) == 2
+        writer.close()
+    finally:
+        await proxies.close(0)
+
+
+async def test_head_and_http10_clients_get_the_framing_they_understand(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    frames = stream_frames("openai")
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while True:
+            request = await up.request(reader)
+            if request.start.startswith("HEAD"):
+                await up.send(w, b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Up: 1\r\n\r\n")
+                continue
+            await up.send(w, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Up: 1\r\n\r\n")
+            for frame in frames:
+                await up.send(w, b"%x\r\n%s\r\n" % (len(frame), frame))
+            await up.send(w, b"0\r\n\r\n")
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    port = proxies.listeners["p"].port
+    try:
+        head = await exchange(
+            port, b"HEAD /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        assert (
+            head
+            == b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Up: 1\r\nConnection: close\r\n\r\n"
+        )
+        old = await exchange(port, b"GET /v1/models HTTP/1.0\r\nHost: x\r\n\r\n")
+        start, _, body = old.partition(b"\r\n\r\n")
+        assert b"transfer-encoding" not in start.lower()  # HTTP/1.0 knows no chunks
+        assert body == b"".join(frames)  # the body ends where the connection does
+    finally:
+        await proxies.close(0)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_kept_alive_connection_closed_under_a_request_retries_only_idempotent_ones(
+    scripted: Callable[..., Awaitable[Scripted]], method: str
+) -> None:
+    body = whole_body("openai")
+    answer = ANSWER_HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await up.request(reader)
+        await up.send(w, answer)
+        if len(up.writers) == 1:
+            await up.request(reader)  # the next request on this connection: closed unanswered
+            return
+        while True:
+            await up.request(reader)
+            await up.send(w, answer)
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxies.listeners["p"].port)
+        request = f"{method} /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        for _ in range(2):
+            writer.write(request.encode())
+            (response,) = await read_messages(reader, 1)
+        if method == "GET":  # sent again on a new connection: the client sees the answer
+            assert response.start == "HTTP/1.1 200 OK" and response.body == body
+            assert len(up.writers) == 2
+        else:  # a POST is never sent twice: the proxy's own 502
+            assert response.start == "HTTP/1.1 502 Bad Gateway"
+            assert response.body.startswith(b"chatcanary proxy: upstream connection: ")
+            assert len(up.writers) == 1
+        writer.close()
+    finally:
+        await proxies.close(0)
+
+
+@pytest.mark.parametrize("every", [1, 7, 61, 1000])
+async def test_an_answer_split_anywhere_arrives_the_same(
+    scripted: Callable[..., Awaitable[Scripted]], every: int
+) -> None:
+    frames = stream_frames("openai")
+    body = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(f), f) for f in frames) + b"0\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+    answer += b"\r\n" + body
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await up.request(reader)
+        for start in range(0, len(answer), every):  # cut inside sizes, CRLFs, the head
+            await up.send(w, answer[start : start + every])
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        read = await exchange(proxies.listeners["p"].port, chat_request("openai", True))
+        response, _ = parse(read)
+        written, _ = parse(bytes(up.written))
+        assert response.start == written.start == "HTTP/1.1 200 OK"
+        assert response.fields() == written.fields()
+        assert response.body == b"".join(frames) and response.complete
+    finally:
+        await proxies.close(0)
+
+
+async def test_a_client_connection_idle_or_slow_with_its_head_is_closed(
+    rig: Make, simulator: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.proxy import forward
+
+    monkeypatch.setattr(forward, "CLIENT_IDLE", 0.5)
+    r = await rig(simulator, "openai")
+    idle = await asyncio.open_connection("127.0.0.1", r.port)
+    slow = await asyncio.open_connection("127.0.0.1", r.port)
+    kept = await asyncio.open_connection("127.0.0.1", r.port)
+    slow[1].write(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+    kept[1].write(kept_alive(chat_request("openai", False)))
+    (answer,) = await read_messages(kept[0], 1)
+    assert answer.start == "HTTP/1.1 200 OK"
+    async with asyncio.timeout(20):
+        for reader, _ in (idle, slow, kept):  # kept: idle after its answer
+            assert await reader.read() == b""
+    assert r.tap.connections and len(r.tap.connections) == 1  # only the kept one's request
+    for _, writer in (idle, slow, kept):
+        writer.close()
