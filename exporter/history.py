@@ -37,33 +37,60 @@ class Spark:
 
 
 class Ring:
-    """The summaries of one canary's last `size` runs, oldest first, as columns."""
+    """The summaries of one canary's last `size` runs, oldest first, as columns. Run ids
+    as the runner makes them (16 hex digits) are kept as 8-byte integers, a quarter of a
+    string's size; a ring given an id of another form keeps strings from then on."""
 
     __slots__ = ("_durations", "_ids", "_outcomes", "_started", "size")
 
     def __init__(self, size: int = SPARK_RUNS) -> None:
         self.size = size
-        self._ids: list[str] = []
+        self._ids: array[int] | list[str] = array("Q")
         self._started = array("d")
         self._durations = array("d")
         self._outcomes = array("B")
 
     def add(self, result: ProbeResult) -> None:
-        self._ids.append(result.run_id)
+        self._add_id(result.run_id)
         self._started.append(result.started_at)
         self._durations.append(result.duration_seconds)
         self._outcomes.append(OUTCOMES.index(result.outcome))
         if len(self._ids) > self.size:
             del self._ids[0], self._started[0], self._durations[0], self._outcomes[0]
 
+    def _add_id(self, run_id: str) -> None:
+        if isinstance(self._ids, array):
+            packed = _packed(run_id)
+            if packed is not None:
+                self._ids.append(packed)
+                return
+            self._ids = list(self._run_ids())
+        self._ids.append(run_id)
+
+    def _run_ids(self) -> Iterator[str]:
+        if isinstance(self._ids, array):
+            return (f"{n:016x}" for n in self._ids)
+        return iter(self._ids)
+
     def __len__(self) -> int:
         return len(self._ids)
 
     def __iter__(self) -> Iterator[Spark]:
         for run_id, started, duration, outcome in zip(
-            self._ids, self._started, self._durations, self._outcomes, strict=True
+            self._run_ids(), self._started, self._durations, self._outcomes, strict=True
         ):
             yield Spark(run_id, started, duration, OUTCOMES[outcome])
+
+
+def _packed(run_id: str) -> int | None:
+    """The id as an integer when it reads back the same: 16 lowercase hex digits."""
+    if len(run_id) != 16:
+        return None
+    try:
+        packed = int(run_id, 16)
+    except ValueError:
+        return None
+    return packed if f"{packed:016x}" == run_id else None
 
 
 class Recent:

@@ -124,6 +124,20 @@ def test_recent_keeps_the_latest_run_and_a_bounded_ring_per_canary() -> None:
     assert sorted(r.run_id for r in recent.latest_runs()) == [f"r{SPARK_RUNS + 4}", "r99"]
 
 
+def test_a_ring_keeps_the_runners_ids_as_integers_and_any_other_id_as_given() -> None:
+    ring = Ring(size=3)
+    hex_ids = ["0123456789abcdef", "00000000000000ff", "ffffffffffffffff"]
+    for n, run_id in enumerate(hex_ids):
+        ring.add(result(n, run_id=run_id))
+    assert isinstance(ring._ids, array)  # 8 bytes each
+    assert [s.run_id for s in ring] == hex_ids  # leading zeros and all
+    for n, run_id in enumerate(["0123456789ABCDEF", "0x23456789abcdef", "r5"], start=3):
+        ring.add(result(n, run_id=run_id))  # none reads back the same from an integer
+    assert [s.run_id for s in ring] == ["0123456789ABCDEF", "0x23456789abcdef", "r5"]
+    ring.add(result(6, run_id="fedcba9876543210"))
+    assert [s.run_id for s in ring] == ["0x23456789abcdef", "r5", "fedcba9876543210"]
+
+
 def test_recent_holds_no_runs_in_full_beyond_the_latest() -> None:
     """Structure, not size: every run but each canary's latest is a few numbers and an
     id in typed columns, with no ProbeResult and no exchange text."""
