@@ -101,8 +101,9 @@ def memory_targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         (
             "RSS, 1,000 canaries with full history: ≤ import floor + 40 MB",
-            f"{full['rss_mb']:.1f} MB after {large['runs_per_canary']:g} runs each, store "
-            f"caught up; floor {floor:.1f} MB ({full['rss_mb'] - floor:+.1f} MB)",
+            f"{full['rss_mb']:.1f} MB after {large['runs_per_canary']:g} runs each "
+            f"({full['store']['queued']:,} queued for the store); floor {floor:.1f} MB "
+            f"({full['rss_mb'] - floor:+.1f} MB)",
             verdict(result["goals"]["large"]),
         ),
     ]
