@@ -238,16 +238,17 @@ def canary_config(
 
 
 def start_chatcanary(
-    config: str, cpu: int | None = None, shard: str | None = None
+    config: str, cpu: int | None = None, shard: str | None = None, data_dir: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`chatcanary run` in its own process with this config text; returns it and its URL.
-    Its data directory is a new temporary one, so the default store (a SQLite file) starts
-    empty, as a new user's does."""
-    directory = Path(tempfile.mkdtemp(prefix="chatcanary-bench-"))
+    The config file (`config.yaml`) and the default store go to `data_dir` (else a new
+    temporary directory), never to the user's data directory."""
+    directory = data_dir or Path(tempfile.mkdtemp(prefix="chatcanary-bench-"))
     path = directory / "config.yaml"
     path.write_text(config)
     port = free_port()
-    args = [sys.executable, "-m", "exporter", "run", "-c", str(path), "--data-dir", str(directory)]
+    args = [sys.executable, "-m", "exporter", "run", "-c", str(path)]
+    args += ["--data-dir", str(directory)]
     args += ["--listen", f"127.0.0.1:{port}", "--log-level", "warning"]
     if shard is not None:
         args += ["--shard", shard]

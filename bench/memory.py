@@ -1,113 +1,198 @@
-"""Memory: RSS of `chatcanary run` with 10, 100, 1,000 and 10,000 canaries configured and
-the run history on (its default: the last 50 runs of every canary kept, plus failures).
-Run: `python -m bench.memory [--limit 75]`.
+"""Memory: RSS of `chatcanary run` beside the import floor, measured in the same run, with
+the default store (a SQLite file in a fresh temporary data directory). Run:
+`python -m bench.memory [--limit 120]`.
 
-Each canary set runs against the canned endpoint (its own process) on an interval short
-enough to fill every canary's history quickly; RSS is read from /proc when the history is
-full (50 runs per canary) or after `--limit` seconds. Where the history could not fill in
-that time, the table adds a projection to full history from the RSS growth per run
-measured over the second half of that same run (marked as projected).
+1. The import floor: a process that imports only what `run` needs (FLOOR) and sleeps.
+2. `run` with 24 canaries (interval 1 s) after 15 s.
+3. `run` with 1,000 canaries until every canary has run enough times to fill its
+   sparkline ring (SPARK_RUNS) and the store holds that many runs of each, or `--limit`
+   seconds; the table says how many runs each canary had, and how many were still queued
+   for the store. If the store fell behind, RSS is read again once it caught up.
+
+Each canary set runs against the canned endpoint (its own process, on the other CPU); RSS
+is read from /proc. Goals (issue 22): 24 canaries ≤ floor + 10 MB and ≤ 70 MB; 1,000
+canaries with full history ≤ floor + 40 MB.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
+import tempfile
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
     canary_config,
+    fetch,
     markdown,
+    metric_sum,
+    pinned,
     rss_mb,
+    scale,
     served,
     start_canned,
     start_chatcanary,
     stop,
     write,
 )
+from exporter.history import SPARK_RUNS
 
-HISTORY = 50
-RATE = 800.0  # offered runs per second: under what one core carries
+# the libraries `chatcanary run` needs with its default store, and nothing of chatcanary
+# (pydantic and aiohttp import their parts lazily: name the ones `run` uses)
+FLOOR = (
+    "aiohttp",
+    "aiohttp.web",
+    "pydantic.main",
+    "yaml",
+    "prometheus_client",
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "aiosqlite",
+)
+RATE = 400.0  # offered runs per second for the large set
 PROBER_CPU, ENDPOINT_CPU = 0, 1
+SMALL, LARGE = scale(24, 4), scale(1000, 50)
+SETTLE = float(scale(15, 2))  # seconds the small set runs before its RSS is read
 
 
-def measure(canaries: int, limit: float) -> dict[str, Any]:
-    canned, endpoint = start_canned(cpu=ENDPOINT_CPU)
-    interval = max(0.05, canaries / RATE)
-    config = canary_config(
-        endpoint,
-        canaries,
-        interval,
-        targets=max(1, canaries // 100),
-        concurrency=16,
-        history_size=HISTORY,
+def floor_mb() -> float:
+    """RSS of a process that has imported FLOOR (and then sleeps)."""
+    code = f"import {', '.join(FLOOR)}, sys, time; print('ready', flush=True); time.sleep(600)"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, preexec_fn=pinned(PROBER_CPU)
     )
     try:
-        process, _ = start_chatcanary(config, cpu=PROBER_CPU)
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"ready\n"
+        return rss_mb(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def measure(
+    canaries: int, interval: float, runs_each: int, limit: float, settle: float = 0.0
+) -> dict[str, Any]:
+    """`run` with this many canaries until each has run `runs_each` times or `limit`
+    seconds passed: RSS at ready and then, and the store's figures. With `settle`, when
+    the store is behind (more than one run per canary queued), the canaries are then
+    reloaded with a 1 h interval and RSS read again once the store's queue is empty (or
+    `settle` seconds passed): the history without a backlog (plus what the reload cost)."""
+    canned, endpoint = start_canned(cpu=ENDPOINT_CPU)
+    options = {"targets": max(1, canaries // 100), "concurrency": 16}
+    data = Path(tempfile.mkdtemp(prefix="chatcanary-memory-"))
+    try:
+        config = canary_config(endpoint, canaries, interval, **options)
+        process, url = start_chatcanary(config, cpu=PROBER_CPU, data_dir=data)
         try:
             ready = rss_mb(process.pid)
             base = served(endpoint)
             started = time.monotonic()
-            samples: list[tuple[int, float]] = []
             while True:
                 time.sleep(0.5)
                 runs = served(endpoint) - base
-                samples.append((runs, rss_mb(process.pid)))
-                if runs >= HISTORY * canaries or time.monotonic() - started > limit:
+                elapsed = time.monotonic() - started
+                if runs >= runs_each * canaries or elapsed > limit:
                     break
+            row: dict[str, Any] = {
+                "canaries": canaries,
+                "interval_s": interval,
+                "seconds": round(elapsed, 1),
+                "runs": runs,
+                "runs_per_canary": round(runs / canaries, 1),
+                "rss_mb_at_ready": round(ready, 1),
+                "rss_mb": round(rss_mb(process.pid), 1),
+                "store": store_figures(url, data),
+            }
+            if settle and row["store"]["queued"] > canaries:  # a backlog: let it drain
+                (data / "config.yaml").write_text(
+                    canary_config(endpoint, canaries, 3600, **options)
+                )
+                urllib.request.urlopen(
+                    urllib.request.Request(url + "/-/reload", method="POST"), timeout=30
+                ).close()
+                deadline = time.monotonic() + settle
+                while store_figures(url, data)["queued"] and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                row["settled"] = {
+                    "rss_mb": round(rss_mb(process.pid), 1),
+                    "store": store_figures(url, data),
+                }
         finally:
             stop(process)
     finally:
         stop(canned)
-    runs, rss = samples[-1]
-    kept = min(HISTORY, runs / canaries)
-    row: dict[str, Any] = {
-        "canaries": canaries,
-        "interval_s": interval,
-        "rss_mb_at_ready": round(ready, 1),
-        "runs": runs,
-        "runs_kept_per_canary": round(kept, 1),
-        "rss_mb": round(rss, 1),
-    }
-    if kept < HISTORY:
-        mid_runs, mid_rss = samples[len(samples) // 2]
-        per_run = (rss - mid_rss) / max(1, runs - mid_runs)
-        row["rss_kb_per_run_kept"] = round(per_run * 1024, 2)
-        row["rss_mb_full_history_projected"] = round(rss + per_run * (HISTORY - kept) * canaries, 1)
     return row
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    out = []
-    for row in rows:
-        full = (
-            f"{row['rss_mb']:.1f} MB (measured)"
-            if "rss_mb_full_history_projected" not in row
-            else f"{row['rss_mb_full_history_projected']:.1f} MB (projected)"
-        )
-        out.append(
+def store_figures(url: str, data: Path) -> dict[str, Any]:
+    """Runs written and dropped, runs queued (finished but not committed yet: held in
+    memory in full until they are), and the SQLite files' size (with the WAL)."""
+    metrics = fetch(url + "/metrics")
+    files = (data / "chatcanary.db", data / "chatcanary.db-wal")
+    return {
+        "written": int(metric_sum(metrics, "chatcanary_store_writes_total", result="written")),
+        "dropped": int(metric_sum(metrics, "chatcanary_store_writes_total", result="dropped")),
+        "queued": int(metric_sum(metrics, "chatcanary_store_queue_length")),
+        "file_mb": round(sum(f.stat().st_size for f in files if f.exists()) / 2**20, 1),
+    }
+
+
+def table(floor: float, small: dict[str, Any], large: dict[str, Any]) -> str:
+    lines = [["import floor (" + ", ".join(FLOOR) + ")", "", f"{floor:.1f} MB", "", "", ""]]
+    large_settled = {**large, **large.get("settled", {})}
+    for name, row, over, cap in (
+        (f"{small['runs_per_canary']:g} runs each ({small['seconds']:g} s)", small, 10.0, 70.0),
+        (f"{large['runs_per_canary']:g} runs each", large, 40.0, None),
+        ("then reloaded with a 1 h interval, the store caught up", large_settled, 40.0, None),
+    ):
+        if row is large_settled and "settled" not in large:
+            continue
+        goal = f"≤ floor + {over:g} MB" + ("" if cap is None else f" and ≤ {cap:g} MB")
+        met = row["rss_mb"] <= floor + over and (cap is None or row["rss_mb"] <= cap)
+        store = row["store"]
+        lines.append(
             [
-                f"{row['canaries']:,}",
+                f"`run`, {row['canaries']:,} canaries: {name}",
                 f"{row['rss_mb_at_ready']:.1f} MB",
-                f"{row['rss_mb']:.1f} MB after {row['runs_kept_per_canary']:g} runs each",
-                full,
+                f"{row['rss_mb']:.1f} MB",
+                f"{row['rss_mb'] - floor:+.1f} MB",
+                f"{store['written']:,} / {store['queued']:,} / {store['file_mb']:g} MB",
+                f"{goal}: {'met' if met else 'not met'}",
             ]
         )
-    return markdown(
-        ["canaries", "RSS at ready", "RSS, history filling", f"RSS, full history ({HISTORY} runs)"],
-        out,
-    )
+    header = ["process", "RSS at ready", "RSS", "over the floor", "store: written / queued"]
+    return markdown([*header[:-1], header[-1] + " / file", "goal"], lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--canaries", type=int, nargs="+", default=[10, 100, 1000, 10000])
-    parser.add_argument("--limit", type=float, default=75.0, help="seconds per canary set")
+    parser.add_argument(
+        "--limit", type=float, default=scale(120, 3), help="seconds for the large set at most"
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {ENDPOINT_CPU})
-    rows = [measure(n, args.limit) for n in args.canaries]
-    write("memory", {"history_size": HISTORY, "rows": rows}, table(rows))
+    floor = floor_mb()
+    small = measure(SMALL, 1.0, 10**9, SETTLE)  # runs for SETTLE seconds, whatever it ran
+    interval = max(0.05, LARGE / RATE)
+    large = measure(LARGE, interval, SPARK_RUNS, args.limit, settle=args.limit)
+    result = {
+        "floor_mb": round(floor, 1),
+        "floor_modules": list(FLOOR),
+        "spark_runs": SPARK_RUNS,
+        "small": small,
+        "large": large,
+        "goals": {
+            "small": small["rss_mb"] <= min(floor + 10, 70),
+            "large": large.get("settled", large)["rss_mb"] <= floor + 40,
+        },
+    }
+    write("memory", result, table(floor, small, large))
 
 
 if __name__ == "__main__":

@@ -96,29 +96,31 @@ def startup_judge(words: str, goal: float) -> Judge:
     return judge
 
 
+def memory_figure(result: Result, size: str) -> tuple[float, float | None]:
+    """RSS of one `run` of the memory benchmark (`small`: 24 canaries, `large`: 1,000 with
+    full history, settled if it settled) and the import floor of the same run."""
+    run = result[size]
+    return float(run.get("settled", run)["rss_mb"]), floor_mb(result)
+
+
 def sidecar_rss(result: Result) -> tuple[str, bool | None]:
-    row = row_at(result["rows"], "canaries", 24)
-    floor = floor_mb(result, row)
-    rss = float(row["rss_mb"])
+    rss, floor = memory_figure(result, "small")
     if floor is None:
         return f"{rss:.1f} MB; import floor not measured", False
     return f"{beside_floor(rss, floor)}, floor {floor:.1f} MB", rss <= floor + 10 and rss <= 70
 
 
 def thousand_rss(result: Result) -> tuple[str, bool | None]:
-    row = row_at(result["rows"], "canaries", 1000)
-    full = float(row.get("rss_mb_full_history_projected", row["rss_mb"]))
-    kind = "projected" if "rss_mb_full_history_projected" in row else "measured"
-    floor = floor_mb(result, row)
+    rss, floor = memory_figure(result, "large")
+    runs = result["large"]["runs_per_canary"]
     if floor is None:
-        return f"{full:.1f} MB with full history ({kind}); import floor not measured", False
-    return f"{beside_floor(full, floor)} with full history ({kind})", full <= floor + 40
+        return f"{rss:.1f} MB after {runs:g} runs each; import floor not measured", False
+    return f"{beside_floor(rss, floor)} after {runs:g} runs each", rss <= floor + 40
 
 
 def old_thousand_rss(result: Result) -> tuple[str, bool | None]:
-    row = row_at(result["rows"], "canaries", 1000)
-    full = float(row.get("rss_mb_full_history_projected", row["rss_mb"]))
-    return f"{full:.1f} MB with full history", full < 80
+    rss, _ = memory_figure(result, "large")
+    return f"{rss:.1f} MB with full history", rss < 80
 
 
 def cost_rows(result: Result) -> dict[tuple[str, str], Result]:
@@ -404,23 +406,6 @@ def startup_table(result: Result) -> str:
     )
 
 
-def memory_floor_table(result: Result) -> str | None:
-    """Every RSS figure of the memory benchmark beside the import floor of the same run."""
-    if floor_mb(result) is None and not any(floor_mb({}, r) for r in result.get("rows", [])):
-        return None
-    rows = []
-    for row in result["rows"]:
-        floor = floor_mb(result, row)
-        for key, value in row.items():
-            if key.startswith("rss_mb") and isinstance(value, int | float):
-                rows.append(
-                    [f"{row.get('canaries', '—'):,}", f"`{key}`", beside_floor(value, floor)]
-                )
-    return "RSS beside the import floor of the same run:\n\n" + markdown(
-        ["canaries", "figure", "RSS (above the floor)"], rows
-    )
-
-
 def refusal_table(result: Result) -> str:
     speed = result["answers_per_second"]
     rows = [["`detect_refusal`", f"{speed['median']:,.0f}", f"{speed['max']:,.0f}"]]
@@ -441,7 +426,7 @@ SECTIONS: tuple[tuple[str, str, str, Renderer | None, Renderer | None], ...] = (
     ("timing", "1. Timing accuracy", "bench.timing", None, None),
     ("cost", "2. Cost per probe and maximum rate", "bench.cost", None, None),
     ("scheduling", "3. Scheduling under load", "bench.scheduling", None, None),
-    ("memory", "4. Memory", "bench.memory", None, memory_floor_table),
+    ("memory", "4. Memory", "bench.memory", None, None),
     ("scrape", "5. Scrape cost", "bench.scrape", None, None),
     ("scaling", "6. Scaling out", "bench.scaling", None, None),
     ("adversarial", "7. Hostile answers: time to judge by size", "bench.adversarial", None, None),

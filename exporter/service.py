@@ -22,7 +22,7 @@ from exporter import netguard
 from exporter.budget import Budgets, BudgetSpent
 from exporter.config import Config, ConfigError, OpenTelemetry, RunSpec, load_config
 from exporter.feedback import Feedback, FeedbackLog
-from exporter.history import SPARK_RUNS, History
+from exporter.history import History, Recent
 from exporter.judges.metrics import JudgeMetrics
 from exporter.judges.panel import Panel
 from exporter.proxy import Proxies, TrafficMetrics
@@ -69,9 +69,11 @@ class Service:
         shard.export(self.registry)
         self.latest = LatestSink()
         web = config.web
-        self.history = History(*self._history_bounds(config), web.history_text_chars)
+        self.recent = Recent(web.history_text_chars)  # the grid: latest run, sparkline
         self.feedback = FeedbackLog(web.feedback_kept)
-        self.sinks: list[Sink] = [self.prometheus, self.latest, self.history, LogSink()]
+        self.sinks: list[Sink] = [self.prometheus, self.latest, self.recent, LogSink()]
+        # the runs in full: the store's, else a bounded window in memory
+        self.history: History | None = None
         self.store: Store | None = None
         if store is not None:
             from exporter.store import Store
@@ -80,6 +82,9 @@ class Service:
                 store, config.store, str(shard), self.registry, web.history_text_chars
             )
             self.sinks.append(self.store)
+        else:
+            self.history = History(web.history_size, web.failures_kept, web.history_text_chars)
+            self.sinks.append(self.history)
         # real users' content: kept only by a proxy with `capture: true`, in the store
         self.capture = None if self.store is None else Capture(self.store)
         self.network = netguard.Policy(config.security.allowed_networks)  # the SSRF guard
@@ -200,8 +205,11 @@ class Service:
         self.scheduler.reconcile(plan, limits)
         self.prometheus.retain(config.series_buckets(plan))
         web = config.web
-        self.history.resize(*self._history_bounds(config), web.history_text_chars)
-        self.history.retain(plan)
+        self.recent.resize(web.history_text_chars)
+        self.recent.retain(plan)
+        if self.history is not None:
+            self.history.resize(web.history_size, web.failures_kept, web.history_text_chars)
+            self.history.retain(plan)
         self.feedback.resize(web.feedback_kept)
         if self.store is not None:
             self.store.configure(config.store)
@@ -265,14 +273,6 @@ class Service:
         spec = self.fleet.get(key)
         return () if spec is None else secrets(spec)
 
-    def _history_bounds(self, config: Config) -> tuple[int, int]:
-        """Runs and aged-out failures kept in memory per canary. With a store, memory holds
-        only what the grid needs (the latest run, the sparkline); the store keeps the rest."""
-        web = config.web
-        if self.store_location is None:
-            return web.history_size, web.failures_kept
-        return min(web.history_size, SPARK_RUNS), 0
-
     async def run_now(self, spec: RunSpec) -> ProbeResult:
         """Run one canary now, outside its schedule; the result flows to every sink.
         Concurrent callers for the same pair share one run, and a caller that goes away
@@ -292,7 +292,7 @@ class Service:
     async def fresh(self, spec: RunSpec, max_age: float) -> tuple[ProbeResult, bool]:
         """A result that finished within `max_age` seconds (and True), else a new run
         (which raises BudgetSpent while the target's budget is spent)."""
-        latest = self.history.latest(spec.key)
+        latest = self.recent.latest(spec.key)
         if latest is not None and time.time() - _finished(latest) <= max_age:
             return latest, True
         return await self.run_now(spec), False

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 __all__ = [
+    "MEMORY_MAX_SIZE",
     "Location",
     "ModelChange",
     "Page",
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 600.0  # seconds between retention passes
 FEEDBACK_TIMEOUT = 5.0  # seconds a feedback commit may take before the answer is 503
+MEMORY_MAX_SIZE = 64 << 20  # `url: memory` without `max_size`: its data is the process's RSS
 
 
 class Store:
@@ -86,6 +88,15 @@ class Store:
     def shown(self) -> str:
         """Where the store is, fit for logs (no password)."""
         return self.location.shown()
+
+    @property
+    def max_size(self) -> int | None:
+        """The size cap in bytes (SQLite): as configured, but a memory store that sets
+        none keeps MEMORY_MAX_SIZE, not the file's default, as it lives in the process."""
+        settings = self.settings
+        if self.location.memory and "max_size" not in settings.model_fields_set:
+            return MEMORY_MAX_SIZE
+        return None if settings.max_size is None else int(settings.max_size)
 
     @property
     def available(self) -> bool:
@@ -229,8 +240,7 @@ class Store:
         """One retention pass now: the rows deleted by kind (None: another replica's turn)."""
         async with self._connection() as conn:
             when = time.time() if now is None else now
-            max_size = None if self.settings.max_size is None else int(self.settings.max_size)
-            deleted = await retention.sweep(conn, self.settings.retention, max_size, when)
+            deleted = await retention.sweep(conn, self.settings.retention, self.max_size, when)
             if deleted is not None:
                 cutoff = when - self.settings.retention.traffic
                 deleted["traffic"] = await traffic.sweep(conn, cutoff)

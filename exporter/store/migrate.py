@@ -1,8 +1,10 @@
 """Schema versions: what a database holds, and bringing it to this chatcanary's head.
 
 The stored revision is compared with `schema.HEAD` first; Alembic is imported only when
-a migration is due. On PostgreSQL the upgrade holds an advisory lock, so replicas that
-start together migrate once.
+a migration is due (it costs a process about 10 MB). An empty database gets the head
+schema straight from `schema.metadata` and Alembic's version row, as `alembic stamp`
+writes it (a test proves it equal to what the migrations build). On PostgreSQL the
+upgrade holds an advisory lock, so replicas that start together migrate once.
 """
 
 from __future__ import annotations
@@ -11,14 +13,30 @@ import logging
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exporter.store.errors import SchemaError
-from exporter.store.schema import HEAD, REVISIONS
+from exporter.store.schema import HEAD, REVISIONS, metadata
 
 MIGRATE_LOCK = 0x63_63_6D_67  # pg_advisory_lock key: "ccmg"
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Alembic's own table, as it creates it
+VERSION = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 
 
 class State(StrEnum):
@@ -61,6 +79,10 @@ async def upgrade(engine: AsyncEngine, shown: str, target: str = HEAD) -> tuple[
             current, before = await state(conn, shown)
             if current is State.CURRENT and target == HEAD:
                 return before, HEAD
+            if current is State.EMPTY and target == HEAD:
+                await conn.run_sync(_create)
+                await conn.commit()
+                return before, HEAD
             await conn.run_sync(_alembic_upgrade, target)
             await conn.commit()
             return before, target
@@ -69,6 +91,13 @@ async def upgrade(engine: AsyncEngine, shown: str, target: str = HEAD) -> tuple[
                 await conn.rollback()
                 await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK})
                 await conn.commit()
+
+
+def _create(connection: Connection) -> None:
+    """The head schema in an empty database, stamped with its revision: one transaction."""
+    metadata.create_all(connection)
+    VERSION.create(connection)
+    connection.execute(VERSION.insert().values(version_num=HEAD))
 
 
 def _alembic_upgrade(connection: Connection, target: str) -> None:

@@ -74,6 +74,10 @@ class Writer:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def unwritten(self) -> list[ProbeResult]:
+        """The runs queued, oldest first (as recorded: texts not cut yet)."""
+        return list(self._queue)
+
     async def run(
         self, connect: Callable[[], Awaitable[AsyncConnection]], ready: asyncio.Event
     ) -> None:

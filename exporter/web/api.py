@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from exporter.budget import BudgetSpent
 from exporter.config import RunSpec
 from exporter.feedback import FeedbackError, Rating, parse_feedback
+from exporter.history import trim
 from exporter.redaction import redact_result
 from exporter.result import Outcome
 from exporter.service import FeedbackNotKept, Service
@@ -74,7 +75,7 @@ def status_view(service: Service, target: str | None = None) -> dict[str, Any]:
     now = time.time()
     plan = service.plan
     rows = [
-        views.row(spec, service.history.recent(key), now)
+        views.row(spec, service.recent.latest(key), service.recent.spark(key), now)
         for key, spec in sorted(plan.items())
         if target is None or key[0] == target
     ]
@@ -283,7 +284,7 @@ async def post_run(request: web.Request) -> web.Response:
         result = await service.run_now(spec)
     except BudgetSpent as exc:
         raise over_budget(exc) from None
-    kept = service.history.get(result.run_id) or result
+    kept = trim(result, service.config.web.history_text_chars)  # as the store keeps it
     return web.json_response(run_view(service, reads.Run(kept, str(service.shard))), status=201)
 
 

@@ -1,10 +1,12 @@
 """Where the pages and the API read kept runs and feedback: the store, when the service
-keeps one and it answers; else what this process holds in memory (its History and
-FeedbackLog), with a notice that says so. A shared PostgreSQL store answers for the whole
+keeps one and it answers; else what this process holds in memory, with a notice that says
+so: beside a store, the runs not written yet and the latest run of each canary; without
+one, its History; and its FeedbackLog. A shared PostgreSQL store answers for the whole
 fleet, each run labelled with the shard that ran it.
 
 A run is in the store once the writer's batch holding it is committed (milliseconds after
-it finished, unless the store is slow or down); until then it is read from memory.
+it finished, unless the store is slow or down); until then it is read from the writer's
+queue.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.checkspecs import parse_duration
 from exporter.feedback import Feedback
+from exporter.history import trim
 from exporter.result import ProbeResult
 from exporter.service import Service
 
@@ -126,18 +129,36 @@ def _memory_runs(service: Service, query: RunQuery) -> list[Run]:
     shard = str(service.shard)
     if query.shard not in (None, shard):
         return []
-    history = service.history
     kept = [
         r
-        for key in history.canaries()
-        if query.target in (None, key[0]) and query.canary in (None, key[1])
-        for r in history.runs(key)
-        if query.outcome in (None, r.outcome)
+        for r in _held(service)
+        if query.target in (None, r.target)
+        and query.canary in (None, r.canary)
+        and query.outcome in (None, r.outcome)
         and (query.since is None or r.started_at >= query.since)
         and (query.until is None or r.started_at < query.until)
     ]
     kept.sort(key=lambda r: r.started_at, reverse=True)
-    return [Run(r, shard, aged_out=history.aged_out(r)) for r in kept[: query.limit]]
+    return [_memory_run(service, r) for r in kept[: query.limit]]
+
+
+def _held(service: Service) -> list[ProbeResult]:
+    """The runs this process holds in full: without a store, its History's; beside one, the
+    runs not written yet and the latest run of each canary."""
+    history = service.history
+    if history is not None:
+        return [r for key in history.canaries() for r in history.runs(key)]
+    held = {r.run_id: r for r in service.recent.latest_runs()}
+    if service.store is not None:
+        chars = service.config.web.history_text_chars
+        for result in service.store.writer.unwritten():
+            held.setdefault(result.run_id, trim(result, chars))
+    return list(held.values())
+
+
+def _memory_run(service: Service, result: ProbeResult) -> Run:
+    aged_out = service.history is not None and service.history.aged_out(result)
+    return Run(result, str(service.shard), aged_out=aged_out)
 
 
 async def run(service: Service, run_id: str) -> tuple[Run | None, str]:
@@ -153,10 +174,11 @@ async def run(service: Service, run_id: str) -> tuple[Run | None, str]:
         else:
             if stored is not None:
                 return Run(stored.result, stored.shard, stored.content_kept), ""
-    result = service.history.get(run_id)  # not written yet, or no store
+    # not written yet, or no store
+    result = next((r for r in _held(service) if r.run_id == run_id), None)
     if result is None:
         return None, from_memory
-    return Run(result, str(service.shard), aged_out=service.history.aged_out(result)), from_memory
+    return _memory_run(service, result), from_memory
 
 
 async def feedback(service: Service, query: FeedbackQuery) -> Listing:

@@ -8,6 +8,7 @@ current secrets of their target.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, get_args
 
@@ -17,7 +18,7 @@ from pydantic.fields import FieldInfo
 from exporter import __version__
 from exporter.checkspecs import parse_duration
 from exporter.config import Config, Protocol, RunSpec, Target
-from exporter.history import SPARK_RUNS
+from exporter.history import Spark
 from exporter.redaction import masked_url
 from exporter.result import Exchange, Outcome, ProbeResult
 
@@ -38,9 +39,11 @@ def finished_at(result: ProbeResult) -> float:
     return result.started_at + result.duration_seconds
 
 
-def row(spec: RunSpec, recent: tuple[ProbeResult, ...], now: float) -> dict[str, Any]:
-    """One (target, canary) of the status grid; `recent` is oldest first."""
-    last = recent[-1] if recent else None
+def row(
+    spec: RunSpec, last: ProbeResult | None, recent: Sequence[Spark], now: float
+) -> dict[str, Any]:
+    """One (target, canary) of the status grid: its last run and the sparkline's runs,
+    oldest first."""
     out: dict[str, Any] = {
         "target": spec.target.name,
         "canary": spec.canary.name,
@@ -51,7 +54,7 @@ def row(spec: RunSpec, recent: tuple[ProbeResult, ...], now: float) -> dict[str,
         "state": str(State.PENDING if last is None else State(str(last.outcome))),
         "recent": [
             {"run_id": r.run_id, "outcome": str(r.outcome), "duration_seconds": r.duration_seconds}
-            for r in recent[-SPARK_RUNS:]
+            for r in recent
         ],
         "last": None,
     }

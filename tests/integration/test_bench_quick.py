@@ -41,7 +41,10 @@ BENCHMARKS: dict[str, tuple[str, Figures]] = {
         "bench.scheduling",
         lambda r: [s[k] for s in r["scenarios"].values() for k in ("runs", "runs_per_s")],
     ),
-    "memory": ("bench.memory", lambda r: [row["rss_mb"] for row in r["rows"]]),
+    "memory": (
+        "bench.memory",
+        lambda r: [r["floor_mb"], r["small"]["rss_mb"], r["large"]["rss_mb"]],
+    ),
     "scrape": (
         "bench.scrape",
         lambda r: [

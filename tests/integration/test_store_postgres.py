@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import urllib.request
+import uuid
 from pathlib import Path
 
 from exporter.config import Store as StoreSettings
@@ -143,3 +144,40 @@ def _post_feedback(url: str) -> tuple[int, str | None]:
             return resp.status, resp.headers.get("Retry-After")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Retry-After")
+
+
+async def test_an_empty_database_gets_the_schema_the_migrations_build(
+    postgres: str, postgres_cluster: Cluster
+) -> None:
+    """Start-up creates an empty database's schema without Alembic; on a second database
+    the migrations build it step by step. Alembic's own comparison with the tables the
+    store declares finds no difference in either."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import Connection, text
+
+    from exporter.store import engine, migrate
+    from exporter.store.schema import HEAD, REVISIONS, metadata
+
+    stepwise = "t_" + uuid.uuid4().hex[:12]
+    postgres_cluster.create_database(stepwise)
+    urls = {"created": postgres, "migrated": postgres_cluster.url(stepwise)}
+
+    def differences(conn: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+    for how, url in urls.items():
+        location = locate(StoreSettings.model_validate({"url": url}), Path("."))
+        db = engine.create(location)
+        try:
+            if how == "migrated":
+                await migrate.upgrade(db, how, target=REVISIONS[0])
+                assert await migrate.upgrade(db, how) == (REVISIONS[0], HEAD)
+            else:
+                assert await migrate.upgrade(db, how) == (None, HEAD)
+            async with db.connect() as conn:
+                assert await conn.run_sync(differences) == [], how
+                version = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                assert version.scalar() == HEAD, how
+        finally:
+            await db.dispose()

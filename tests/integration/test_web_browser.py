@@ -249,7 +249,7 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
 
     # run now: the button posts, and the browser lands on the new run's page
     await browser.goto(exporter.url + "/")
-    before = {r.run_id for r in exporter.service.history.runs(("primary", "arithmetic"))}
+    before = {s.run_id for s in exporter.service.recent.spark(("primary", "arithmetic"))}
     await browser.evaluate(
         """document.querySelector('button.run[data-target="primary"]' +
             '[data-canary="arithmetic"]').click()"""
@@ -258,7 +258,7 @@ async def test_page_shows_failures_refusals_runs_and_run_now(
     path = await browser.wait_for("location.pathname.startsWith('/runs/') && location.pathname")
     new_id = path.removeprefix("/runs/")
     assert new_id not in before
-    assert exporter.service.history.get(new_id) is not None
+    assert new_id in {s.run_id for s in exporter.service.recent.spark(("primary", "arithmetic"))}
     title = await browser.evaluate("document.querySelector('h1').innerText")
     assert "OK" in title and "primary / arithmetic" in title
     assert SECRET not in await browser.evaluate("document.documentElement.outerHTML")

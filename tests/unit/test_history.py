@@ -1,10 +1,12 @@
-"""The history sink: exporter/history.py, fed `ProbeResult`s built by hand."""
+"""The memory sinks of exporter/history.py (Recent and its Ring; History), fed
+`ProbeResult`s built by hand."""
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
-from exporter.history import CUT, History
+from exporter.history import CUT, SPARK_RUNS, History, Recent, Ring, Spark
 from exporter.result import Exchange, Outcome, ProbeResult
 
 
@@ -92,3 +94,68 @@ def test_resize_drops_the_oldest_beyond_the_new_bounds() -> None:
     history.resize(size=2, failures=1, text_chars=10)
     assert ids(history.runs(("t", "c"))) == ["r7", "r6", "r2"]
     assert len(history) == 3
+
+
+def test_a_ring_keeps_the_last_runs_oldest_first_as_the_sparkline_draws_them() -> None:
+    ring = Ring(size=3)
+    outcomes = [Outcome.SUCCESS, Outcome.ERROR, Outcome.SUCCESS, Outcome.CHECK_FAILED]
+    for n, outcome in enumerate(outcomes):
+        ring.add(result(n, outcome, duration_seconds=n / 4))
+    assert len(ring) == 3
+    assert list(ring) == [
+        Spark("r1", 1001.0, 0.25, Outcome.ERROR),
+        Spark("r2", 1002.0, 0.5, Outcome.SUCCESS),
+        Spark("r3", 1003.0, 0.75, Outcome.CHECK_FAILED),
+    ]
+
+
+def test_recent_keeps_the_latest_run_and_a_bounded_ring_per_canary() -> None:
+    recent = Recent(text_chars=100)
+    for n in range(SPARK_RUNS + 5):
+        recent.record(result(n, turns=(Exchange(text="x" * 5000),)))
+    recent.record(result(99, target="u"))
+    latest = recent.latest(("t", "c"))
+    assert latest is not None and latest.run_id == f"r{SPARK_RUNS + 4}"
+    assert latest.turns[0].text == "x" * 100 + CUT  # cut as the store keeps it
+    spark = recent.spark(("t", "c"))
+    assert [s.run_id for s in spark] == [f"r{n}" for n in range(5, SPARK_RUNS + 5)]
+    assert [s.run_id for s in recent.spark(("u", "c"))] == ["r99"]
+    assert recent.spark(("t", "other")) == [] and recent.latest(("t", "other")) is None
+    assert sorted(r.run_id for r in recent.latest_runs()) == [f"r{SPARK_RUNS + 4}", "r99"]
+
+
+def test_a_ring_keeps_the_runners_ids_as_integers_and_any_other_id_as_given() -> None:
+    ring = Ring(size=3)
+    hex_ids = ["0123456789abcdef", "00000000000000ff", "ffffffffffffffff"]
+    for n, run_id in enumerate(hex_ids):
+        ring.add(result(n, run_id=run_id))
+    assert isinstance(ring._ids, array)  # 8 bytes each
+    assert [s.run_id for s in ring] == hex_ids  # leading zeros and all
+    for n, run_id in enumerate(["0123456789ABCDEF", "0x23456789abcdef", "r5"], start=3):
+        ring.add(result(n, run_id=run_id))  # none reads back the same from an integer
+    assert [s.run_id for s in ring] == ["0123456789ABCDEF", "0x23456789abcdef", "r5"]
+    ring.add(result(6, run_id="fedcba9876543210"))
+    assert [s.run_id for s in ring] == ["0x23456789abcdef", "r5", "fedcba9876543210"]
+
+
+def test_recent_holds_no_runs_in_full_beyond_the_latest() -> None:
+    """Structure, not size: every run but each canary's latest is a few numbers and an
+    id in typed columns, with no ProbeResult and no exchange text."""
+    recent = Recent()
+    for n in range(3 * SPARK_RUNS):
+        recent.record(result(n, turns=(Exchange(prompt="secret prompt", text="an answer"),)))
+    ring = recent._rings[("t", "c")]
+    columns = [getattr(ring, name) for name in Ring.__slots__ if name != "size"]
+    assert all(len(column) == SPARK_RUNS for column in columns)
+    assert all(isinstance(c, array) or all(type(v) is str for v in c) for c in columns)
+    assert not any("answer" in str(v) or "prompt" in str(v) for c in columns for v in c)
+    assert not hasattr(ring, "__dict__")  # slots only: nothing else can hang on it
+
+
+def test_recent_forgets_removed_canaries() -> None:
+    recent = Recent()
+    recent.record(result(0))
+    recent.record(result(1, target="u"))
+    recent.retain([("u", "c")])
+    assert recent.latest(("t", "c")) is None and recent.spark(("t", "c")) == []
+    assert [r.run_id for r in recent.latest_runs()] == ["r1"]

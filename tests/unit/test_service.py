@@ -29,10 +29,12 @@ async def test_starting_a_service_leaves_the_process_garbage_collector_alone() -
         await service.stop(grace=0)
 
 
-def test_beside_a_store_memory_keeps_only_what_the_grid_draws(tmp_path: Path) -> None:
+def test_beside_a_store_memory_keeps_no_runs_in_full(tmp_path: Path) -> None:
     text = CONFIG + "web: {history_size: 200, failures_kept: 20}\n"
     config = parse_config(text, "service.yaml")
     alone = Service(config)
+    assert alone.history is not None and alone.history in alone.sinks
     assert (alone.history.size, alone.history.failures) == (200, 20)
     kept = Service(config, store=locate(config.store, tmp_path))
-    assert (kept.history.size, kept.history.failures) == (30, 0)  # a sparkline's runs
+    assert kept.history is None  # the store keeps the runs; memory the grid's Recent
+    assert kept.recent in kept.sinks and kept.store in kept.sinks

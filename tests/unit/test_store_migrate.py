@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,48 @@ async def test_from_empty_and_from_the_previous_revision(tmp_path: Path) -> None
     assert await db_command(tmp_path, fresh, "check") == 1  # no file yet
     assert await db_command(tmp_path, fresh, "upgrade") == 0
     assert revision(fresh) == HEAD
+
+
+def schema_of(db: Path) -> set[tuple[str, str, str]]:
+    """Every table and index of a SQLite file with the SQL that made it."""
+    with sqlite3.connect(db) as conn:
+        found = conn.execute("SELECT type, name, sql FROM sqlite_master")
+        return {(kind, name, " ".join((sql or "").split())) for kind, name, sql in found}
+
+
+async def test_an_empty_database_gets_the_schema_the_migrations_build(tmp_path: Path) -> None:
+    created, migrated = tmp_path / "created.db", tmp_path / "migrated.db"
+    fresh = engine.create(Location(_url(created)))
+    assert await migrate.upgrade(fresh, "test") == (None, HEAD)  # straight to the head
+    await fresh.dispose()
+    stepwise = engine.create(Location(_url(migrated)))
+    await migrate.upgrade(stepwise, "test", target=REVISIONS[0])  # then Alembic, step by step
+    assert await migrate.upgrade(stepwise, "test") == (REVISIONS[0], HEAD)
+    await stepwise.dispose()
+    assert revision(created) == revision(migrated) == HEAD
+    assert schema_of(created) == schema_of(migrated)
+    assert len(schema_of(created)) > 10  # the tables and their indexes, not two empty files
+
+
+def test_opening_an_empty_or_current_store_does_not_import_alembic(tmp_path: Path) -> None:
+    """Alembic costs a process about 10 MB: only a migration that is due imports it."""
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from tests.unit.store_helpers import sqlite_store\n"
+        "async def main():\n"
+        "    for _ in range(2):  # empty, then current\n"
+        f"        store = sqlite_store(Path({str(tmp_path)!r}))\n"
+        "        await store.open()\n"
+        "        await store.close()\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules, 'mako' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.split() == ["False", "False"], done.stdout + done.stderr
+    assert revision(tmp_path / "cc.db") == HEAD
 
 
 def _url(db: Path) -> URL:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from exporter.config import Store as StoreSettings
 from exporter.feedback import Feedback, Rating
 from exporter.result import Outcome
-from exporter.store import Store, locate
+from exporter.store import MEMORY_MAX_SIZE, Store, locate
 from tests.unit.store_helpers import run
 
 DAY = 86400.0
@@ -189,3 +189,16 @@ async def test_the_size_cap_deletes_oldest_content_first_and_never_feedback(
         "feedback": 0,
         "model_changes": 0,
     }
+
+
+def test_a_memory_store_is_capped_smaller_unless_told() -> None:
+    """Its data is the process's memory: the file's 1 GiB default would be RSS."""
+
+    def cap(**settings: object) -> int | None:
+        config = StoreSettings.model_validate(settings)
+        return Store(locate(config, Path("unused")), config).max_size
+
+    assert cap(url="memory") == MEMORY_MAX_SIZE == 64 << 20
+    assert cap(url="memory", max_size="8MiB") == 8 << 20
+    assert cap(url="memory", max_size=None) is None  # asked for: no cap
+    assert cap() == cap(url="sqlite:///x.db") == 1 << 30  # a file: the configured default

@@ -490,7 +490,8 @@ async def test_a_second_exporter_on_the_same_store_shows_what_the_first_kept(api
     assert (await api.post("/api/v1/feedback", feedback))[0] == 202
     await api.written()
     async for second in serve(shared=api):
-        assert len(second.service.history) == 0  # nothing in its memory: all from the store
+        assert second.service.history is None  # beside a store, memory keeps no runs in full
+        assert second.service.recent.latest_runs() == []  # nothing run yet: all from the store
         status, again = await second.get(f"/api/v1/runs/{run['run_id']}")
         assert status == 200 and again["turns"] == run["turns"] and again["content_kept"]
         status, page = await second.get(f"/runs/{run['run_id']}")
@@ -564,10 +565,15 @@ async def test_an_unreachable_store_is_said_and_memory_is_shown() -> None:
         assert api.service.store is not None and not api.service.store.available
         status, run = await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
         assert status == 201
+        status, later = await api.post(
+            "/api/v1/runs", {"target": "primary", "canary": "arithmetic"}
+        )
+        assert status == 201 and later["run_id"] != run["run_id"]
         status, body = await api.get("/api/v1/runs")
         assert status == 200 and body["source"] == "memory"
         assert "cannot be read right now" in body["notice"]
-        assert [r["run_id"] for r in body["runs"]] == [run["run_id"]]
+        # the earlier run is no canary's latest any more: it is read from the store's queue
+        assert [r["run_id"] for r in body["runs"]] == [later["run_id"], run["run_id"]]
         status, view = await api.get(f"/api/v1/runs/{run['run_id']}")
         assert status == 200 and view["turns"] == run["turns"] and "notice" in view
         status, body = await api.post(

@@ -48,7 +48,7 @@ async def test_every_answer_carries_the_security_headers(api: Api) -> None:
 
 async def test_the_pages_have_no_inline_script_or_style(api: Api) -> None:
     await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})
-    run_id = api.service.history.latest(("primary", "arithmetic")).run_id  # type: ignore[union-attr]
+    run_id = api.service.recent.latest(("primary", "arithmetic")).run_id  # type: ignore[union-attr]
     for path in ("/", "/runs", f"/runs/{run_id}", "/config"):
         _, page = await api.get(path)
         assert "<script" in page and "<script>" not in page, path  # only <script src=...>
@@ -100,7 +100,7 @@ async def test_probe_runs_no_more_often_than_the_canary_interval() -> None:
     async for api in serve(text=text):
         _, first = await api.get("/probe?target=primary&canary=arithmetic")
         assert "probe_cached 0.0" in first
-        latest = api.service.history.latest(("primary", "arithmetic"))
+        latest = api.service.recent.latest(("primary", "arithmetic"))
         assert latest is not None
         finished = latest.started_at + latest.duration_seconds
         await asyncio.sleep(max(0.0, finished + 0.05 - time.time()))  # past the 1ms window

@@ -8,6 +8,7 @@ from typing import Any
 from exporter.checkspecs import parse_duration
 from exporter.config import parse_config
 from exporter.errors import ErrorClass
+from exporter.history import Spark
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
 from exporter.web import views
 
@@ -34,7 +35,7 @@ def result(n: int = 1, **fields: Any) -> ProbeResult:
 
 
 def test_a_row_is_pending_until_the_first_run() -> None:
-    row = views.row(SPEC, (), now=0.0)
+    row = views.row(SPEC, None, [], now=0.0)
     assert row["state"] == "pending" and row["last"] is None and row["recent"] == []
 
 
@@ -46,7 +47,8 @@ def test_a_row_shows_the_last_run_and_the_recent_durations() -> None:
         checks=(CheckVerdict("refusal", False, "answered"), CheckVerdict("x", True, "ok")),
         refusal=Verdict(refused=False, detector="none", reason=""),
     )
-    row = views.row(SPEC, (result(1), failed), now=110.0)
+    recent = [Spark("r1", 101.0, 2.0, Outcome.SUCCESS), Spark("r2", 102.0, 2.0, failed.outcome)]
+    row = views.row(SPEC, failed, recent, now=110.0)
     assert row["state"] == "check_failed" and row["expect_refusal"] is True
     last = row["last"]
     assert last["run_id"] == "r2" and last["age_seconds"] == 6.0
@@ -56,7 +58,10 @@ def test_a_row_shows_the_last_run_and_the_recent_durations() -> None:
         ["refusal"],
     )
     assert last["refused"] is False and last["response_model"] == "m-2024"
-    assert [r["outcome"] for r in row["recent"]] == ["success", "check_failed"]
+    assert row["recent"] == [
+        {"run_id": "r1", "outcome": "success", "duration_seconds": 2.0},
+        {"run_id": "r2", "outcome": "check_failed", "duration_seconds": 2.0},
+    ]
 
 
 def test_status_counts_the_failing() -> None:
