@@ -26,6 +26,8 @@ from exporter.store.engine import COMMAND_TIMEOUT, CONNECT_TIMEOUT, SQLITE_PRAGM
 from exporter.store.schema import model_changes, run_content, runs
 from exporter.store.url import Location
 
+# JSON as SQLAlchemy's JSON type writes it (json.dumps), without the spaces
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 Identity = tuple[str | None, str | None]  # (response_model, system_fingerprint) as stored
 
 
@@ -41,7 +43,9 @@ class Statement:
     def params(self, row: dict[str, Any]) -> tuple[Any, ...]:
         if self.defaults:
             row = {**dict(self.defaults), **row}
-        return tuple(json.dumps(row[k]) if k in self.json else row[k] for k in self.keys)
+        for key in self.json:
+            row[key] = _dumps(row[key])
+        return tuple(map(row.__getitem__, self.keys))
 
 
 def _compile(stmt: ClauseElement, dialect: Dialect, table: Table, keys: Sequence[str]) -> Statement:
