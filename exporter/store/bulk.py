@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Table, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -41,6 +39,7 @@ class Statement:
     defaults: tuple[tuple[str, Any], ...] = ()  # values fixed in the statement (LIMIT 1)
 
     def params(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        """The row's values in order (its JSON values are encoded in place)."""
         if self.defaults:
             row = {**dict(self.defaults), **row}
         for key in self.json:
@@ -88,10 +87,15 @@ _STATEMENTS: dict[str, dict[str, Statement]] = {}
 
 def statements(engine: str) -> dict[str, Statement]:
     """The compiled statements of an engine (sqlite or postgresql), compiled once."""
-    if engine not in _STATEMENTS:
+    if engine not in _STATEMENTS:  # each dialect imported only where it is used
         if engine == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
             _STATEMENTS[engine] = _inserts(sqlite, sqlite.dialect(paramstyle="qmark"))
         else:
+            from sqlalchemy.dialects import postgresql
+            from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
             _STATEMENTS[engine] = _inserts(postgresql, asyncpg_dialect())  # type: ignore[no-untyped-call]
     return _STATEMENTS[engine]
 
