@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 Identity = tuple[str, str]
 BACKOFF = (0.5, 10.0)  # first and longest wait between retries, seconds
 IDLE = 1.0  # seconds the idle thread sleeps before it looks again (it is woken anyway)
+# Seconds the first queued run waits for a batch to gather, unless `batch` runs are
+# queued sooner: a few wakes a second rather than one per run, each a hand-over of the
+# GIL that can keep the event loop's thread waiting.
+LINGER = 0.1
 # Runs turned into rows between two releases of the GIL (about 1 ms of work). Without
 # them the loop's thread waits up to the 5 ms switch interval behind the writer.
 SLICE = 25
@@ -75,8 +79,8 @@ class Writer:
         self._queue.append(result)
         self._accepted += 1
         self.metrics.queue.set(queued + 1)
-        if not self._wake.is_set():
-            self._wake.set()
+        if (not queued or queued + 1 >= self.batch) and not self._wake.is_set():
+            self._wake.set()  # the first run (the linger starts) or a full batch
 
     def __len__(self) -> int:
         return len(self._queue) + len(self._batch)
@@ -130,6 +134,13 @@ class Writer:
     def _ready(self) -> bool:
         return self._usable.is_set() and bool(self._batch or self._queue)
 
+    def _lingering(self) -> bool:
+        """Whether to wait for more runs before writing: less than a batch, no batch
+        taken to retry, and nobody waiting for the queue to be written."""
+        if self._batch or self._stop_at is not None or self._hurry.is_set():
+            return False
+        return len(self._queue) < self.batch
+
     def _run(self, connect: Callable[[], Bulk]) -> None:
         bulk: Bulk | None = None
         wait = BACKOFF[0]
@@ -140,6 +151,10 @@ class Writer:
                     if not self._ready() and self._stop_at is None:
                         self._wake.wait(IDLE)
                     continue
+                if self._lingering():
+                    self._wake.clear()
+                    if self._lingering():
+                        self._wake.wait(LINGER)  # a full batch, flush or stop ends it
                 try:
                     if bulk is None:
                         bulk = connect()
@@ -184,6 +199,8 @@ class Writer:
             self.metrics.writes.labels("written").inc(len(batch))
         self._batch = []
         self.metrics.queue.set(len(self))
+        if not self._queue:
+            self._hurry.clear()  # a flush waiting for these runs has them
         with self._progress:
             self._done += len(batch)
             self._progress.notify_all()
