@@ -1,5 +1,6 @@
-"""The writer thread's own connection: batches of rows inserted with `executemany` of
-INSERT statements compiled once per dialect from the schema (no SQLAlchemy per batch).
+"""The writer thread's own connection: batches of rows inserted by INSERT statements
+compiled once per dialect from the schema (no SQLAlchemy per batch): a few multi-row
+INSERTs a batch on SQLite, `executemany` on PostgreSQL.
 
 SQLite through the standard library's `sqlite3` (WAL, synchronous=FULL, as the engine);
 PostgreSQL through asyncpg on a private event loop that lives in the writer thread, so
@@ -9,6 +10,8 @@ the driver the readers use is the only one installed.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -119,7 +122,23 @@ class Bulk(Protocol):
     def close(self) -> None: ...
 
 
+# SQLite: bound values per multi-row INSERT (its limit is 32,766 since 3.32)
+SQLITE_VALUES = 8000
+
+
+@functools.lru_cache(maxsize=64)
+def many_rows(sql: str, count: int) -> str:
+    """`INSERT ... VALUES (?, ...) ...` for `count` rows in one statement."""
+    head, tail = sql.split(" VALUES ", 1)
+    group, rest = tail.split(")", 1)
+    return f"{head} VALUES {', '.join([group + ')'] * count)}{rest}"
+
+
 class SQLiteBulk:
+    """sqlite3, each batch in a few multi-row INSERTs rather than `executemany`: the
+    module lets go of the GIL around every statement it steps, so one statement per row
+    hands the GIL to and from the event loop's thread twice a run."""
+
     # what the driver raises for content it will not take (not for being down)
     rejected: tuple[type[Exception], ...] = (
         sqlite3.IntegrityError,
@@ -145,14 +164,21 @@ class SQLiteBulk:
     ) -> None:
         s = self.statements
         try:
-            self._conn.executemany(s["runs"].sql, summaries)
-            self._conn.executemany(s["run_content"].sql, contents)
+            self._insert(s["runs"], summaries)
+            self._insert(s["run_content"], contents)
             if changes:
                 self._conn.executemany(s["model_changes"].sql, changes)
             self._conn.commit()
         except BaseException:
             self._conn.rollback()
             raise
+
+    def _insert(self, statement: Statement, rows: list[tuple[Any, ...]]) -> None:
+        per = max(1, SQLITE_VALUES // len(statement.keys))
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            sql = many_rows(statement.sql, len(part))
+            self._conn.execute(sql, list(itertools.chain.from_iterable(part)))
 
     def last_identity(self, target: str) -> Identity | None:
         last = self.statements["last_identity"]

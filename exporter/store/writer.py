@@ -1,7 +1,7 @@
 """The write path of runs: a bounded queue the scheduler's loop appends to (O(1), no
 conversion, never waits), and one writer thread per store that takes up to `batch` runs
 from its head, turns them into rows and inserts them in one transaction through its own
-connection (`exporter.store.bulk`: statements compiled once, `executemany`).
+connection (`exporter.store.bulk`: statements compiled once, many rows a statement).
 
 While the store is down the runs stay queued (the batch taken is kept and retried) and
 the thread retries with backoff; past `queue` runs the newest are dropped and counted. A
