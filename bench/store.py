@@ -2,14 +2,16 @@
 with PostgreSQL 15's binaries installed: a throwaway cluster is started for the run).
 
 1. Write rate: finished runs handed to `Store.record` from the event loop at a fixed
-   offered rate (5,000 runs/s), as the scheduler's sinks hand them; reports the runs
-   committed per second while feeding, the drops, and the event loop's lateness (a 10 ms
+   offered rate (5,000 runs/s, then 20,000 to find the ceiling), as the scheduler's sinks
+   hand them; reports the runs committed per second while feeding, the drops, what was
+   still queued at the end, the writer's CPU, and the event loop's lateness (a 10 ms
    timer) against the same feed with the store off.
 2. Scheduler lag: the real `Service` (scheduler, runner, every sink) running 3,000
    canaries at a 10 s interval against the canned endpoint, with the store off, on SQLite
    and on PostgreSQL: the scheduler's lag and the process's RSS.
 
-Every case runs in its own process, so that RSS and the loop are its own.
+Every case runs in its own process, so that RSS and the loop are its own. The quick
+profile (CHATCANARY_BENCH_QUICK=1) runs short cases, 200 canaries, SQLite and no store only.
 """
 
 from __future__ import annotations
@@ -28,15 +30,31 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from bench.common import canary_config, markdown, quantile, rss_mb, start_canned, stop, write
+from bench.common import (
+    QUICK,
+    canary_config,
+    markdown,
+    quantile,
+    rss_mb,
+    scale,
+    start_canned,
+    stop,
+    write,
+)
 from exporter.config import Store as StoreSettings
 from exporter.config import parse_config
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
 
-OFFERED = 5000  # runs/s handed to the store in the write-rate case
+OFFERED = 5000  # runs/s handed to the store in the write-rate case: the goal
+CEILING = 20_000  # a rate above what the writer can take: what it commits is its ceiling
+RATES = (OFFERED,) if QUICK else (OFFERED, CEILING)
 TICK = 0.01  # seconds between the feeder's hand-overs and the lateness probe's wakes
-CANARIES, INTERVAL, DELAY_MS = 3000, 10.0, 50.0
-ENGINES = ("off", "sqlite", "postgresql")
+CANARIES, INTERVAL, DELAY_MS = scale(3000, 200), 10.0, 50.0
+DURATION = float(scale(20, 1))  # seconds per case
+CONTENDERS_RUNS = scale(20_000, 1_000)
+ENGINES = ("off", "sqlite") if QUICK else ("off", "sqlite", "postgresql")
+GOAL_RATE = 5000  # runs/s committed into SQLite
+GOAL_LAG = 1.10  # scheduler lag p99 with SQLite at most 110% of the store off
 
 
 def sample(started_at: float) -> ProbeResult:
@@ -73,7 +91,10 @@ def sample(started_at: float) -> ProbeResult:
 def open_store(url: str, directory: Path) -> tuple[Any, CollectorRegistry]:
     from exporter.store import Store, locate
 
-    settings = StoreSettings.model_validate({"url": url, "queue": 100_000})
+    # the default queue (10,000 runs), as in production: past it runs are dropped. A
+    # longer one only holds more runs for the garbage collector to walk (seconds-long
+    # pauses of the loop with 300,000 queued)
+    settings = StoreSettings.model_validate({"url": url})
     registry = CollectorRegistry()
     return Store(locate(settings, directory), settings, "0/1", registry), registry
 
@@ -86,7 +107,9 @@ async def lateness(stop_at: float, into: list[float]) -> None:
         into.append(loop.time() - before - TICK)
 
 
-async def feed_case(url: str | None, duration: float, directory: Path) -> dict[str, Any]:
+async def feed_case(
+    url: str | None, duration: float, directory: Path, offered: int
+) -> dict[str, Any]:
     store, registry = (None, None) if url is None else open_store(url, directory)
     if store is not None:
         await store.open(background=False)
@@ -97,8 +120,9 @@ async def feed_case(url: str | None, duration: float, directory: Path) -> dict[s
     stop_at = start + duration
     probe = asyncio.create_task(lateness(stop_at, late))
     fed = 0
+    cpu, loop_cpu = time.process_time(), time.thread_time()
     while loop.time() < stop_at:
-        due = int((loop.time() - start) * OFFERED)
+        due = int((loop.time() - start) * offered)
         while fed < due:
             result = replace(template, run_id=uuid.uuid4().hex, started_at=time.time())
             if store is not None:
@@ -106,9 +130,12 @@ async def feed_case(url: str | None, duration: float, directory: Path) -> dict[s
             fed += 1
         await asyncio.sleep(TICK)
     await probe
+    cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
     out: dict[str, Any] = {
-        "offered_per_s": OFFERED,
+        "offered_per_s": offered,
         "fed": fed,
+        "cpu_s": round(cpu, 2),
+        "loop_thread_cpu_s": round(loop_cpu, 2),
         "loop_late_p50_ms": round(quantile(late, 0.5) * 1000, 3),
         "loop_late_p99_ms": round(quantile(late, 0.99) * 1000, 3),
         "rss_mb": round(rss_mb_self(), 1),
@@ -119,7 +146,74 @@ async def feed_case(url: str | None, duration: float, directory: Path) -> dict[s
         out["written_per_s"] = round((written or 0) / duration, 1)
         out["dropped"] = int(dropped or 0)
         out["queued_at_end"] = len(store.writer)
-        await store.close(grace=60)
+        out["writer_cpu_s"] = round(cpu - loop_cpu, 2)  # the other threads: the writer
+        out["writer_cpu_us_per_run"] = round((cpu - loop_cpu) / max(written or 0, 1) * 1e6, 1)
+        await store.close(grace=0)
+    return out
+
+
+async def contenders_case(directory: Path) -> dict[str, Any]:
+    """The SQLite write path three ways, CPU per run (rows built from the same runs, 500 a
+    transaction): SQLAlchemy Core per batch through the async engine (the path before),
+    the same through the sync engine, and the writer thread's compiled statements with
+    sqlite3's multi-row INSERTs (exporter/store/bulk.py)."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from exporter.store import bulk, locate, migrate, rows
+    from exporter.store import engine as engines
+    from exporter.store.schema import run_content, runs
+
+    count, batch = CONTENDERS_RUNS, 500
+    template = sample(time.time())
+    results = [replace(template, run_id=uuid.uuid4().hex) for _ in range(count)]
+    chunks = [results[i : i + batch] for i in range(0, count, batch)]
+    insert_runs = sqlite_dialect.insert(runs).on_conflict_do_nothing()
+    insert_content = sqlite_dialect.insert(run_content).on_conflict_do_nothing()
+
+    async def fresh(name: str) -> str:
+        settings = StoreSettings.model_validate({"url": f"sqlite:///{directory}/{name}.db"})
+        engine = engines.create(locate(settings, directory))
+        await migrate.upgrade(engine, name)
+        await engine.dispose()
+        return f"{directory}/{name}.db"
+
+    out: dict[str, Any] = {"runs": count, "batch": batch}
+    path = await fresh("async")
+    settings = StoreSettings.model_validate({"url": f"sqlite:///{path}"})
+    engine = engines.create(locate(settings, directory))
+    cpu = time.process_time()
+    for chunk in chunks:
+        async with engine.connect() as conn:
+            await conn.execute(insert_runs, [rows.run_row(r, "0/1") for r in chunk])
+            await conn.execute(insert_content, [rows.content_row(r, 4096) for r in chunk])
+            await conn.commit()
+    out["sqlalchemy_async_us_per_run"] = round((time.process_time() - cpu) / count * 1e6, 1)
+    await engine.dispose()
+
+    path = await fresh("sync")
+    sync = create_engine(f"sqlite:///{path}")
+    event.listen(sync, "connect", engines._sqlite_pragmas)
+    cpu = time.process_time()
+    for chunk in chunks:
+        with sync.begin() as conn:
+            conn.execute(insert_runs, [rows.run_row(r, "0/1") for r in chunk])
+            conn.execute(insert_content, [rows.content_row(r, 4096) for r in chunk])
+    out["sqlalchemy_sync_us_per_run"] = round((time.process_time() - cpu) / count * 1e6, 1)
+    sync.dispose()
+
+    path = await fresh("compiled")
+    writer = bulk.SQLiteBulk(path)
+    st = writer.statements
+    cpu = time.process_time()
+    for chunk in chunks:
+        writer.write(
+            [st["runs"].params(rows.run_row(r, "0/1")) for r in chunk],
+            [st["run_content"].params(rows.content_row(r, 4096)) for r in chunk],
+            [],
+        )
+    out["compiled_multirow_us_per_run"] = round((time.process_time() - cpu) / count * 1e6, 1)
+    writer.close()
     return out
 
 
@@ -171,20 +265,27 @@ def rss_mb_self() -> float:
     return rss_mb(os.getpid())
 
 
-def child(case: str, engine: str, url: str | None, duration: float, endpoint: str) -> None:
+def child(
+    case: str, engine: str, url: str | None, duration: float, endpoint: str, offered: int
+) -> None:
     with tempfile.TemporaryDirectory(prefix="chatcanary-bench-store-") as directory:
         if engine == "sqlite":
             url = f"sqlite:///{directory}/chatcanary.db"
         if case == "feed":
-            result = asyncio.run(feed_case(url, duration, Path(directory)))
+            result = asyncio.run(feed_case(url, duration, Path(directory), offered))
+        elif case == "contenders":
+            result = asyncio.run(contenders_case(Path(directory)))
         else:
             result = asyncio.run(service_case(url, duration, Path(directory), endpoint))
     print(json.dumps(result))
 
 
-def run_child(case: str, engine: str, pg: str, duration: float, endpoint: str) -> dict[str, Any]:
+def run_child(
+    case: str, engine: str, pg: str, duration: float, endpoint: str, offered: int = OFFERED
+) -> dict[str, Any]:
     args = [sys.executable, "-m", "bench.store", "--child", case, "--engine", engine]
     args += ["--duration", str(duration), "--endpoint", endpoint, "--url", pg]
+    args += ["--offered", str(offered)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=duration * 10 + 300)
     if done.returncode:
         raise RuntimeError(f"{case}/{engine} failed:\n{done.stderr[-3000:]}")
@@ -193,28 +294,36 @@ def run_child(case: str, engine: str, pg: str, duration: float, endpoint: str) -
     return result
 
 
-def tables(feed: dict[str, dict[str, Any]], service: dict[str, dict[str, Any]]) -> str:
+def tables(
+    feed: dict[str, dict[str, dict[str, Any]]],
+    service: dict[str, dict[str, Any]],
+    goals: dict[str, dict[str, Any]],
+    contenders: dict[str, Any],
+) -> str:
     first = markdown(
         [
-            "store",
             "offered runs/s",
+            "store",
             "committed runs/s",
             "dropped",
             "queued at end",
             "loop lateness p50 / p99 ms",
+            "writer CPU µs/run",
             "RSS MB",
         ],
         [
             [
+                f"{int(rate):,}",
                 engine,
-                r["offered_per_s"],
                 r.get("written_per_s", "-"),
                 r.get("dropped", "-"),
                 r.get("queued_at_end", "-"),
                 f"{r['loop_late_p50_ms']:.2f} / {r['loop_late_p99_ms']:.2f}",
+                r.get("writer_cpu_us_per_run", "-"),
                 r["rss_mb"],
             ]
-            for engine, r in feed.items()
+            for rate, engines in feed.items()
+            for engine, r in engines.items()
         ],
     )
     second = markdown(
@@ -230,57 +339,147 @@ def tables(feed: dict[str, dict[str, Any]], service: dict[str, dict[str, Any]]) 
             for engine, r in service.items()
         ],
     )
-    return (
-        f"Write rate ({OFFERED:,} runs/s offered from the event loop):\n\n{first}\n"
-        f"Scheduler lag ({CANARIES:,} canaries at {INTERVAL:g} s, {DELAY_MS:g} ms answers):"
-        f"\n\n{second}"
+    third = markdown(
+        ["goal", "measured", "met"],
+        [[g["goal"], g["measured"], mark(name, g["met"])] for name, g in goals.items()],
     )
+    fourth = markdown(
+        ["SQLite write path", "CPU µs per run"],
+        [
+            [
+                "SQLAlchemy Core per batch, async engine (aiosqlite; before)",
+                contenders["sqlalchemy_async_us_per_run"],
+            ],
+            [
+                "SQLAlchemy Core per batch, sync engine (sqlite3)",
+                contenders["sqlalchemy_sync_us_per_run"],
+            ],
+            [
+                "compiled multi-row INSERTs, sqlite3 (the writer thread)",
+                contenders["compiled_multirow_us_per_run"],
+            ],
+        ],
+    )
+    return (
+        f"Write rate (runs offered from the event loop for {DURATION:g} s):\n\n{first}\n"
+        f"Scheduler lag ({CANARIES:,} canaries at {INTERVAL:g} s, {DELAY_MS:g} ms answers):"
+        f"\n\n{second}\nThe SQLite write path, CPU per run ({contenders['runs']:,} runs, rows "
+        f"built included, {contenders['batch']} a transaction):\n\n{fourth}\nGoals:\n\n{third}"
+    )
+
+
+def mark(name: str, met: bool) -> str:
+    if name.startswith("postgresql"):  # reported beside SQLite: no goal of its own
+        return "—"
+    return "**met**" if met else "**not met**"
+
+
+def judge(
+    feed: dict[str, dict[str, dict[str, Any]]], service: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The goals of issue 18, measured: what each is, the figures, met or not."""
+    at_goal = feed[str(OFFERED)]
+    top = feed[str(max(RATES))]["sqlite"]
+    # kept up: nothing dropped, and no more left than a batch gathering and one being written
+    kept_up = at_goal["sqlite"]["dropped"] == 0 and at_goal["sqlite"]["queued_at_end"] <= 1000
+    ceiling = top["written_per_s"]
+    off, sqlite = service["off"]["lag_p99_ms"], service["sqlite"]["lag_p99_ms"]
+    late_off, late_sqlite = (at_goal[e]["loop_late_p99_ms"] for e in ("off", "sqlite"))
+    goals: dict[str, dict[str, Any]] = {
+        "sqlite_write_rate": {
+            "goal": f"at least {GOAL_RATE:,} runs/s committed into SQLite",
+            "measured": f"{ceiling:,.0f} runs/s committed at {max(RATES):,} offered; "
+            f"{'kept up' if kept_up else 'fell behind'} at {OFFERED:,}",
+            "committed_per_s": ceiling,
+            "met": kept_up and (ceiling >= GOAL_RATE or max(RATES) == OFFERED),
+        },
+        "scheduler_lag_p99": {
+            "goal": "scheduler lag p99 with SQLite within 10% of the store off",
+            "measured": f"{sqlite:.1f} ms vs {off:.1f} ms",
+            "off_ms": off,
+            "sqlite_ms": sqlite,
+            "met": sqlite <= off * GOAL_LAG,
+        },
+        "loop_lateness_p99_at_goal_rate": {
+            "goal": f"event-loop lateness p99 while {OFFERED:,} runs/s go into SQLite "
+            "within 10% of the store off",
+            "measured": f"{late_sqlite:.2f} ms vs {late_off:.2f} ms",
+            "off_ms": late_off,
+            "sqlite_ms": late_sqlite,
+            "met": late_sqlite <= late_off * GOAL_LAG,
+        },
+    }
+    if "postgresql" in at_goal:  # reported beside SQLite, no goal of its own
+        goals["postgresql_write_rate"] = {
+            "goal": "PostgreSQL, beside SQLite (no goal of its own)",
+            "measured": f"{feed[str(max(RATES))]['postgresql']['written_per_s']:,.0f} runs/s "
+            f"committed at {max(RATES):,} offered; lag p99 "
+            f"{service['postgresql']['lag_p99_ms']:.1f} ms",
+            "met": None,  # no goal: reported beside SQLite
+        }
+    return goals
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per case")
-    parser.add_argument("--child", choices=("feed", "service"), help=argparse.SUPPRESS)
-    parser.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--duration", type=float, default=DURATION, help="seconds per case")
+    parser.add_argument(
+        "--child", choices=("feed", "service", "contenders"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--engine", choices=("off", "sqlite", "postgresql"), help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--offered", type=int, default=OFFERED, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         url = args.url if args.engine == "postgresql" else None
-        child(args.child, args.engine, url, args.duration, args.endpoint)
+        child(args.child, args.engine, url, args.duration, args.endpoint, args.offered)
         return
 
-    from tests.integration.postgres import Cluster  # the tests' throwaway cluster
+    cluster = None
+    if "postgresql" in ENGINES:
+        from tests.integration.postgres import Cluster  # the tests' throwaway cluster
 
-    root = Path(tempfile.mkdtemp(prefix="chatcanary-bench-pg-", dir="/tmp"))
-    cluster = Cluster(root, free_port_number())
-    cluster.init()
-    cluster.start()
-    canned, endpoint = start_canned(delay_ms=DELAY_MS)
-    try:
+        root = Path(tempfile.mkdtemp(prefix="chatcanary-bench-pg-", dir="/tmp"))
+        cluster = Cluster(root, free_port_number())
+        cluster.init()
+        cluster.start()
         cluster.create_database("feed")
         cluster.create_database("service")
+    canned, endpoint = start_canned(delay_ms=DELAY_MS)
+    try:
         feed = {
-            e: run_child("feed", e, cluster.url("feed"), args.duration, endpoint) for e in ENGINES
+            str(rate): {
+                e: run_child(
+                    "feed", e, cluster.url("feed") if cluster else "", args.duration, endpoint, rate
+                )
+                for e in ENGINES
+            }
+            for rate in RATES
         }
+        contenders = run_child("contenders", "sqlite", "", args.duration, endpoint)
         service = {
-            e: run_child("service", e, cluster.url("service"), args.duration, endpoint)
+            e: run_child(
+                "service", e, cluster.url("service") if cluster else "", args.duration, endpoint
+            )
             for e in ENGINES
         }
     finally:
         stop(canned)
-        cluster.stop()
-    sqlite, off = feed["sqlite"], service["off"]
+        if cluster is not None:
+            cluster.stop()
+    goals = judge(feed, service)
     write(
         "store",
         {
+            "quick": QUICK,
+            "duration_s": args.duration,
             "feed": feed,
             "service": service,
-            "sqlite_written_per_s": sqlite["written_per_s"],
-            "lag_p99_off_ms": off["lag_p99_ms"],
-            "lag_p99_sqlite_ms": service["sqlite"]["lag_p99_ms"],
+            "sqlite_write_path_cpu": contenders,
+            "goals": goals,
         },
-        tables(feed, service),
+        tables(feed, service, goals, contenders),
     )
 
 

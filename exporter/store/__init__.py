@@ -8,8 +8,10 @@
     page = await store.runs(target="local", limit=50); page.cursor ...
     await store.close()
 
-Writes off the probing path: `record` only queues. Reads and feedback go straight to
-the database and raise `Unavailable` while it is down.
+Writes off the probing path: `record` only queues; the store's writer thread turns runs
+into rows and writes them in batches through its own connection (exporter/store/writer.py).
+Reads and feedback go straight to the database through the async engine and raise
+`Unavailable` while it is down.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -28,14 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from exporter.config import Store as StoreSettings
 from exporter.feedback import Feedback
 from exporter.result import ProbeResult, TrafficRecord
+from exporter.store import bulk, migrate, reader, retention, rows, traffic
 from exporter.store import engine as engines
-from exporter.store import migrate, reader, retention, rows, traffic
 from exporter.store.errors import SchemaError, StoreError, Unavailable, classify
 from exporter.store.metrics import StoreMetrics
 from exporter.store.rows import ModelChange, Page, StoredComparison, StoredFeedback, StoredRun
 from exporter.store.schema import comparisons as comparisons_table
 from exporter.store.schema import feedback as feedback_table
-from exporter.store.url import Location, URLError, data_dir, locate
+from exporter.store.url import FILENAME, Location, URLError, data_dir, locate
 from exporter.store.writer import BACKOFF, Writer, quietly_close
 
 if TYPE_CHECKING:
@@ -62,7 +65,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 600.0  # seconds between retention passes
 FEEDBACK_TIMEOUT = 5.0  # seconds a feedback commit may take before the answer is 503
-MEMORY_MAX_SIZE = 64 << 20  # `url: memory` without `max_size`: its data is the process's RSS
+MEMORY_MAX_SIZE = 64 << 20  # `url: memory` without `max_size`: a scratch file, often on tmpfs
+FLUSH_TIMEOUT = 60.0  # seconds `flush` waits for the writer thread
 
 
 class Store:
@@ -83,6 +87,7 @@ class Store:
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._leading: dict[int, AsyncConnection] = {}  # advisory locks held, by key
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None  # `memory`'s file
 
     @property
     def shown(self) -> str:
@@ -92,7 +97,7 @@ class Store:
     @property
     def max_size(self) -> int | None:
         """The size cap in bytes (SQLite): as configured, but a memory store that sets
-        none keeps MEMORY_MAX_SIZE, not the file's default, as it lives in the process."""
+        none keeps MEMORY_MAX_SIZE, not the file's default: its file is scratch."""
         settings = self.settings
         if self.location.memory and "max_size" not in settings.model_fields_set:
             return MEMORY_MAX_SIZE
@@ -110,8 +115,14 @@ class Store:
         unreachable store raises Unavailable unless `background`: then connecting goes on
         in the background, with backoff, and the writer waits for it. Without `maintain`
         (a reader such as export) no retention pass runs."""
+        where = self.location
         try:
-            self._engine = engines.create(self.location)
+            if where.memory:  # a file of its own, removed at close: the writer thread and
+                # the readers each need a connection to the same database
+                self._scratch = tempfile.TemporaryDirectory(prefix="chatcanary-memory-")
+                path = f"{self._scratch.name}/{FILENAME}"
+                where = Location(where.url.set(database=path))
+            self._engine = engines.create(where)
         except OSError as exc:  # the data directory cannot be made
             raise SchemaError(
                 f"cannot create the store's directory for {self.shown}: {exc.strerror}. "
@@ -124,7 +135,7 @@ class Store:
                 raise
             log.warning("store unavailable, retrying in the background", extra={"error": str(exc)})
             self._tasks.append(asyncio.create_task(self._reconnect(), name="store connect"))
-        self._tasks.append(asyncio.create_task(self._write(), name="store writer"))
+        self.writer.start(bulk.opener(where))
         if maintain:
             self._tasks.append(asyncio.create_task(self._sweeping(), name="store retention"))
 
@@ -137,6 +148,7 @@ class Store:
         if before != now:
             log.info("store migrated", extra={"store": self.shown, "from": before, "to": now})
         self._ready.set()
+        self.writer.opened()
         self.metrics.up.set(1)
         log.info("store open", extra={"store": self.shown, "schema": now})
 
@@ -154,9 +166,6 @@ class Store:
                 wait = min(wait * 2, BACKOFF[1])
                 log.warning("store still unavailable", extra={"error": str(exc), "retry_in": wait})
 
-    async def _write(self) -> None:
-        await self.writer.run(self._connect, self._ready)
-
     async def _sweeping(self) -> None:
         while True:
             await self._ready.wait()
@@ -168,13 +177,7 @@ class Store:
 
     async def close(self, grace: float = 5.0) -> None:
         """Write what is queued (for up to `grace` seconds), then stop."""
-        deadline = time.monotonic() + grace
-        while len(self.writer) and self.available and time.monotonic() < deadline:
-            try:
-                await self.writer.write_some(self._connect)
-            except StoreError:
-                break
-        left = len(self.writer)
+        left = await asyncio.to_thread(self.writer.stop, grace)
         if left:
             self.metrics.writes.labels("dropped").inc(left)
             log.warning("store closed with runs unwritten", extra={"runs": left})
@@ -188,11 +191,18 @@ class Store:
         self._ready.clear()
         if self._engine is not None:
             await self._engine.dispose()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     async def flush(self) -> None:
-        """Write everything queued now; raises Unavailable while the store is down."""
-        while len(self.writer):
-            await self.writer.write_some(self._connect)
+        """Wait until everything queued now is written; raises Unavailable while the store
+        is down."""
+        if not len(self.writer):
+            return
+        if not self.available:
+            raise Unavailable(f"store {self.shown} is not open")
+        await asyncio.to_thread(self.writer.drain, FLUSH_TIMEOUT)
 
     def configure(self, settings: StoreSettings) -> None:
         """A reload: retention, size cap, queue and batch apply now; a new url at the next

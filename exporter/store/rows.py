@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from exporter.errors import ErrorClass
@@ -21,6 +21,11 @@ from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, RateLi
 from exporter.sinks.prometheus import label
 
 PASS, FAIL, UNKNOWN, INTERNAL = "pass", "fail", "unknown", "internal"  # verdict statuses
+# field names, for shallow copies: every value is immutable, so `dataclasses.asdict` (a
+# deep copy, most of a row's cost) is not needed
+EXCHANGE_FIELDS = tuple(f.name for f in fields(Exchange))
+RATELIMIT_FIELDS = tuple(f.name for f in fields(RateLimit))
+VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +168,7 @@ def verdicts(result: ProbeResult) -> list[dict[str, Any]]:
 
 def run_row(result: ProbeResult, shard: str) -> dict[str, Any]:
     last = result.last
-    refusal = None if result.refusal is None else asdict(result.refusal)
+    refusal = None if result.refusal is None else _fields(result.refusal, VERDICT_FIELDS)
     return {
         "run_id": result.run_id,
         "target": result.target,
@@ -202,8 +207,13 @@ def content_row(result: ProbeResult, text_chars: int) -> dict[str, Any]:
     }
 
 
+def _fields(item: object, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in names}
+
+
 def _exchange_json(turn: Exchange) -> dict[str, Any]:
-    data = asdict(turn)
+    data = _fields(turn, EXCHANGE_FIELDS)
+    data["ratelimit"] = _fields(turn.ratelimit, RATELIMIT_FIELDS)
     data["headers"] = dict(turn.headers)
     data["server_timings"] = dict(turn.server_timings)
     data["chunk_gaps"] = list(turn.chunk_gaps)

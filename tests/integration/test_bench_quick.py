@@ -63,7 +63,11 @@ BENCHMARKS: dict[str, tuple[str, Figures]] = {
     "adversarial": ("bench.adversarial", lambda r: [r["slowest_seconds"], *r["sizes"]]),
     "store": (
         "bench.store",
-        lambda r: [r["sqlite_written_per_s"], r["lag_p99_off_ms"], r["lag_p99_sqlite_ms"]],
+        lambda r: [
+            r["goals"]["sqlite_write_rate"]["committed_per_s"],
+            r["goals"]["scheduler_lag_p99"]["off_ms"],
+            r["goals"]["scheduler_lag_p99"]["sqlite_ms"],
+        ],
     ),
     "proxy": (
         "bench.proxy",

@@ -63,7 +63,12 @@ def test_goals_are_judged_from_the_figures(tmp_path: Path) -> None:
     write(
         results,
         "store",
-        {"sqlite_written_per_s": 6000.0, "lag_p99_off_ms": 100.0, "lag_p99_sqlite_ms": 109.0},
+        {
+            "goals": {
+                "sqlite_write_rate": {"committed_per_s": 6000.0},
+                "scheduler_lag_p99": {"off_ms": 100.0, "sqlite_ms": 109.0},
+            }
+        },
         "| store | committed |\n|---|---|\n| sqlite | 6000 |\n",
     )
     write(
@@ -127,7 +132,12 @@ def test_a_file_lacking_a_figure_says_so_and_the_rest_renders(tmp_path: Path) ->
     write(
         results,
         "store",
-        {"sqlite_written_per_s": 4000.0, "lag_p99_off_ms": 100.0, "lag_p99_sqlite_ms": 100.0},
+        {
+            "goals": {
+                "sqlite_write_rate": {"committed_per_s": 4000.0},
+                "scheduler_lag_p99": {"off_ms": 100.0, "sqlite_ms": 100.0},
+            }
+        },
     )
     page = report(results, tmp_path / "page.md")
     assert "not measured (`proxy.json` lacks the figure)" in target(page, "proxy adds at 50")
