@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
-import jsonschema
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -72,7 +71,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_i
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CheckBase(Strict):
@@ -138,7 +137,7 @@ class Json(CheckBase):
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     allow_fences: bool = False
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     @field_validator("json_")
     @classmethod
@@ -151,6 +150,8 @@ class Json(CheckBase):
     @classmethod
     def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
+            import jsonschema  # only for a config with a schema: it is slow to import
+
             try:
                 jsonschema.Draft202012Validator.check_schema(value)
             except jsonschema.SchemaError as exc:
