@@ -71,7 +71,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_i
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CheckBase(Strict):
@@ -137,7 +137,7 @@ class Json(CheckBase):
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     allow_fences: bool = False
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @field_validator("json_")
     @classmethod
