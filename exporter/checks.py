@@ -16,9 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-from rapidfuzz import fuzz
-
 from exporter import patterns
 from exporter.checkspecs import (
     Contains,
@@ -208,6 +205,8 @@ def _json(check: Json, a: Answer) -> tuple[bool, str]:
     except ValueError as exc:
         return False, f"not JSON: {exc}"
     if check.schema_ is not None:
+        import jsonschema  # only where a check has a schema: it is slow to import
+
         errors = jsonschema.Draft202012Validator(check.schema_).iter_errors(data)
         error = jsonschema.exceptions.best_match(itertools.islice(errors, SCHEMA_ERRORS_READ))
         if error is not None:
@@ -292,6 +291,8 @@ def _length(check: Length, a: Answer) -> tuple[bool, str]:
 
 
 def _similarity(check: Similarity, a: Answer) -> tuple[bool, str]:
+    from rapidfuzz import fuzz  # only where a canary has a similarity check
+
     ratio = fuzz.ratio(_normal(a.text), _normal(check.similarity)) / 100
     return ratio >= check.min_ratio, f"similarity {ratio:.2f}, minimum {check.min_ratio:.2f}"
 

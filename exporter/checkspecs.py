@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
-import jsonschema
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -151,6 +150,8 @@ class Json(CheckBase):
     @classmethod
     def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
+            import jsonschema  # only for a config with a schema: it is slow to import
+
             try:
                 jsonschema.Draft202012Validator.check_schema(value)
             except jsonschema.SchemaError as exc:

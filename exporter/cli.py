@@ -4,54 +4,31 @@ Exit codes: 0 ok; 1 a check or probe failed (`check`: the config is invalid); 2 
 or config error that stops `run`, `probe` or `demo` from starting (a store database this
 chatcanary cannot use too). `db check`: 0 up to date, 1 a migration is due, 2 a config
 error or a database it cannot use, 3 the store is unreachable.
+
+Start-up: this module imports only the standard library's light parts. A subcommand's
+options are added when that subcommand is parsed (or its help shown), and each command
+imports what it uses when it runs, so `--version` and `--help` load nothing else and
+`check` loads the config models but no HTTP client, simulator, tracing SDK or store.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import gc
-import itertools
-import json
-import logging
 import os
-import signal
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import yaml
+from exporter import __version__
 
-from exporter import __version__, logs, netguard, rules, sharding
-from exporter.config import (
-    Config,
-    ConfigError,
-    Protocol,
-    RunSpec,
-    load_config,
-    parse_config,
-    parse_listen,
-)
-from exporter.judges.panel import Panel
-from exporter.result import Outcome, ProbeResult
-from exporter.runner import http_client, run_canary
-from exporter.service import Service
-from exporter.simulator.scenarios import SCENARIOS
-from exporter.web import make_app, server
-from exporter.webconfig import WebConfig, load_web_config
-
-# The simulator's server is imported only by the commands that run it; its scenario
-# table, small, lists `simulate --scenario`'s choices.
 if TYPE_CHECKING:
+    from exporter.config import Config, RunSpec
+    from exporter.result import ProbeResult
+    from exporter.service import Service
     from exporter.simulator import Simulator
     from exporter.store import Location
-
-log = logging.getLogger("exporter")
+    from exporter.webconfig import WebConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9477"
 DEMO_URL_VAR = "CHATCANARY_SIMULATOR_URL"
@@ -60,19 +37,53 @@ WEB_CONFIG_HELP = "TLS, basic auth, bearer tokens for every endpoint (YAML; docs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pydantic looks for plugins in every installed package's metadata before it builds the
+    # first model (3 % of `check`); the command uses none. Set to "" to load them anyway.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     parser = build_parser()
     args = parser.parse_args(argv)
+    from exporter import logs
+
     logs.setup(args.log_level, args.log_format)
     try:
-        code: int = asyncio.run(args.func(args)) if args.is_async else args.func(args)
+        if args.is_async:
+            import asyncio
+
+            code: int = asyncio.run(args.func(args))
+        else:
+            code = args.func(args)
     except KeyboardInterrupt:
         code = 130
     return code
 
 
+class _Command(argparse.ArgumentParser):
+    """A subcommand's parser that adds its own options when it is first used (to parse or
+    to show help), so that building the whole parser imports nothing."""
+
+    add_options: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def _complete(self) -> None:
+        add, self.add_options = self.add_options, None
+        if add is not None:
+            add(self)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        self._complete()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        self._complete()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    def logging_options(default: object) -> argparse.ArgumentParser:
-        options = argparse.ArgumentParser(add_help=False)
+    def logging_options(default: object) -> _Command:
+        options = _Command(add_help=False)
         options.add_argument(
             "--log-level",
             default=default or "info",
@@ -96,25 +107,31 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[logging_options(None)],
     )
     parser.add_argument("--version", action="version", version=f"chatcanary {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(name: str, help: str, func: object, is_async: bool) -> argparse.ArgumentParser:
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Command
+    )
+    for name, help, func, is_async, add_options in COMMANDS:
         p = sub.add_parser(name, help=help, description=help, parents=[common])
         p.set_defaults(func=func, is_async=is_async)
-        return p
+        p.add_options = add_options
+    return parser
 
-    def listen_option(p: argparse.ArgumentParser, default: str, what: str) -> None:
-        host = default.rpartition(":")[0]
-        p.add_argument(
-            "--listen",
-            default=default,
-            type=listen_address(host),
-            metavar="ADDR",
-            help=f"{what} (HOST:PORT, :PORT for every interface, or PORT on {host}; "
-            "default: %(default)s)",
-        )
 
-    run = command("run", "Schedule the canaries and serve /metrics.", cmd_run, True)
+def listen_option(p: argparse.ArgumentParser, default: str, what: str) -> None:
+    host = default.rpartition(":")[0]
+    p.add_argument(
+        "--listen",
+        default=default,
+        type=listen_address(host),
+        metavar="ADDR",
+        help=f"{what} (HOST:PORT, :PORT for every interface, or PORT on {host}; "
+        "default: %(default)s)",
+    )
+
+
+def run_options(run: argparse.ArgumentParser) -> None:
+    from exporter import sharding
+
     run.add_argument("-c", "--config", required=True, type=Path, help="config file (YAML)")
     listen_option(run, DEFAULT_LISTEN, "where to serve")
     run.add_argument(
@@ -133,22 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
         f"StatefulSet pod's ordinal of ${sharding.SHARDS_VAR} shards; default ${SHARD_VAR}",
     )
 
-    check = command("check", "Validate a config file; exit 0 if valid, 1 if not.", cmd_check, False)
+
+def check_options(check: argparse.ArgumentParser) -> None:
     check.add_argument("-c", "--config", required=True, type=Path)
 
-    probe = command("probe", "Run each selected canary once and report.", cmd_probe, True)
+
+def probe_options(probe: argparse.ArgumentParser) -> None:
     probe.add_argument("-c", "--config", required=True, type=Path)
     probe.add_argument("--target", action="append", help="only this target (repeatable)")
     probe.add_argument("--canary", action="append", help="only this canary (repeatable)")
     probe.add_argument("--json", action="store_true", help="print a JSON array")
 
-    rule_cmd = command(
-        "rules",
-        "Print Prometheus rules: for the config's SLOs, or the operational alerts, or the "
-        "runbook they link to.",
-        cmd_rules,
-        False,
-    )
+
+def rules_options(rule_cmd: argparse.ArgumentParser) -> None:
+    from exporter import rules
+
     what = rule_cmd.add_mutually_exclusive_group(required=True)
     what.add_argument("-c", "--config", type=Path, help="recording and alert rules of its SLOs")
     what.add_argument(
@@ -186,16 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rule_cmd.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
 
-    dashboards = command(
-        "dashboards", "Write the Grafana dashboards (JSON) to a directory.", cmd_dashboards, False
-    )
+
+def dashboards_options(dashboards: argparse.ArgumentParser) -> None:
     dashboards.add_argument(
         "--out", required=True, type=Path, help="directory, e.g. grafana/dashboards"
     )
 
-    demo = command(
-        "demo", "Run the simulator and the exporter on a bundled config.", cmd_demo, True
-    )
+
+def demo_options(demo: argparse.ArgumentParser) -> None:
     # The port of `run`, so every example in the docs works against `make demo` as copied.
     listen_option(demo, DEFAULT_LISTEN, "where the exporter serves; port 0 picks a free one")
     demo.add_argument(
@@ -206,20 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--web.config.file", dest="web_config", type=Path, help=WEB_CONFIG_HELP)
 
-    db = command(
-        "db",
-        "Check or upgrade the store's schema (exit codes: 0 up to date, 1 a migration is due, "
-        "2 config error or a database this version cannot use, 3 unreachable).",
-        cmd_db,
-        True,
-    )
+
+def db_options(db: argparse.ArgumentParser) -> None:
     db.add_argument(
         "action", choices=["check", "upgrade"], help="check, or migrate to this version"
     )
     db.add_argument("-c", "--config", required=True, type=Path, help="config file (its store:)")
     data_dir_option(db)
 
-    export = command("export", "Write what the store kept, as JSON lines or CSV.", cmd_export, True)
+
+def export_options(export: argparse.ArgumentParser) -> None:
     export.add_argument("kind", choices=list(EXPORTS), help="what to export")
     export.add_argument("-c", "--config", required=True, type=Path, help="config file (its store:)")
     export.add_argument(
@@ -231,12 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
     data_dir_option(export)
 
-    report = command(
-        "report",
-        "Write the operator report: findings, per-target figures, model changes, feedback.",
-        cmd_report,
-        True,
-    )
+
+def report_options(report: argparse.ArgumentParser) -> None:
     report.add_argument("-c", "--config", required=True, type=Path, help="config file (its store:)")
     report.add_argument(
         "--since",
@@ -262,13 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", type=Path, help="write to this file, not stdout")
     data_dir_option(report)
 
-    proxy = command(
-        "proxy",
-        "Forward real traffic to one upstream byte for byte and measure it (docs/proxy.md); "
-        "a config's `proxies:` under `run` does the same beside canaries.",
-        cmd_proxy,
-        True,
-    )
+
+def proxy_options(proxy: argparse.ArgumentParser) -> None:
+    from exporter.config import Protocol
+
     proxy.add_argument(
         "--protocol", required=True, choices=[str(p) for p in Protocol], help="the dialect"
     )
@@ -290,13 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the requests in flight get to finish at shutdown (default: %(default)s)",
     )
 
-    compare = command(
-        "compare",
-        "Run the canaries against two targets and compare them: the rollout gate (exit 0 no "
-        "regression, 1 a regression, 2 a usage or config error).",
-        cmd_compare,
-        True,
-    )
+
+def compare_options(compare: argparse.ArgumentParser) -> None:
     compare.add_argument("-c", "--config", required=True, type=Path, help="config file (YAML)")
     compare.add_argument("--baseline", required=True, metavar="TARGET", help="the current model")
     compare.add_argument("--candidate", required=True, metavar="TARGET", help="the next model")
@@ -339,7 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_dir_option(compare)
 
-    sim = command("simulate", "Run the chat simulator alone.", cmd_simulate, True)
+
+def simulate_options(sim: argparse.ArgumentParser) -> None:
+    from exporter.simulator.scenarios import SCENARIOS
+
     listen_option(sim, "127.0.0.1:8000", "where to serve")
     sim.add_argument(
         "--scenario",
@@ -350,7 +351,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--api-key", help="require this bearer key")
     sim.add_argument("--seed", type=int, help="random seed, for repeatable faults")
-    return parser
 
 
 DATA_DIR_VAR = "CHATCANARY_DATA_DIR"
@@ -402,6 +402,8 @@ def _store_location(config: Config, data_dir: Path | None) -> Location | None:
 
 
 def _load(path: Path) -> Config | None:
+    from exporter.config import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -412,6 +414,9 @@ def _load(path: Path) -> Config | None:
 
 def _load_web(path: Path | None) -> tuple[bool, WebConfig | None]:
     """(ok, the web config or None when no file was given); errors go to stderr."""
+    from exporter.config import ConfigError
+    from exporter.webconfig import load_web_config
+
     if path is None:
         return True, None
     try:
@@ -429,6 +434,8 @@ def listen_address(default_host: str) -> Callable[[str], Address]:
     """`--listen`'s parser: the forms of `config.parse_listen`."""
 
     def parse(value: str) -> Address:
+        from exporter.config import parse_listen
+
         try:
             return parse_listen(value, default_host)
         except ValueError as exc:
@@ -442,6 +449,8 @@ def _url_host(host: str) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from exporter import rules
+
     config = _load(args.config)
     if config is None:
         return 1
@@ -459,6 +468,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def runbook_url(value: str) -> str:
+    from exporter import rules
+
     try:
         rules.check_runbook(value)
     except rules.RuleError as exc:
@@ -467,6 +478,8 @@ def runbook_url(value: str) -> str:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
+    from exporter import rules
+
     misplaced = [
         f"{option} applies to {scope} only"
         for option, scope, given in (
@@ -488,6 +501,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
         text = rules.operational(args.runbook_url)
         if args.format == "prometheus":
             return _write(text, args.output)  # as shipped, its comments kept
+        import yaml
+
         document = rules.prometheus_rule(yaml.safe_load(text), name="chatcanary-operational")
     else:
         config = _load(args.config)
@@ -545,6 +560,9 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
+    from exporter import sharding
+    from exporter.service import Service
+
     config = _load(args.config)
     loaded, web_config = _load_web(args.web_config)
     if config is None or not loaded:
@@ -569,6 +587,15 @@ async def _serve(
     on_ready: Callable[[str], None] = lambda url: None,
     web_config: WebConfig | None = None,
 ) -> int:
+    import asyncio
+    import contextlib
+    import logging
+    import signal
+
+    from exporter.web import make_app, server
+
+    log = logging.getLogger("exporter")
+
     try:
         await service.start()
     except RuntimeError as exc:
@@ -615,6 +642,8 @@ async def _serve(
 
 def proxy_config_text(name: str, protocol: str, upstream: str, listen: Address) -> str:
     """The config `chatcanary proxy` runs: one proxy, no canaries."""
+    import yaml
+
     proxy = {
         "name": name,
         "protocol": protocol,
@@ -625,6 +654,9 @@ def proxy_config_text(name: str, protocol: str, upstream: str, listen: Address) 
 
 
 async def cmd_proxy(args: argparse.Namespace) -> int:
+    from exporter.config import ConfigError, parse_config
+    from exporter.service import Service
+
     text = proxy_config_text(args.name, args.protocol, args.upstream, args.listen)
     try:
         config = parse_config(text, "chatcanary proxy")
@@ -644,6 +676,10 @@ def freeze_heap() -> None:
     (about 70 ms with 10,000 canaries; see docs/BENCHMARKS.md), and make its young passes
     rarer. It lives as long as the process, which the command owns; a library embedding
     Service owns neither."""
+    import gc
+    import logging
+
+    log = logging.getLogger("exporter")
     gc.collect()
     gc.freeze()
     # A run leaves no cyclic garbage, so a young pass finds nothing to free, yet stops the
@@ -654,6 +690,10 @@ def freeze_heap() -> None:
 
 
 async def cmd_probe(args: argparse.Namespace) -> int:
+    import json
+
+    from exporter.result import Outcome
+
     config = _load(args.config)
     if config is None:
         return 2
@@ -684,6 +724,12 @@ async def cmd_probe(args: argparse.Namespace) -> int:
 
 
 async def probe_once(specs: Sequence[RunSpec], config: Config) -> list[ProbeResult]:
+    import asyncio
+
+    from exporter import netguard
+    from exporter.judges.panel import Panel
+    from exporter.runner import http_client, run_canary
+
     limits = {
         t.name: asyncio.Semaphore(t.concurrency or config.defaults.concurrency)
         for t in config.targets
@@ -744,6 +790,8 @@ def _ms(seconds: float | None) -> str:
 
 
 def demo_config_text() -> str:
+    from importlib import resources
+
     return resources.files("exporter").joinpath("data/demo.yaml").read_text(encoding="utf-8")
 
 
@@ -753,6 +801,8 @@ SCRIPTED_HEADING = "# Failing on purpose"
 def scripted_failures(config_text: str) -> str:
     """The demo config's comment on which runs fail on purpose, uncommented: printed at
     start-up from the file itself, so the two can never tell different stories."""
+    import itertools
+
     lines = config_text.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith(SCRIPTED_HEADING)), None)
     if start is None:
@@ -762,6 +812,11 @@ def scripted_failures(config_text: str) -> str:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+
+    from exporter.config import ConfigError, parse_config
+    from exporter.service import Service
     from exporter.simulator import Simulator
 
     loaded, web_config = _load_web(args.web_config)
@@ -818,6 +873,9 @@ DRIFT_AFTER = 45.0
 async def _drift_later(simulator: Simulator) -> None:
     """Rehearse a silent model update: sim-fast starts wording its answers differently,
     which the deterministic `describe` canary counts in chatcanary_answer_changes_total."""
+    import asyncio
+    from dataclasses import replace
+
     await asyncio.sleep(DRIFT_AFTER)
     before = simulator.behaviour_for("sim-fast")
     simulator.set_behaviour("sim-fast", replace(before, answer_tokens=before.answer_tokens - 3))
@@ -829,6 +887,8 @@ async def _drift_later(simulator: Simulator) -> None:
 
 
 async def _print_summaries(service: Service, every: float = 10.0) -> None:
+    import asyncio
+
     while True:
         await asyncio.sleep(every)
         latest = service.latest
@@ -844,6 +904,9 @@ async def cmd_compare(args: argparse.Namespace) -> int:
 
 
 async def cmd_simulate(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
     from exporter.simulator import Simulator
 
     simulator = Simulator(scenario=args.scenario, seed=args.seed, api_key=args.api_key)
@@ -987,3 +1050,80 @@ async def cmd_report(args: argparse.Namespace) -> int:
         return 2
     print(f"chatcanary: report with {len(report.findings)} findings", file=sys.stderr)
     return 0
+
+
+# name, help (also the description), implementation, whether it is a coroutine, options
+COMMANDS: tuple[
+    tuple[str, str, Callable[[argparse.Namespace], Any], bool, Callable[[Any], None]], ...
+] = (
+    ("run", "Schedule the canaries and serve /metrics.", cmd_run, True, run_options),
+    (
+        "check",
+        "Validate a config file; exit 0 if valid, 1 if not.",
+        cmd_check,
+        False,
+        check_options,
+    ),
+    ("probe", "Run each selected canary once and report.", cmd_probe, True, probe_options),
+    (
+        "rules",
+        "Print Prometheus rules: for the config's SLOs, or the operational alerts, or the "
+        "runbook they link to.",
+        cmd_rules,
+        False,
+        rules_options,
+    ),
+    (
+        "dashboards",
+        "Write the Grafana dashboards (JSON) to a directory.",
+        cmd_dashboards,
+        False,
+        dashboards_options,
+    ),
+    (
+        "demo",
+        "Run the simulator and the exporter on a bundled config.",
+        cmd_demo,
+        True,
+        demo_options,
+    ),
+    (
+        "db",
+        "Check or upgrade the store's schema (exit codes: 0 up to date, 1 a migration is due, "
+        "2 config error or a database this version cannot use, 3 unreachable).",
+        cmd_db,
+        True,
+        db_options,
+    ),
+    (
+        "export",
+        "Write what the store kept, as JSON lines or CSV.",
+        cmd_export,
+        True,
+        export_options,
+    ),
+    (
+        "report",
+        "Write the operator report: findings, per-target figures, model changes, feedback.",
+        cmd_report,
+        True,
+        report_options,
+    ),
+    (
+        "proxy",
+        "Forward real traffic to one upstream byte for byte and measure it (docs/proxy.md); "
+        "a config's `proxies:` under `run` does the same beside canaries.",
+        cmd_proxy,
+        True,
+        proxy_options,
+    ),
+    (
+        "compare",
+        "Run the canaries against two targets and compare them: the rollout gate (exit 0 no "
+        "regression, 1 a regression, 2 a usage or config error).",
+        cmd_compare,
+        True,
+        compare_options,
+    ),
+    ("simulate", "Run the chat simulator alone.", cmd_simulate, True, simulate_options),
+)

@@ -280,6 +280,11 @@ class Metrics(Strict):
         return tuple(sorted(set(value)))
 
 
+def le_label(bound: float) -> str:
+    """A bucket bound as the `le` label shows it (`2.0`, `0.25`, `+Inf`)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
 def _re2(pattern: str) -> str:
     patterns.compile(pattern)  # as the OTel sink compiles it: linear in the text
     return pattern

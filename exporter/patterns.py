@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 from typing import Protocol
 
-import re2  # type: ignore[import-untyped]
-
 
 class Match(Protocol):
     def group(self, index: int = 0) -> str: ...
@@ -25,6 +23,8 @@ class Pattern(Protocol):
 @functools.lru_cache(maxsize=1024)
 def compile(pattern: str, ignore_case: bool = False) -> Pattern:
     """The pattern compiled by RE2; ValueError with RE2's reason when RE2 cannot."""
+    import re2  # type: ignore[import-untyped]  # a shared library: loaded on first use
+
     options = re2.Options()
     options.log_errors = False  # the reason goes into the ValueError, not to stderr
     options.case_sensitive = not ignore_case

@@ -26,8 +26,7 @@ from typing import Any
 
 import yaml
 
-from exporter.config import SLO, Config, Metrics
-from exporter.sinks.prometheus import le_label
+from exporter.config import SLO, Config, Metrics, le_label
 
 WINDOWS: tuple[tuple[str, int], ...] = (
     ("5m", 300),

@@ -32,7 +32,7 @@ from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString as _go_float
 
 from exporter import __version__
-from exporter.config import Metrics
+from exporter.config import Metrics, le_label
 from exporter.feedback import Feedback
 from exporter.result import Outcome, ProbeResult
 
@@ -81,11 +81,6 @@ class Hist:
                 else (le_label(bound), running, exemplar)
             )
         return out
-
-
-def le_label(bound: float) -> str:
-    """A bucket bound as the `le` label shows it (`2.0`, `0.25`, `+Inf`)."""
-    return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
 OUTCOMES = tuple(str(o) for o in Outcome)
