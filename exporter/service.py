@@ -35,13 +35,14 @@ from exporter.scheduler import Clock, LoopClock, Scheduler
 from exporter.sharding import WHOLE, Shard
 from exporter.sinks import Sink
 from exporter.sinks.log import LatestSink, LogSink
-from exporter.sinks.otel import OTelSink, span_exporter, traces_enabled
-from exporter.sinks.otel_metrics import OTelMetricsSink, metric_exporter, metrics_enabled
+from exporter.sinks.otel_switch import metrics_enabled, traces_enabled
 from exporter.sinks.prometheus import PrometheusSink, make_registry
 
 # The store (SQLAlchemy) is imported only by a service that keeps one: `--version`,
 # `check` and `probe` never load it.
 if TYPE_CHECKING:
+    from exporter.sinks.otel import OTelSink
+    from exporter.sinks.otel_metrics import OTelMetricsSink
     from exporter.store import Location, Store
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class Service:
         self.otel = self._tracing(self.config.opentelemetry)
         settings = self.config.opentelemetry
         if metrics_enabled(settings):  # applies at start; a reload does not rebuild it
+            from exporter.sinks.otel_metrics import OTelMetricsSink, metric_exporter
+
             self.otel_metrics = OTelMetricsSink(
                 settings,
                 self.config.buckets(),
@@ -333,6 +336,8 @@ class Service:
     def _tracing(self, settings: OpenTelemetry) -> OTelSink | None:
         if not traces_enabled(settings):
             return None
+        from exporter.sinks.otel import OTelSink, span_exporter  # the SDK: only when tracing
+
         exporter = span_exporter(settings, os.environ)
         log.info("tracing on", extra={"sample_ratio": settings.sample_ratio})
         return OTelSink(settings, exporter, self.metrics.otel_failures)

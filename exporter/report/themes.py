@@ -17,9 +17,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
-from rapidfuzz.process import cdist
-
 from exporter.store.rows import StoredFeedback
 
 SIMILAR = 55.0  # token_set_ratio, 0..100
@@ -76,6 +73,9 @@ def themes(feedback: Sequence[StoredFeedback]) -> list[Theme]:
     kept = [i for i, t in enumerate(texts) if t]
     if not kept:
         return []
+    from rapidfuzz import fuzz  # only when there is feedback to group
+    from rapidfuzz.process import cdist
+
     similarity = cdist(
         [texts[i] for i in kept], [texts[i] for i in kept], scorer=fuzz.token_set_ratio
     )

@@ -57,21 +57,6 @@ QUEUE_SIZE = 4096
 REDACT_MARGIN = 4096
 
 
-def traces_enabled(settings: OpenTelemetry, environ: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return False
-    if settings.traces is not None:
-        return settings.traces
-    if env.get("OTEL_TRACES_EXPORTER", "").lower() == "none":
-        return False
-    return bool(
-        settings.endpoint
-        or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    )
-
-
 def resource(settings: OpenTelemetry) -> Resource:
     """The SDK's resource (OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME apply). The
     service name: OTEL_SERVICE_NAME, else the YAML's, else OTEL_RESOURCE_ATTRIBUTES',

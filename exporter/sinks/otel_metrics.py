@@ -42,10 +42,6 @@ DURATION_BUCKETS = tuple(0.01 * 2**i for i in range(14))  # 0.01 ... 81.92
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1 ... 67108864
 
 
-def metrics_enabled(settings: OpenTelemetry) -> bool:
-    return settings.metrics and os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
-
-
 def temporality(environ: Mapping[str, str]) -> dict[type, AggregationTemporality]:
     """The histograms' temporality, as OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE
     asks (the sink records histograms only): `delta` and `lowmemory` make them delta,

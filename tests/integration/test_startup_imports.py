@@ -1,4 +1,4 @@
-"""What `chatcanary --version`, `check` and `probe` import: only what they use.
+"""What `chatcanary --version`, `check`, `probe` and `run` import: only what they use.
 
 Each command runs in a real subprocess through the same entry point as `python -m
 exporter`; an exit hook writes the names in `sys.modules` to a file. A top-level import of
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from tests.integration.conftest import Sim
+from tests.integration.conftest import Sim, free_port, wait_for
 
 ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -117,3 +119,45 @@ async def test_probe_imports_no_heavy_module(tmp_path: Path, simulator: Sim) -> 
     assert "aiohttp" in modules  # it did probe, over HTTP
     assert among(modules, (*HEAVY, *STORE)) == []
     assert not (tmp_path / "never.db").exists()
+
+
+@pytest.mark.usefixtures("no_otel_environment")
+async def test_run_without_tracing_loads_no_tracing_sdk(tmp_path: Path, simulator: Sim) -> None:
+    """`run` loads what serving needs (aiohttp, prometheus_client, the store) but not the
+    OpenTelemetry SDK when tracing is off, nor the simulator, the dashboards, or Alembic
+    for a new database."""
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"targets: [{{name: sim, protocol: openai, base_url: '{simulator.url}/v1', model: m}}]\n"
+        "canaries:\n"
+        "  - {name: arithmetic, prompt: 'What is 17+25?', interval: 1s,\n"
+        "     checks: [{contains: '42'}]}\n"
+    )
+    port = free_port()
+    out = tmp_path / "modules.json"
+    args = ["run", "-c", str(config), "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path)]
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-c", WRAPPER, str(out), ROOT, *args),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def probed() -> bool:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                        text = await response.text()
+                except aiohttp.ClientError:
+                    return False  # not listening yet
+                return 'chatcanary_probes_total{canary="arithmetic"' in text
+
+            await wait_for(probed, timeout=60)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert out.exists(), stderr.decode()
+    modules = set(json.loads(out.read_text()))
+    assert "aiohttp" in modules and "prometheus_client" in modules and "sqlalchemy" in modules
+    assert among(modules, (*HEAVY, "opentelemetry.sdk", "alembic", "mako")) == []

@@ -1,4 +1,4 @@
-"""The pure parts of the OpenTelemetry sinks: when tracing is on, what the service is
+"""The pure parts of the OpenTelemetry sinks: what the service is
 called, where spans go, and what a failed export costs."""
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from exporter.sinks.otel import (
     endpoint_of,
     resource,
     span_exporter,
-    traces_enabled,
 )
 
 
@@ -24,38 +23,6 @@ from exporter.sinks.otel import (
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SDK_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-
-
-ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
-
-
-@pytest.mark.parametrize(
-    ("settings", "environ", "expected"),
-    [
-        ({}, {}, False),
-        ({}, ENDPOINT, True),
-        ({}, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, True),
-        ({"endpoint": "http://collector:4318"}, {}, True),
-        ({"traces": True}, {}, True),
-        ({"traces": False}, ENDPOINT, False),
-        ({}, {**ENDPOINT, "OTEL_TRACES_EXPORTER": "none"}, False),
-        ({"traces": True}, {"OTEL_SDK_DISABLED": "true"}, False),
-    ],
-    ids=[
-        "nothing",
-        "env-endpoint",
-        "env-traces-endpoint",
-        "yaml-endpoint",
-        "yaml-on",
-        "yaml-off-wins",
-        "traces-exporter-none",
-        "sdk-disabled",
-    ],
-)
-def test_when_traces_are_on(
-    settings: dict[str, object], environ: dict[str, str], expected: bool
-) -> None:
-    assert traces_enabled(OpenTelemetry.model_validate(settings), environ) is expected
 
 
 @pytest.mark.parametrize(
