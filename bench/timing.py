@@ -241,6 +241,12 @@ def table(rows: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--streams", type=int, nargs="+", default=STREAMS)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=scale(3, 1),
+        help="consecutive runs at 200 streams (the goal holds in three in a row)",
+    )
     args = parser.parse_args()
     # one core each, so neither side's queue hides in the other's scheduling
     os.sched_setaffinity(0, {0})
@@ -248,11 +254,20 @@ def main() -> None:
     try:
         put_behaviour(url, "bench", {"ttft": TTFT, "token_interval": GAP, "answer_tokens": TOKENS})
         rows = [asyncio.run(measure(url, process.pid, n, ROUNDS.get(n, 4))) for n in args.streams]
+        most = 200 if 200 in args.streams else max(args.streams)  # the goal is at 200
+        repeats = [[row for row in rows if row["streams"] == most]]
+        for _ in range(args.repeats - 1):  # the same measurement again, straight after
+            repeats.append([asyncio.run(measure(url, process.pid, most, ROUNDS.get(most, 4)))])
         floors = [asyncio.run(reference(url, n, ROUNDS[n])) for n in FLOORS if n in args.streams]
     finally:
         stop(process)
     scripted = {"ttft_s": TTFT, "gap_s": GAP, "tokens": TOKENS}
-    result = {"scripted": scripted, "rows": rows, "floors": floors}
+    result = {
+        "scripted": scripted,
+        "rows": rows,
+        "floors": floors,
+        "repeats": [{"rows": run} for run in repeats],
+    }
     write("timing", result, table(rows, floors))
 
 
