@@ -354,7 +354,7 @@ def simulate_options(sim: argparse.ArgumentParser) -> None:
 
 
 DATA_DIR_VAR = "CHATCANARY_DATA_DIR"
-EXPORTS = ("runs", "feedback", "model-changes")
+EXPORTS = ("runs", "feedback", "model-changes", "traffic")
 
 
 def data_dir_option(p: argparse.ArgumentParser) -> None:

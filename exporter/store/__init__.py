@@ -305,6 +305,13 @@ class Store:
                 conn, proxy=proxy, conversation_id=conversation_id, limit=limit
             )
 
+    async def traffic_page(
+        self, *, since: float | None = None, limit: int = 1000, cursor: str | None = None
+    ) -> Page:
+        """Captured traffic exchanges without their text, newest first, a page at a time."""
+        async with self._connection() as conn:
+            return await traffic.page_traffic(conn, since=since, limit=limit, cursor=cursor)
+
     async def traffic_refusals(self, since: float, until: float) -> dict[str, tuple[int, int]]:
         """Per proxy, captured exchanges of the period: (refused, judged by the verdict)."""
         async with self._connection() as conn:

@@ -15,7 +15,7 @@ PAGE = 1000
 
 
 async def records(store: Store, kind: str, since: float | None) -> AsyncIterator[dict[str, Any]]:
-    """Flat records of one kind (runs, feedback, model-changes), newest first."""
+    """Flat records of one kind (runs, feedback, model-changes, traffic), newest first."""
     if kind == "model-changes":
         for change in await store.model_changes(since=since):
             yield change.as_dict()
@@ -34,6 +34,10 @@ async def records(store: Store, kind: str, since: float | None) -> AsyncIterator
                     "verdicts": list(stored.verdicts),
                     "content_kept": stored.content_kept,
                 }
+        elif kind == "traffic":  # captured exchanges; their text stays in the store
+            page = await store.traffic_page(since=since, limit=PAGE, cursor=cursor)
+            for exchange in page.items:
+                yield exchange
         else:
             page = await store.feedback(since=since, limit=PAGE, cursor=cursor)
             for item in page.items:

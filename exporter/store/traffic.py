@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.result import TrafficRecord
+from exporter.store import rows
+from exporter.store.rows import Page
 from exporter.store.schema import feedback, traffic_exchanges
 
 COLUMNS = [c.name for c in traffic_exchanges.columns if c.name != "shard"]
@@ -84,6 +86,29 @@ async def list_traffic(
         query = query.where(t.c.conversation_id == conversation_id)
     query = query.order_by(t.c.started_at.desc()).limit(max(1, min(limit, 500)))
     return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def page_traffic(
+    conn: AsyncConnection, *, since: float | None, limit: int, cursor: str | None
+) -> Page:
+    """Captured exchanges without their text, newest first, a page at a time (keyset on
+    start and exchange id, as runs are)."""
+    t = traffic_exchanges
+    query = select(*(t.c[name] for name in (*COLUMNS, "shard") if name not in ("prompt", "answer")))
+    if since is not None:
+        query = query.where(t.c.started_at >= since)
+    if cursor is not None:
+        at, key = rows.decode_cursor(cursor)
+        query = query.where(
+            or_(t.c.started_at < at, and_(t.c.started_at == at, t.c.exchange_id < key))
+        )
+    query = query.order_by(t.c.started_at.desc(), t.c.exchange_id.desc()).limit(limit + 1)
+    found = [dict(row._mapping) for row in await conn.execute(query)]
+    last = found[limit - 1] if len(found) > limit else None
+    return Page(
+        tuple(found[:limit]),
+        None if last is None else rows.encode_cursor(last["started_at"], last["exchange_id"]),
+    )
 
 
 async def get_exchange(conn: AsyncConnection, exchange_id: str) -> dict[str, Any] | None:

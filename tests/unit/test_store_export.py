@@ -19,7 +19,7 @@ import pytest
 
 from exporter.cli import main
 from exporter.feedback import Feedback, Rating
-from exporter.result import Outcome
+from exporter.result import Exchange, Outcome, TrafficOutcome, TrafficRecord, Verdict
 from tests.unit.store_helpers import run, sqlite_store
 
 NOW = float(int(time.time()))
@@ -203,3 +203,52 @@ def kept_sync(tmp_path: Path) -> Path:
     path = config(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
     assert main(["db", "upgrade", "-c", str(path)]) == 0
     return path
+
+
+async def test_captured_traffic_newest_first_across_pages_without_its_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Captured proxy exchanges export like runs: metadata and verdict, the text left in
+    the store; more than one page (1,000) of them, each exactly once, newest first."""
+    store = sqlite_store(tmp_path, shard="0/1")
+    await store.open()
+    count = 1_234
+    started = NOW - DAY
+    records = [
+        TrafficRecord(
+            exchange_id=f"x{i:05d}",
+            proxy="front",
+            route="chat",
+            method="POST",
+            path="/v1/chat/completions",
+            model="m",
+            tenant=None,
+            stream=i % 2 == 0,
+            started_at=started + (i // 2),  # two exchanges share each second
+            outcome=TrafficOutcome.SUCCESS,
+            exchange=Exchange(
+                status=200, duration_seconds=0.5, prompt="what is 2+2?", text="secret-ish answer"
+            ),
+            refusal=Verdict(refused=i == 7, detector="text", reason=""),
+            conversation_id=f"conv-{i}",
+            captured=True,
+        )
+        for i in range(count)
+    ]
+    try:
+        await store.add_traffic(records)
+    finally:
+        await store.close()
+    path = config(tmp_path, f"sqlite:///{tmp_path / 'cc.db'}")
+    assert await export("-c", path, "traffic") == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == count and f"exported {count} traffic" in err
+    assert [r["exchange_id"] for r in lines] == [f"x{i:05d}" for i in reversed(range(count))]
+    seventh = next(r for r in lines if r["exchange_id"] == "x00007")
+    assert seventh["refusal"] == {"refused": True, "detector": "text"}
+    assert seventh["conversation_id"] == "conv-7" and seventh["shard"] == "0/1"
+    assert seventh["proxy"] == "front" and seventh["http_status"] == 200
+    assert "secret-ish" not in out and "what is 2+2" not in out  # the text stays in the store
+    assert await export("-c", path, "traffic", "--since", "1h") == 0
+    assert capsys.readouterr().out == ""  # every exchange is a day old
