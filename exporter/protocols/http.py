@@ -125,7 +125,10 @@ class Recorder:
         self.ratelimit = ratelimit(headers, ratelimit_prefix)
         self.headers = {h: headers[h] for h in SHOWN_HEADERS if h in headers}
 
-    def build(self, error: ErrorClass | None = None, detail: str = "") -> Exchange:
+    def build(
+        self, error: ErrorClass | None = None, detail: str = "", duration: float | None = None
+    ) -> Exchange:
+        """The measurements frozen; `duration` (seconds from the start) is now if None."""
         if not self.streamed and self.ttft_seconds is not None:
             self.ttft_seconds = None  # one JSON body has no first token, only an end
         return Exchange(
@@ -133,7 +136,7 @@ class Recorder:
             connect_seconds=self.connect_seconds,
             headers_seconds=self.headers_seconds,
             ttft_seconds=self.ttft_seconds,
-            duration_seconds=self.elapsed(),
+            duration_seconds=self.elapsed() if duration is None else duration,
             chunk_gaps=tuple(self.gaps),
             chunks=self.chunks,
             max_gap_seconds=self.max_gap,

@@ -28,6 +28,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -97,23 +98,39 @@ ObserverFactory = Callable[[Proxy, str, str, CIMultiDict[str]], Observer]
 
 
 class Guard:
-    """Calls into the observer; its first exception is counted, logged and ends the
-    observing of that request. The bytes never depend on it."""
+    """Calls into the observer, in order, once the event loop has run the reads and
+    writes it had ready: what the proxy read is forwarded for every connection before any
+    of it is observed (each call carries when its bytes came). The observer's first
+    exception is counted, logged and ends the observing of that request. The bytes never
+    depend on it."""
 
     def __init__(self, observer: Observer | None, on_failure: Callable[[], None]) -> None:
         self.observer = observer
         self._on_failure = on_failure
+        self._calls: deque[tuple[str, tuple[Any, ...], Callable[[Any], None] | None]] = deque()
 
-    def __call__(self, method: str, *args: Any) -> Any:
+    def __call__(self, method: str, *args: Any, then: Callable[[Any], None] | None = None) -> None:
+        """Call `method` soon; `then` gets what it returns (not if the observer failed)."""
         if self.observer is None:
-            return None
-        try:
-            return getattr(self.observer, method)(*args)
-        except Exception:
-            log.exception("proxy observer failed; forwarding goes on")
-            self.observer = None
-            self._on_failure()
-            return None
+            return
+        if not self._calls:
+            asyncio.get_running_loop().call_soon(self._run)
+        self._calls.append((method, args, then))
+
+    def _run(self) -> None:
+        calls = self._calls
+        while calls and self.observer is not None:
+            method, args, then = calls.popleft()
+            try:
+                result = getattr(self.observer, method)(*args)
+            except Exception:
+                log.exception("proxy observer failed; forwarding goes on")
+                self.observer = None
+                self._on_failure()
+                break
+            if then is not None:
+                then(result)
+        calls.clear()
 
 
 class Hooks:
@@ -194,6 +211,8 @@ class Downstream(asyncio.Protocol):
         self.parsing: Exchange | None = None  # the one whose body is being read
         self.writing_paused = False
         self.closing = False  # answer what was asked, then close
+        self.feeding = False  # a read from the client is being parsed
+        self._held: list[bytes] | None = None  # writes to the client, while held
         self._paused_for: set[str] = set()
         self._url = b""
         self._headers: Headers = []
@@ -211,6 +230,7 @@ class Downstream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.feeding = True  # what it writes upstream goes in one write, after the read
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -221,6 +241,10 @@ class Downstream(asyncio.Protocol):
             self._refuse(431, b"Request Header Fields Too Large", "request head too large")
         except httptools.HttpParserError as exc:
             self._refuse(400, b"Bad Request", f"malformed request: {exc}")
+        finally:
+            self.feeding = False
+            if self.queue:
+                self.queue[0].flush()  # only the first exchange has a connection
 
     def eof_received(self) -> bool | None:
         """The client is done sending: answer what it asked, then close."""
@@ -298,8 +322,19 @@ class Downstream(asyncio.Protocol):
     # --- for the exchanges ---------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        if self._held is not None:
+            self._held.append(data)
+        elif self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+
+    def hold(self) -> None:
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.write(held[0] if len(held) == 1 else b"".join(held))
 
     def pause(self, reason: str) -> None:
         if not self._paused_for and self.transport is not None:
@@ -331,10 +366,12 @@ class Downstream(asyncio.Protocol):
 
     def close(self) -> None:
         self.closing = True
+        self.release()
         if self.transport is not None:
             self.transport.close()  # after what is buffered is written
 
     def abort(self) -> None:
+        self._held = None
         if self.transport is not None:
             self.transport.abort()
 
@@ -390,6 +427,7 @@ class Downstream(asyncio.Protocol):
         a while: closing with unread bytes would reset the connection, and the client
         could lose the answer."""
         self.resume("pipeline")
+        self.release()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -523,11 +561,12 @@ class Exchange:
 
     def _attach(self, connection: Connection) -> None:
         self.connection = connection
-        data, self._out = self._out, b""
-        if connection.reused and self.method in IDEMPOTENT and len(data) <= REPLAY_LIMIT:
-            self._replay = data
-        connection.send(self, data, self.method == b"HEAD")
+        if connection.reused and self.method in IDEMPOTENT:
+            self._replay = b""
+        connection.send(self, self.method == b"HEAD")
         connection.request_sent = self._request_done
+        if not self.down.feeding:  # else once the client's read is parsed
+            self.flush()
         if self._pending:
             self._pending = 0
             self.down.resume("buffer")
@@ -547,20 +586,37 @@ class Exchange:
         self._request_done = True
         if self._chunked_in:
             self._send(b"0\r\n\r\n")
+        self.flush()  # the whole request upstream before the observer parses it
         if self.connection is not None:
             self.connection.request_sent = True
         self.guard("request_done")  # after the last byte went: it parses the whole body
 
     def _send(self, data: bytes) -> None:
         if self.connection is not None:
-            if self._replay is not None:
-                self._replay = self._replay + data if len(self._replay) < REPLAY_LIMIT else None
-            self.connection.write(data)
+            self._out += data  # a read's worth at most: flushed when it is parsed
+            if not self.down.feeding:
+                self.flush()
         elif not self._over:
             self._out += data
             self._pending += len(data)
             if self._pending > BUFFER_LIMIT:
                 self.down.pause("buffer")
+
+    def flush(self) -> None:
+        """Write what waits for the upstream connection, if the exchange has one."""
+        if self.connection is None or not self._out:
+            return
+        data, self._out = self._out, b""
+        if self._replay is not None:
+            replay = self._replay + data
+            self._replay = replay if len(replay) <= REPLAY_LIMIT else None
+        self.connection.write(data)
+
+    def hold(self) -> None:
+        self.down.hold()
+
+    def release(self) -> None:
+        self.down.release()
 
     def client_gone(self) -> None:
         """The client went away (or its request cannot be read to the end)."""
@@ -602,14 +658,14 @@ class Exchange:
         if not self.keep_alive:
             fields.append((b"Connection", b"close"))
         self.down.write(_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), fields))
-        self.guard("response", status, content_type, encoding)
+        self.guard("response", status, content_type, encoding, perf_counter())
 
     def interim(self, status: int, reason: bytes, headers: Headers) -> None:
         self.down.write(_head(b"HTTP/1.1 %d %s\r\n" % (status, reason), end_to_end(headers)))
 
     def body(self, data: bytes) -> None:
         self.down.write(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked_out else data)
-        self.guard("chunk", data)
+        self.guard("chunk", data, perf_counter())
 
     def complete(self) -> None:
         if self._chunked_out:
@@ -647,9 +703,10 @@ class Exchange:
         self.down.resume("upstream")
         proxy = self.forwarder.proxy
         self.forwarder.hooks.finished(proxy.name)
-        record = self.guard("finish", failure, cancelled)
-        if record is not None:
-            self.forwarder.on_record(record if self._stamp is None else self._stamp(record))
+        self.guard("finish", failure, cancelled, perf_counter(), then=self._record)
+
+    def _record(self, record: TrafficRecord) -> None:
+        self.forwarder.on_record(record if self._stamp is None else self._stamp(record))
 
     def _observer_failed(self) -> None:
         self.forwarder.hooks.observer_failed(self.forwarder.proxy.name)

@@ -189,12 +189,15 @@ class Observer:
 
     # --- the response --------------------------------------------------------------------
 
-    def response(self, status: int, content_type: str, encoding: str = "") -> None:
+    def response(
+        self, status: int, content_type: str, encoding: str = "", at: float | None = None
+    ) -> None:
+        """The answer's head; `at` is when it came (`time.perf_counter()`), now if None."""
         self.status = self.rec.status = status
         if encoding.strip().lower() in ("gzip", "x-gzip", "deflate"):
             # the client gets the compressed bytes; the observer reads them inflated
             self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)
-        self.rec.headers_seconds = self.rec.elapsed()
+        self.rec.headers_seconds = self._since(at)
         if not self.chat or status >= 300:
             return
         if self.dialect.event is not None and content_type == "text/event-stream":
@@ -203,7 +206,8 @@ class Observer:
             self._ndjson = NDJSONDecoder()
         self.rec.streamed = self._sse is not None or self._ndjson is not None
 
-    def chunk(self, data: bytes) -> None:
+    def chunk(self, data: bytes, at: float | None = None) -> None:
+        """Bytes of the answer's body, as they came at `at` (now if None)."""
         self.received += 0 if self._inflate is not None else len(data)
         if self.error is not None or self._over or not self.chat or self.status is None:
             return
@@ -224,7 +228,7 @@ class Observer:
         if self.received > self.proxy.max_observed_bytes:
             self._over = True
             return
-        now = self.rec.elapsed()
+        now = self._since(at)
         try:
             if self._sse is not None:
                 for event in self._sse.feed(data):
@@ -241,14 +245,20 @@ class Observer:
         except ProbeError as exc:
             self.error = exc
 
-    def finish(self, failure: ProbeError | None = None, cancelled: bool = False) -> TrafficRecord:
+    def finish(
+        self, failure: ProbeError | None = None, cancelled: bool = False, at: float | None = None
+    ) -> TrafficRecord:
         """The record of the exchange: `failure` is what the forwarder met on the network
-        (the upstream unreachable, its body cut); `cancelled`, the client went away."""
+        (the upstream unreachable, its body cut); `cancelled`, the client went away; `at`,
+        when it ended (now if None)."""
+        ended = self._since(at)
         error = failure or self.error
         if error is None and not cancelled:
-            error = self._judge()
+            error = self._judge(ended)
         exchange = self.rec.build(
-            None if error is None else error.error_class, "" if error is None else error.detail
+            None if error is None else error.error_class,
+            "" if error is None else error.detail,
+            ended,
         )
         refusal: Verdict | None = None
         answered = self.status is not None and (
@@ -280,7 +290,11 @@ class Observer:
             conversation_id=self.conversation_id,
         )
 
-    def _judge(self) -> ProbeError | None:
+    def _since(self, at: float | None) -> float:
+        """Seconds from the request's start to `at` (a `perf_counter()`), or to now."""
+        return (time.perf_counter() if at is None else at) - self.rec.started
+
+    def _judge(self, ended: float) -> ProbeError | None:
         """The error class of an answer that arrived whole, as the canaries judge one."""
         status = self.status
         if status is None:
@@ -293,9 +307,7 @@ class Observer:
                     if self._ndjson is not None:
                         for value in self._ndjson.close():
                             if not self._state.done:
-                                ollama.apply_object(
-                                    value, self.rec, self._state, self.rec.elapsed()
-                                )
+                                ollama.apply_object(value, self.rec, self._state, ended)
                     end_stream(
                         self.rec, self._state, f"stream ended with {self.dialect.unfinished}"
                     )

@@ -43,6 +43,12 @@ class Receiver(Protocol):
 
     def upstream_paused(self, paused: bool) -> None: ...
 
+    def hold(self) -> None:
+        """What the next callbacks write to the client goes out in one write..."""
+
+    def release(self) -> None:
+        """...here, once the read that brought it is parsed."""
+
 
 @dataclass(frozen=True)
 class Address:
@@ -96,8 +102,8 @@ class Connection(asyncio.Protocol):
 
     # --- for the exchange ----------------------------------------------------------------
 
-    def send(self, receiver: Receiver, data: bytes, head_only: bool) -> None:
-        """Carry a new request, starting with these bytes."""
+    def send(self, receiver: Receiver, head_only: bool) -> None:
+        """Carry a new request (its bytes follow with `write`)."""
         self.receiver = receiver
         self.head_only = head_only
         self.request_sent = self.answered = False
@@ -109,7 +115,6 @@ class Connection(asyncio.Protocol):
         if limit is not None:
             self._last_read = self.pool.loop.time()
             self._idle = self.pool.loop.call_later(limit, self._check_idle)
-        self.write(data)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
@@ -144,6 +149,16 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_read = self.pool.loop.time()
         self.answered = True
+        receiver = self.receiver
+        if receiver is not None:
+            receiver.hold()  # one write to the client per read, not one per chunk
+        try:
+            self._feed(data)
+        finally:
+            if receiver is not None:
+                receiver.release()
+
+    def _feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:

@@ -23,6 +23,7 @@ from aiohttp import web
 from exporter.config import Metrics, Proxy, parse_config
 from exporter.errors import ErrorClass
 from exporter.proxy import Proxies, TrafficMetrics
+from exporter.proxy.forward import Guard
 from exporter.proxy.observe import Observer
 from exporter.result import TrafficOutcome, TrafficRecord
 from exporter.service import Service
@@ -370,7 +371,7 @@ async def _true(value: bool) -> bool:
 class Broken(Observer):
     """An observer that fails on the first piece of the answer."""
 
-    def chunk(self, data: bytes) -> None:
+    def chunk(self, data: bytes, at: float | None = None) -> None:
         raise RuntimeError("observer bug")
 
 
@@ -384,6 +385,52 @@ async def test_a_failing_observer_leaves_the_bytes_alone(
     assert_same(sent, read, r)
     assert r.metrics.observer_failures["p"] == 1
     assert r.records == []  # nothing half-observed is recorded
+
+
+class Calls:
+    """Stands in for an observer: records its calls; `fail` raises on that method."""
+
+    def __init__(self, fail: str = "") -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.fail = fail
+
+    def __getattr__(self, method: str) -> Callable[..., str]:
+        def call(*args: Any) -> str:
+            self.calls.append((method, args))
+            if method == self.fail:
+                raise RuntimeError("observer bug")
+            return f"{method} done"
+
+        return call
+
+
+async def test_the_observer_is_called_in_order_after_the_loops_ready_callbacks() -> None:
+    observer, failures, results = Calls(), [], []
+    guard = Guard(observer, lambda: failures.append(1))  # type: ignore[arg-type]
+    later: list[str] = []
+    asyncio.get_running_loop().call_soon(later.append, "a callback already ready")
+    guard("response", 200, "text/event-stream", "", 1.0)
+    guard("chunk", b"data: 1\n\n", 2.0)
+    guard("finish", None, False, 3.0, then=results.append)
+    assert observer.calls == []  # nothing observed inside the callback that forwards
+    await wait_for(lambda: _true(len(observer.calls) == 3))
+    assert later == ["a callback already ready"]
+    assert [method for method, _ in observer.calls] == ["response", "chunk", "finish"]
+    assert observer.calls[1] == ("chunk", (b"data: 1\n\n", 2.0))
+    assert results == ["finish done"] and failures == []
+
+
+async def test_after_an_observer_failure_nothing_more_is_observed() -> None:
+    observer, failures, results = Calls(fail="chunk"), [], []
+    guard = Guard(observer, lambda: failures.append(1))  # type: ignore[arg-type]
+    guard("chunk", b"x", 1.0)
+    guard("chunk", b"y", 2.0)
+    guard("finish", None, False, 3.0, then=results.append)
+    await wait_for(lambda: _true(failures == [1]))
+    guard("chunk", b"z", 4.0)  # after the failure: dropped at once
+    await asyncio.sleep(0)
+    assert [args for _, args in observer.calls] == [(b"x", 1.0)]
+    assert results == [] and guard.observer is None
 
 
 async def test_fifty_concurrent_streams(rig: Make, simulator: int) -> None:
