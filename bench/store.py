@@ -5,10 +5,11 @@ with PostgreSQL 15's binaries installed: a throwaway cluster is started for the 
    offered rate (5,000 runs/s, then 20,000 to find the ceiling), as the scheduler's sinks
    hand them; reports the runs committed per second while feeding, the drops, what was
    still queued at the end, the writer's CPU, and the event loop's lateness (a 10 ms
-   timer) against the same feed with the store off.
+   timer) against the same feed with the store off; the heap frozen as in every case.
 2. Scheduler lag: the real `Service` (scheduler, runner, every sink) running 3,000
    canaries at a 10 s interval against the canned endpoint, with the store off, on SQLite
-   and on PostgreSQL: the scheduler's lag and the process's RSS.
+   and on PostgreSQL, its start-up heap frozen as `chatcanary run` freezes it
+   (`freeze_heap`): the scheduler's lag and the process's RSS.
 
 Every case runs in its own process, so that RSS and the loop are its own. The quick
 profile (CHATCANARY_BENCH_QUICK=1) runs short cases, 200 canaries, SQLite and no store only.
@@ -41,6 +42,7 @@ from bench.common import (
     stop,
     write,
 )
+from exporter.cli import freeze_heap
 from exporter.config import Store as StoreSettings
 from exporter.config import parse_config
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
@@ -114,6 +116,7 @@ async def feed_case(
     if store is not None:
         await store.open(background=False)
     loop = asyncio.get_running_loop()
+    freeze_heap()  # as `chatcanary run` does once it serves
     late: list[float] = []
     template = sample(time.time())
     start = loop.time()
@@ -240,6 +243,7 @@ async def service_case(
 
     service.scheduler._on_lag = on_lag  # the bench's tap (the histogram still gets it)
     await service.start()
+    freeze_heap()  # as `chatcanary run` does once it serves
     await asyncio.sleep(duration)
     rss = rss_mb_self()
     runs = service.latest.runs
