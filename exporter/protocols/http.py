@@ -25,6 +25,7 @@ import aiohttp
 from exporter import jsontext
 from exporter.config import Message, RunSpec, Target
 from exporter.errors import ErrorClass, ProbeError, classify_status
+from exporter.protocols.arrivals import Arrivals
 from exporter.result import GAPS_KEPT, Exchange, RateLimit
 from exporter.sse import Event, SSEDecoder, SSEError
 
@@ -456,6 +457,21 @@ async def bounded_chunks(resp: aiohttp.ClientResponse, limit: int) -> AsyncItera
         yield chunk
 
 
+async def timed_chunks(
+    resp: aiohttp.ClientResponse, rec: Recorder, limit: int
+) -> AsyncIterator[tuple[float, bytes]]:
+    """The body as it arrives, in pieces each with when its read came (seconds since the
+    request's start), raising `too_large` past `limit` bytes."""
+    arrivals = Arrivals(resp)
+    started = rec.started
+    try:
+        async for chunk in bounded_chunks(resp, limit):
+            for at, piece in arrivals.split(chunk):
+                yield at - started, piece
+    finally:
+        arrivals.close()
+
+
 async def read_all(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join([chunk async for chunk in bounded_chunks(resp, limit)])
 
@@ -471,13 +487,13 @@ def require_content_type(resp: aiohttp.ClientResponse, *expected: str) -> None:
 async def sse_events(
     resp: aiohttp.ClientResponse, rec: Recorder, limit: int
 ) -> AsyncIterator[tuple[float, Event]]:
-    """The server-sent events of a streamed body, each with the time its read arrived."""
+    """The server-sent events of a streamed body, each with the time the read that
+    ended it came."""
     require_content_type(resp, "text/event-stream")
     decoder = SSEDecoder()
-    async for chunk in bounded_chunks(resp, limit):
-        now = rec.elapsed()
+    async for now, piece in timed_chunks(resp, rec, limit):
         try:
-            events = decoder.feed(chunk)
+            events = decoder.feed(piece)
         except SSEError as exc:
             raise ProbeError(ErrorClass.MALFORMED, str(exc)) from None
         for event in events:

@@ -25,7 +25,6 @@ from exporter.protocols.http import (
     Request,
     StreamState,
     as_text,
-    bounded_chunks,
     end_stream,
     finish_answer,
     identity,
@@ -33,6 +32,7 @@ from exporter.protocols.http import (
     read_json_body,
     record_tokens,
     require_content_type,
+    timed_chunks,
 )
 
 # Ollama sends no rate-limit headers; a proxy in front of it may, in OpenAI's names
@@ -77,10 +77,9 @@ async def read_stream(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -
     decoder = NDJSONDecoder()
     state = StreamState()
     now = rec.elapsed()
-    async for chunk in bounded_chunks(resp, limit):
-        now = rec.elapsed()
+    async for now, piece in timed_chunks(resp, rec, limit):
         try:
-            objects = decoder.feed(chunk)
+            objects = decoder.feed(piece)
         except NDJSONError as exc:
             raise ProbeError(ErrorClass.MALFORMED, str(exc)) from None
         for data in objects:
