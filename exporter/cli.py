@@ -595,6 +595,10 @@ async def _serve(
     from exporter.web import make_app, server
 
     log = logging.getLogger("exporter")
+    if service.config.canaries or service.config.proxies:
+        from exporter.refusal import load_rules
+
+        load_rules()  # before the first runs, whose timings would hold its ~50 ms
 
     try:
         await service.start()

@@ -50,4 +50,10 @@ def detect_refusal(text: str) -> Verdict:
     return classify(text)
 
 
-__all__ = ["Verdict", "detect_refusal", "prefix_refusal"]
+def load_rules() -> None:
+    """Compile the rules now: a long-running process does it before its first runs, whose
+    timings would otherwise hold the pause."""
+    import exporter.refusal.classify  # noqa: F401
+
+
+__all__ = ["Verdict", "detect_refusal", "load_rules", "prefix_refusal"]

@@ -299,3 +299,17 @@ def test_the_rules_load_on_the_first_verdict_not_on_import() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert shown.stdout.split() == ["False", "True"]
+
+
+def test_load_rules_compiles_them_ahead_of_the_first_answer() -> None:
+    code = (
+        "import sys\n"
+        "from exporter.refusal import detect_refusal, load_rules\n"
+        "assert 'exporter.refusal.classify' not in sys.modules\n"
+        "load_rules()\n"
+        "assert 'exporter.refusal.classify' in sys.modules\n"
+        'print(detect_refusal("I can\'t help with that.").refused)\n'
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
