@@ -12,8 +12,8 @@ Two phases per contender: a fixed offered rate that every contender carries with
 spare (cost per probe, CPU ms/probe), and 64 probes kept in flight back to back, more than
 one core can serve (the highest sustained rate). chatcanary runs as a user runs it, with
 its default store (a SQLite file in a new data directory): its writes are part of the cost.
-Run: `python -m bench.cost [--window 8]`. The quick profile measures chatcanary alone, at
-the fixed rate, for a second.
+Run: `python -m bench.cost [--window 8]`. The quick profile measures chatcanary alone,
+non-streaming, at the fixed rate, for a second.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ WINDOW = scale(8, 1)
 # the quick profile: no third-party peer, no saturation
 CONTENDERS = scale(3, 1)
 PHASES = ("fixed", "max")[: scale(2, 1)]
+MODES = ("json", "stream")[: scale(2, 1)]  # the quick profile: non-streaming only
 
 BLACKBOX_CONFIG = """
 modules:
@@ -239,7 +240,7 @@ async def run(window: float) -> dict[str, Any]:
     canned, endpoint = start_canned(chunks=CHUNKS, cpu=ENDPOINT_CPU)
     rows: list[dict[str, Any]] = []
     try:
-        for mode in ("json", "stream"):
+        for mode in MODES:
             contenders = ["chatcanary", "sdk"] + (["blackbox"] if mode == "json" else [])
             for contender in contenders[:CONTENDERS]:
                 row: dict[str, Any] = {"prober": contender, "mode": mode}
