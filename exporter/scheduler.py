@@ -7,6 +7,9 @@
   one, else with exponential backoff. So does a `gate` that holds a target (the cost
   guard: a spent token budget).
 - A run that overruns its slot is not followed by a burst of catch-up runs.
+- The jitter is drawn on a grid of `WAKE_GRID` seconds (never coarser than the jitter
+  window, so a run still starts within it): runs due at once wake the process once. At
+  100 runs/s each wake-up of an idle process costs more CPU than a probe's own work.
 - `reconcile()` diffs by key: unchanged loops keep their schedule.
 - Time comes from an injected `Clock`, so tests advance time instead of sleeping.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 MAX_BACKOFF = 300.0
+WAKE_GRID = 0.05  # seconds; see the module docstring
 
 
 class Clock(Protocol):
@@ -139,7 +144,17 @@ class Scheduler:
             now = self._clock.now()
             if base < now:
                 base = now  # overran its slot: run again now, but never in a burst
-            due = base + self._rng.uniform(0.0, spec.jitter * spec.interval)
+            due = self._jittered(base, spec.jitter * spec.interval)
+
+    def _jittered(self, base: float, window: float) -> float:
+        """`base` plus a random delay of up to `window` seconds, on the wake grid."""
+        due = base + self._rng.uniform(0.0, window)
+        grid = min(WAKE_GRID, window)
+        if grid <= 0.0:
+            return due
+        aligned = math.ceil(due / grid) * grid
+        # The window holds a grid point, so one of the two points around `due` is in it.
+        return aligned if aligned <= base + window else aligned - grid
 
     def _after(self, spec: RunSpec, result: ProbeResult) -> None:
         target = spec.target.name

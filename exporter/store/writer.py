@@ -34,9 +34,10 @@ Identity = tuple[str, str]
 BACKOFF = (0.5, 10.0)  # first and longest wait between retries, seconds
 IDLE = 1.0  # seconds the idle thread sleeps before it looks again (it is woken anyway)
 # Seconds the first queued run waits for a batch to gather, unless `batch` runs are
-# queued sooner: a few wakes a second rather than one per run, each a hand-over of the
-# GIL that can keep the event loop's thread waiting.
-LINGER = 0.1
+# queued sooner: one transaction (and fsync) a second rather than one per run, each wake
+# a hand-over of the GIL that can keep the event loop's thread waiting. Queued runs are
+# served to readers meanwhile (`unwritten`); a `kill -9` loses at most this long's runs.
+LINGER = 1.0
 # Runs turned into rows between two releases of the GIL (about 1 ms of work). Without
 # them the loop's thread waits up to the 5 ms switch interval behind the writer.
 SLICE = 25

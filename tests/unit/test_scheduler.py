@@ -164,6 +164,47 @@ async def test_jitter_delays_within_its_fraction_of_the_interval(clock: FakeCloc
     await scheduler.stop(0)
 
 
+def on_grid(t: float, grid: float) -> bool:
+    return abs(t / grid - round(t / grid)) < 1e-6
+
+
+async def test_jittered_runs_start_together_on_a_50ms_grid(clock: FakeClock) -> None:
+    # 40 canaries at 1 s with 10% jitter: each run after the first starts on a multiple of
+    # 50 ms, within its jitter window, so the 40 runs a second share at most 20 instants.
+    run = Recorder(clock)
+    scheduler = Scheduler(run, on_result=lambda r: None, clock=clock, rng=random.Random(7))
+    specs, limits = plan(fleet(canaries=40, interval="1s").replace("jitter: 0", "jitter: 0.1"))
+    scheduler.reconcile(specs, limits)
+    await clock.advance(1.0)  # the first runs, at their spread offsets
+    firsts = {k: t for t, k in run.starts}
+    del run.starts[:]
+    await clock.advance(5.0)
+    later = [t for t, _ in run.starts]
+    assert len(later) >= 40 * 4
+    assert all(on_grid(t, 0.05) for t in later), later
+    for key, first in firsts.items():
+        for n, t in enumerate(run.times(key), start=1):
+            assert first + n - 1e-9 <= t <= first + n + 0.1 + 1e-9, (key, n, t)
+    # 5 s past t=1 hold at most 101 points of a 50 ms grid
+    assert len({round(t, 6) for t in later}) <= 101
+    await scheduler.stop(0)
+
+
+async def test_a_jitter_window_under_the_grid_is_its_own_grid(clock: FakeClock) -> None:
+    # 200 ms with 10% jitter: a 20 ms window, so runs land on 20 ms steps inside it.
+    run = Recorder(clock)
+    scheduler = Scheduler(run, on_result=lambda r: None, clock=clock, rng=random.Random(3))
+    specs, limits = plan(fleet(interval="200ms").replace("jitter: 0", "jitter: 0.1"))
+    scheduler.reconcile(specs, limits)
+    await clock.advance(4.0)
+    times = run.times(("t0", "c0"))
+    assert len(times) >= 15
+    assert all(on_grid(t, 0.02) for t in times[1:]), times
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(0.18 - 1e-9 <= g <= 0.22 + 1e-9 for g in gaps), gaps
+    await scheduler.stop(0)
+
+
 async def test_per_target_concurrency_is_bounded_and_waiting_counts_as_lag(
     clock: FakeClock,
 ) -> None:
