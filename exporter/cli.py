@@ -1027,7 +1027,7 @@ async def cmd_report(args: argparse.Namespace) -> int:
     if location.path is not None and not location.path.exists():
         print(f"chatcanary: no store at {location.shown()}", file=sys.stderr)
         return 2
-    from exporter.report import build
+    from exporter.report.build import build
     from exporter.report.render import render
     from exporter.store import Store, StoreError, Unavailable
 
