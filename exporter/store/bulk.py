@@ -124,28 +124,18 @@ class Bulk(Protocol):
 
 # SQLite: bound values per multi-row INSERT (its limit is 32,766 since 3.32)
 SQLITE_VALUES = 8000
+# Prepared statements sqlite3 keeps (its default: 128). Each batch size is a statement
+# of its own, a few KB a row: 128 of them held 32 MB with batches of 1 to 160 runs, and a
+# backlog's batches are of every size. Full batches reuse the same two or three.
+SQLITE_STATEMENTS = 8
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=2 * SQLITE_STATEMENTS)  # the SQL of the statements kept
 def many_rows(sql: str, count: int) -> str:
     """`INSERT ... VALUES (?, ...) ...` for `count` rows in one statement."""
     head, tail = sql.split(" VALUES ", 1)
     group, rest = tail.split(")", 1)
     return f"{head} VALUES {', '.join([group + ')'] * count)}{rest}"
-
-
-def row_counts(rows: int, most: int) -> list[int]:
-    """`rows` split into statements of a power of two rows each, at most `most` (and 1
-    at least): a few sizes only, so sqlite3's statement cache holds a few statements
-    reused by every batch, not one statement per batch size (each a few KB a row, kept
-    until 128 of them: 50 MB with batches of 1 to 500 runs)."""
-    cap = 1 << (max(1, most).bit_length() - 1)
-    counts = []
-    while rows:
-        count = min(cap, 1 << (rows.bit_length() - 1))
-        counts.append(count)
-        rows -= count
-    return counts
 
 
 class SQLiteBulk:
@@ -162,7 +152,7 @@ class SQLiteBulk:
 
     def __init__(self, path: str) -> None:
         self.statements = statements("sqlite")
-        self._conn = sqlite3.connect(path, timeout=10.0)
+        self._conn = sqlite3.connect(path, timeout=10.0, cached_statements=SQLITE_STATEMENTS)
         try:
             for pragma in SQLITE_PRAGMAS:
                 self._conn.execute(pragma)
@@ -188,11 +178,10 @@ class SQLiteBulk:
             raise
 
     def _insert(self, statement: Statement, rows: list[tuple[Any, ...]]) -> None:
-        start = 0
-        for count in row_counts(len(rows), SQLITE_VALUES // len(statement.keys)):
-            part = rows[start : start + count]
-            start += count
-            sql = many_rows(statement.sql, count)
+        per = max(1, SQLITE_VALUES // len(statement.keys))
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            sql = many_rows(statement.sql, len(part))
             self._conn.execute(sql, list(itertools.chain.from_iterable(part)))
 
     def last_identity(self, target: str) -> Identity | None:

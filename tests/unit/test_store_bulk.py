@@ -1,6 +1,6 @@
 """The writer thread's SQLite connection (exporter.store.bulk) on a real file: batches of
-every size are written whole, in statements of a few sizes only, so that sqlite3's
-statement cache stays small; and the connection carries the engine's pragmas."""
+every size are written whole and sqlite3's statement cache stays small; the connection
+carries the engine's pragmas."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from exporter.store import engine as engines
 from exporter.store import migrate, rows
-from exporter.store.bulk import SQLiteBulk, row_counts
+from exporter.store.bulk import SQLiteBulk
 from tests.unit.store_helpers import run, sqlite_store
 
 # what the pragmas set, as SQLite reports it back (synchronous FULL is 2)
@@ -29,21 +29,6 @@ PRAGMAS = {
     "foreign_keys": 1,
     "cache_size": -512,
 }
-
-
-def test_rows_go_in_statements_of_a_power_of_two_rows() -> None:
-    assert row_counts(0, 333) == []
-    assert row_counts(1, 333) == [1]
-    assert row_counts(37, 333) == [32, 4, 1]  # 37 = 32 + 4 + 1
-    assert row_counts(500, 333) == [256, 128, 64, 32, 16, 4]  # at most 256: 333 does not fit
-    assert row_counts(3, 1) == [1, 1, 1]
-    assert row_counts(2, 0) == [1, 1]  # a statement holds one row at least
-    sizes = set()
-    for n in range(1, 1200):
-        counts = row_counts(n, 333)
-        assert sum(counts) == n
-        sizes.update(counts)
-    assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256}  # nine statements serve every batch
 
 
 def fresh_database(tmp_path: Path) -> str:
@@ -70,8 +55,8 @@ def sqlite_memory() -> Callable[[], int]:
 def test_batches_of_every_size_are_written_whole_with_little_statement_memory(
     tmp_path: Path,
 ) -> None:
-    """Before, every batch size was a statement of its own, cached: batches of 1 to 160
-    runs kept 32 MB of prepared statements (measured), these less than 2 MB."""
+    """Every batch size is a statement of its own: with sqlite3's default cache of 128
+    statements, batches of 1 to 160 runs kept 32 MB of them (measured)."""
     path = fresh_database(tmp_path)
     memory_used = sqlite_memory()
     before = memory_used()
