@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from exporter import patterns, suggest
+from exporter import patterns
 from exporter.judges.prompts import BUILTIN_RUBRIC, BUILTIN_RUBRICS
 
 
@@ -264,6 +264,8 @@ def kind_hint(value: Any) -> str | None:
     """For a check with no kind: the kind a key of it likely meant (`contain`)."""
     if not isinstance(value, Mapping) or any(k in value for k in CHECK_KINDS):
         return None
+    from exporter import suggest  # only for an error: difflib stays out of `run`
+
     for key in value:
         if isinstance(key, str) and (kind := suggest.closest(key, CHECK_KINDS)) is not None:
             return f"unknown check kind {key!r}; did you mean {kind}?"

@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from exporter import patterns, suggest, yamlsource
+from exporter import patterns, yamlsource
 from exporter.checkspecs import (
     Check,
     Duration,
@@ -991,6 +991,8 @@ def describe(
     if error["type"] == "extra_forbidden":
         message = "unknown key"
         if model is not None and isinstance(key, str):
+            from exporter import suggest  # only for an error: difflib stays out of `run`
+
             near = suggest.closest(key, suggest.keys_at(model, parent))
             message += "" if near is None else f"; did you mean {near}?"
     elif error["type"] == "check_kind" and (hint := kind_hint(error["input"])) is not None:

@@ -27,7 +27,6 @@ from exporter.judges.metrics import JudgeMetrics
 from exporter.judges.panel import Panel
 from exporter.proxy import Proxies, TrafficMetrics
 from exporter.proxy.capture import Capture
-from exporter.proxy.observe import blank
 from exporter.redaction import secrets
 from exporter.result import Outcome, ProbeResult, TrafficRecord
 from exporter.runner import guarded, http_client, run_canary
@@ -234,6 +233,8 @@ class Service:
     def record_traffic(self, record: TrafficRecord) -> None:
         """One proxied request: to the traffic metrics, the store and the traces. Its
         content goes no further than `capture`, which keeps it redacted or not at all."""
+        from exporter.proxy.observe import blank  # loaded already: a proxy observed it
+
         proxy = next((p for p in self.config.proxies if p.name == record.proxy), None)
         captured = False
         if self.capture is not None and proxy is not None:

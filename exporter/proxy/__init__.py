@@ -8,39 +8,30 @@ Each listener (`forward.Forwarder`: asyncio protocols, llhttp, a keep-alive pool
 `upstream` connections) forwards to its one configured upstream; its observer
 (`observe.Observer`) measures on the side and hands a `TrafficRecord` to `on_record`
 at the end of each request. The service sends that to
-the traffic metrics, the store (with `capture: true`) and the traces.
+the traffic metrics, the store (with `capture: true`) and the traces; `hooks` count and
+trace on the way. A config without proxies imports none of forward, upstream, observe
+and hooks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-
-from multidict import CIMultiDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from exporter.config import Proxy
-from exporter.proxy import tracecontext
-from exporter.proxy.forward import (
-    CONVERSATION_HEADER,
-    Forwarder,
-    Hooks,
-    ObserverFactory,
-    listener_ssl,
-)
 from exporter.proxy.metrics import TrafficMetrics
-from exporter.proxy.observe import Observer
-from exporter.result import TrafficOutcome, TrafficRecord
+from exporter.result import TrafficRecord
 
-__all__ = ["CONVERSATION_HEADER", "Listener", "Proxies", "TrafficMetrics"]
+if TYPE_CHECKING:
+    from exporter.proxy.forward import Forwarder, Hooks, ObserverFactory
+    from exporter.proxy.hooks import Tracing
+
+__all__ = ["Listener", "Proxies", "TrafficMetrics"]
 
 log = logging.getLogger(__name__)
-
-# (tracing on, the ratio of successful requests traced)
-Tracing = Callable[[], tuple[bool, float]]
 
 
 @dataclass
@@ -69,69 +60,20 @@ class Listener:
         await self.server.wait_closed()
 
 
-class _Hooks(Hooks):
-    def __init__(self, metrics: TrafficMetrics, tracing: Tracing) -> None:
-        self.metrics = metrics
-        self.tracing = tracing
-        self.sample = random.Random()
-
-    def started(self, proxy: str) -> None:
-        self.metrics.in_flight[proxy] = self.metrics.in_flight.get(proxy, 0) + 1
-
-    def finished(self, proxy: str) -> None:
-        self.metrics.in_flight[proxy] = self.metrics.in_flight.get(proxy, 1) - 1
-
-    def observer_failed(self, proxy: str) -> None:
-        failures = self.metrics.observer_failures
-        failures[proxy] = failures.get(proxy, 0) + 1
-
-    def outgoing(
-        self, proxy: Proxy, headers: CIMultiDict[str], observer: Observer | None
-    ) -> tuple[list[tuple[str, str]], Callable[[TrafficRecord], TrafficRecord] | None]:
-        if observer is not None and proxy.capture and observer.conversation_id is None:
-            observer.conversation_id = uuid.uuid4().hex
-            observer.generated_conversation = True
-        traced, ratio = self.tracing()
-        if not traced and not proxy.propagate_trace:
-            return [], None
-        span = tracecontext.server_span(
-            headers.get(tracecontext.HEADER), self.sample.random() < ratio
-        )
-        added = [(tracecontext.HEADER, span.traceparent())] if proxy.propagate_trace else []
-
-        def stamp(record: TrafficRecord) -> TrafficRecord:
-            # failures are always traced, as canary runs are
-            if traced and (span.sampled or record.outcome is TrafficOutcome.ERROR):
-                return replace(
-                    record,
-                    trace_id=span.trace_id,
-                    span_id=span.span_id,
-                    parent_span_id=span.parent_span_id,
-                )
-            return record
-
-        return added, stamp
-
-    def returning(self, proxy: Proxy, observer: Observer | None) -> list[tuple[str, str]]:
-        if observer is not None and observer.generated_conversation:
-            assert observer.conversation_id is not None
-            return [(CONVERSATION_HEADER, observer.conversation_id)]
-        return []
-
-
 class Proxies:
     def __init__(
         self,
         metrics: TrafficMetrics,
         on_record: Callable[[TrafficRecord], None],
         tracing: Tracing = lambda: (False, 0.0),
-        observe: ObserverFactory = Observer,
+        observe: ObserverFactory | None = None,
     ) -> None:
         self.metrics = metrics
         self.on_record = on_record
-        self.hooks = _Hooks(metrics, tracing)
-        self.observe = observe
+        self.tracing = tracing
+        self.observe = observe  # None: exporter.proxy.observe.Observer
         self.listeners: dict[str, Listener] = {}
+        self._hooks: Hooks | None = None
 
     async def apply(self, proxies: Sequence[Proxy], strict: bool = True) -> None:
         """Run exactly these proxies: a changed one is closed and opened anew. Raises
@@ -157,7 +99,14 @@ class Proxies:
         await asyncio.gather(*(listener.close(grace) for listener in listeners))
 
     async def _open(self, proxy: Proxy) -> Listener:
-        forwarder = Forwarder(proxy, self.on_record, self.hooks, self.observe)
+        # imported by the first proxy that listens: a config without one never loads them
+        from exporter.proxy.forward import Forwarder, listener_ssl
+        from exporter.proxy.hooks import TrafficHooks
+        from exporter.proxy.observe import Observer
+
+        if self._hooks is None:
+            self._hooks = TrafficHooks(self.metrics, self.tracing)
+        forwarder = Forwarder(proxy, self.on_record, self._hooks, self.observe or Observer)
         host, port = proxy.address()
         server = await asyncio.get_running_loop().create_server(
             forwarder, host or None, port, ssl=listener_ssl(proxy), backlog=1024

@@ -14,7 +14,8 @@ import time
 from html import escape
 from typing import Any
 
-from exporter.report import Report, charts
+from exporter.report import charts
+from exporter.report.build import Report
 from exporter.report.changes import ChangeImpact, Moved
 from exporter.report.findings import Finding, identity, name, show
 from exporter.report.prom import DAY

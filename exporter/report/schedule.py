@@ -23,10 +23,9 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
 from exporter.config import Config
-from exporter.report import Report, build
-from exporter.report.render import clock, render
 
 if TYPE_CHECKING:
+    from exporter.report.build import Report
     from exporter.store import Store
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,8 @@ class ReportMetrics:
 
 def summary(report: Report, web_url: str | None = None) -> str:
     """The webhook's text: the window and the top findings."""
+    from exporter.report.render import clock
+
     lines = [f"chatcanary report {clock(report.start)} to {clock(report.end)}"]
     if not report.findings:
         lines.append("No findings: no rule fired.")
@@ -99,6 +100,7 @@ class ReportSchedule:
 
     async def once(self) -> Path | None:
         """One tick: write and post when this replica leads; the HTML file written."""
+        from exporter.report.build import build  # `run` loads the report when one is due
         from exporter.store import StoreError
 
         config = self.config()
@@ -155,6 +157,8 @@ class ReportSchedule:
 
 def write(report: Report, directory: Path, web_url: str | None) -> Path:
     """report-YYYYmmddTHHMMZ.html and .json in `directory`; the HTML's path."""
+    from exporter.report.render import render
+
     directory.mkdir(parents=True, exist_ok=True)
     stem = "report-" + time.strftime("%Y%m%dT%H%MZ", time.gmtime(report.end))
     root = None if web_url is None else web_url.rstrip("/") + "/"

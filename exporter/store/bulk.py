@@ -124,9 +124,13 @@ class Bulk(Protocol):
 
 # SQLite: bound values per multi-row INSERT (its limit is 32,766 since 3.32)
 SQLITE_VALUES = 8000
+# Prepared statements sqlite3 keeps (its default: 128). Each batch size is a statement
+# of its own, a few KB a row: 128 of them held 32 MB with batches of 1 to 160 runs, and a
+# backlog's batches are of every size. Full batches reuse the same two or three.
+SQLITE_STATEMENTS = 8
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=2 * SQLITE_STATEMENTS)  # the SQL of the statements kept
 def many_rows(sql: str, count: int) -> str:
     """`INSERT ... VALUES (?, ...) ...` for `count` rows in one statement."""
     head, tail = sql.split(" VALUES ", 1)
@@ -148,7 +152,7 @@ class SQLiteBulk:
 
     def __init__(self, path: str) -> None:
         self.statements = statements("sqlite")
-        self._conn = sqlite3.connect(path, timeout=10.0)
+        self._conn = sqlite3.connect(path, timeout=10.0, cached_statements=SQLITE_STATEMENTS)
         try:
             for pragma in SQLITE_PRAGMAS:
                 self._conn.execute(pragma)

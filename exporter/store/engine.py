@@ -1,7 +1,10 @@
 """The async engine for a store location, with SQLite set up for crash safety.
 
 SQLite runs in WAL mode with synchronous=FULL: a commit is on disk before it returns, so
-neither `kill -9` nor a power cut loses an acknowledged write or corrupts the file.
+neither `kill -9` nor a power cut loses an acknowledged write or corrupts the file. Each
+connection's page cache is 512 KiB rather than SQLite's 2 MB: 1.5 MB less a connection
+once the file is large, for the same insert CPU within 5% (the operating system caches the
+file anyway; bench/notes.md).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
+    "PRAGMA cache_size=-512",  # KiB, per connection
 )
 CONNECT_TIMEOUT = 5.0  # PostgreSQL: seconds to connect before the store counts as down
 COMMAND_TIMEOUT = 30.0  # PostgreSQL: seconds one statement may take

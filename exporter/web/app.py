@@ -241,7 +241,7 @@ async def insights_page(request: web.Request) -> web.Response:
     if service.store is None:
         text = "The report reads the store, and this exporter keeps none (store.url: memory)."
         return html(pages.insights_page("", since, text))
-    from exporter.report import build
+    from exporter.report.build import build
     from exporter.report.render import body
     from exporter.store import StoreError
 

@@ -654,3 +654,42 @@ def test_commands_without_a_store_do_not_import_its_libraries(command: str, tmp_
     expected_code = {"--version": "0", "check": "0", "probe": "1"}[command]  # 1: nothing there
     assert last == ["CODE", expected_code], done.stdout + done.stderr
     assert not (tmp_path / "never.db").exists()
+
+
+# Six threads allocating at the same time, then glibc's per-arena statistics (stderr).
+ARENAS = """\
+import ctypes, sys, threading
+if sys.argv[1] == "fewer":
+    from exporter.cli import _fewer_malloc_arenas
+    _fewer_malloc_arenas()
+together, kept = threading.Barrier(6), []
+def allocate():
+    together.wait()
+    kept.append(bytes(2000) + b"x")  # past pymalloc's 512 bytes: malloc, from an arena
+    together.wait()
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+@pytest.mark.skipif(
+    not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"), reason="glibc only"
+)
+def test_run_keeps_malloc_to_two_arenas() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+
+    def arenas(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", ARENAS, mode],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env=env,
+        )
+        return len(re.findall(r"^Arena \d+:", done.stderr, re.MULTILINE))
+
+    assert arenas("default") == 7  # the main thread's and one for each thread
+    assert arenas("fewer") == 2

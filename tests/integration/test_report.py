@@ -17,7 +17,7 @@ import pytest
 
 from exporter.config import Store as StoreSettings
 from exporter.config import parse_config
-from exporter.report import build
+from exporter.report.build import build
 from exporter.report.render import document
 from exporter.report.schedule import REPORT_LOCK
 from exporter.store import Store, locate

@@ -43,6 +43,21 @@ HEAVY = (
     "rapidfuzz",
 )
 STORE = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
+# `run` with a plain config (no proxy, no report due, no config error) needs none of these:
+# the report itself (its schedule only), the proxy's forwarding, "did you mean".
+RUN_UNUSED = (
+    "exporter.report.build",
+    "exporter.report.render",
+    "exporter.stats",
+    "exporter.compare",
+    "exporter.proxy.forward",
+    "exporter.proxy.upstream",
+    "exporter.proxy.observe",
+    "exporter.proxy.hooks",
+    "httptools",
+    "exporter.suggest",
+    "difflib",
+)
 # `check` reads and validates; it opens no connection.
 NETWORK = ("aiohttp", "exporter.runner", "exporter.service", "exporter.web", "prometheus_client")
 
@@ -124,8 +139,8 @@ async def test_probe_imports_no_heavy_module(tmp_path: Path, simulator: Sim) -> 
 @pytest.mark.usefixtures("no_otel_environment")
 async def test_run_without_tracing_loads_no_tracing_sdk(tmp_path: Path, simulator: Sim) -> None:
     """`run` loads what serving needs (aiohttp, prometheus_client, the store) but not the
-    OpenTelemetry SDK when tracing is off, nor the simulator, the dashboards, or Alembic
-    for a new database."""
+    OpenTelemetry SDK when tracing is off, nor the simulator, the dashboards, Alembic for
+    a new database, or the parts a plain config does not use (RUN_UNUSED)."""
     config = tmp_path / "run.yaml"
     config.write_text(
         f"targets: [{{name: sim, protocol: openai, base_url: '{simulator.url}/v1', model: m}}]\n"
@@ -161,3 +176,5 @@ async def test_run_without_tracing_loads_no_tracing_sdk(tmp_path: Path, simulato
     modules = set(json.loads(out.read_text()))
     assert "aiohttp" in modules and "prometheus_client" in modules and "sqlalchemy" in modules
     assert among(modules, (*HEAVY, "opentelemetry.sdk", "alembic", "mako")) == []
+    assert "exporter.report.schedule" in modules and "exporter.proxy" in modules
+    assert among(modules, RUN_UNUSED) == []

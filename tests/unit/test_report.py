@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.report import Report, build
+from exporter.report.build import Report, build
 from exporter.report.render import render
 from tests.unit import report_helpers as h
 
