@@ -38,7 +38,6 @@ from bench.common import (
 from exporter.cli import freeze_heap
 from exporter.config import parse_config
 from exporter.protocols.http import timing_trace
-from exporter.result import ProbeResult
 from exporter.runner import run_canary
 
 TTFT, GAP, TOKENS = 0.1, 0.05, 20
@@ -112,26 +111,28 @@ async def measure(url: str, simulator_pid: int, streams: int, rounds: int) -> di
     spec = next(iter(parse_config(CONFIG.format(url=url), "bench").plan().values()))
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, trace_configs=[timing_trace()]) as s:
+        ttft: list[float] = []
+        gaps: list[float] = []
+        total: list[float] = []
 
-        async def worker(i: int) -> list[ProbeResult]:
+        async def worker(i: int) -> None:
             await asyncio.sleep(i * SCRIPTED_TOTAL / streams)
-            return [await run_canary(s, spec) for _ in range(rounds)]
+            for _ in range(rounds):
+                # only the errors are kept, as floats: `run` keeps no run in memory
+                # either, and a list of results would be young objects for the collector
+                r = await run_canary(s, spec)
+                assert r.error_class is None, r.error_detail
+                assert r.ttft_seconds is not None
+                ttft.append(abs(r.ttft_seconds - TTFT))
+                gaps.extend(abs(gap - GAP) for gap in r.last.chunk_gaps)
+                total.append(abs(r.last.duration_seconds - SCRIPTED_TOTAL))
 
         await asyncio.gather(*(run_canary(s, spec) for _ in range(streams)))  # warm-up
         freeze_heap()  # as `chatcanary run` does once it has started
         cpu0, sim0, t0 = own_cpu(), cpu_seconds(simulator_pid), time.monotonic()
         with LoopLag() as lag:
-            batches = await asyncio.gather(*(worker(i) for i in range(streams)))
+            await asyncio.gather(*(worker(i) for i in range(streams)))
         cpu1, sim1, t1 = own_cpu(), cpu_seconds(simulator_pid), time.monotonic()
-    ttft: list[float] = []
-    gaps: list[float] = []
-    total: list[float] = []
-    for r in (r for batch in batches for r in batch):
-        assert r.error_class is None, r.error_detail
-        assert r.ttft_seconds is not None
-        ttft.append(abs(r.ttft_seconds - TTFT))
-        gaps.extend(abs(gap - GAP) for gap in r.last.chunk_gaps)
-        total.append(abs(r.last.duration_seconds - SCRIPTED_TOTAL))
     row: dict[str, Any] = {"streams": streams, "runs": len(ttft), "gaps": len(gaps)}
     for name, errors in (("ttft", ttft), ("gap", gaps), ("duration", total)):
         row[f"{name}_median_abs_error_ms"] = round(quantile(errors, 0.5) * 1000, 3)
