@@ -39,8 +39,7 @@ WEB_CONFIG_HELP = "TLS, basic auth, bearer tokens for every endpoint (YAML; docs
 def main(argv: Sequence[str] | None = None) -> int:
     # pydantic looks for plugins in every installed package's metadata before it builds the
     # first model (3 % of `check`); the command uses none. Set to "" to load them anyway.
-    if os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__") == "__all__":
-        _no_pydantic_plugins()
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     parser = build_parser()
     args = parser.parse_args(argv)
     from exporter import logs
@@ -80,19 +79,6 @@ class _Command(argparse.ArgumentParser):
     def format_help(self) -> str:
         self._complete()
         return super().format_help()
-
-
-def _no_pydantic_plugins() -> None:
-    """With every plugin disabled pydantic finds none, but its plugin loader imports
-    `importlib.metadata` first (about 20 ms of `check`): stand in for the loader with one
-    that has none to give."""
-    import types
-
-    name = "pydantic.plugin._loader"
-    if name not in sys.modules:
-        loader = types.ModuleType(name, "pydantic's plugin loader: every plugin disabled")
-        loader.get_plugins = tuple  # type: ignore[attr-defined]  # get_plugins() -> ()
-        sys.modules[name] = loader
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -63,16 +62,13 @@ RUN_UNUSED = (
 NETWORK = ("aiohttp", "exporter.runner", "exporter.service", "exporter.web", "prometheus_client")
 
 
-async def imported(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> tuple[int, str, set[str]]:
+async def imported(tmp_path: Path, *args: str) -> tuple[int, str, set[str]]:
     """(exit code, stdout, modules imported) of `chatcanary ARGS`."""
     out = tmp_path / "modules.json"
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-c", WRAPPER, str(out), ROOT, *args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=None if env is None else {**os.environ, **env},
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=100)
     assert process.returncode is not None
@@ -103,20 +99,6 @@ async def test_check_imports_no_heavy_module(tmp_path: Path) -> None:
     assert code == 0, out
     assert "exporter.config" in modules  # it did validate
     assert among(modules, (*HEAVY, *STORE, *NETWORK)) == []
-
-
-@pytest.mark.parametrize(("setting", "loader"), [("__all__", False), ("", True)])
-async def test_pydantic_plugins_are_looked_for_only_when_not_all_disabled(
-    tmp_path: Path, setting: str, loader: bool
-) -> None:
-    """Every plugin disabled (the default): pydantic's loader, which imports
-    importlib.metadata to look, is not run. Anything else: pydantic looks as usual."""
-    env = {"PYDANTIC_DISABLE_PLUGINS": setting}
-    code, out, modules = await imported(
-        tmp_path, "check", "-c", f"{ROOT}/examples/demo.yaml", env=env
-    )
-    assert code == 0, out
-    assert ("importlib.metadata" in modules) is loader
 
 
 async def test_check_imports_jsonschema_only_for_a_schema(tmp_path: Path) -> None:
