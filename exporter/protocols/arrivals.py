@@ -26,12 +26,13 @@ class Arrivals:
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         stream = resp.content
         self._since = time.perf_counter()
-        self._early = stream.total_bytes  # bytes of the body that came before now
+        # bytes of the body that came before now (a body on no connection: none)
+        self._early: int = getattr(stream, "total_bytes", 0)
         self._read = 0  # bytes of the body split so far
         # (bytes of the body in after a read, when that read came), oldest first
         self._marks: deque[tuple[int, float]] = deque()
         self.close: Callable[[], None] = lambda: None
-        connection = resp.connection
+        connection = getattr(resp, "connection", None)
         protocol: Any = None if connection is None else connection.protocol
         if protocol is None or stream.is_eof():
             return
@@ -67,7 +68,7 @@ class Arrivals:
         while pos < end:
             while marks and marks[0][0] <= pos:
                 marks.popleft()
-            if not marks:  # fed by no read seen here (cannot happen): now
+            if not marks:  # fed by no read seen here (a body on no connection): now
                 out.append((time.perf_counter(), chunk[pos - start :]))
                 break
             upto, at = marks[0]
