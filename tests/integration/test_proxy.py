@@ -428,7 +428,10 @@ async def test_after_an_observer_failure_nothing_more_is_observed() -> None:
     guard("finish", None, False, 3.0, then=results.append)
     await wait_for(lambda: _true(failures == [1]))
     guard("chunk", b"z", 4.0)  # after the failure: dropped at once
-    await asyncio.sleep(0)
+    # a callback scheduled after it runs after anything it could have scheduled
+    marker: list[str] = []
+    asyncio.get_running_loop().call_soon(marker.append, "ran")
+    await wait_for(lambda: _true(marker == ["ran"]))
     assert [args for _, args in observer.calls] == [(b"x", 1.0)]
     assert results == [] and guard.observer is None
 
