@@ -16,7 +16,12 @@ from exporter import jsontext
 
 
 class NDJSONError(ValueError):
-    """The stream is not valid newline-delimited JSON."""
+    """The stream is not valid newline-delimited JSON. `values` holds those of the lines
+    the read completed before the bad one: they came, and count as such."""
+
+    def __init__(self, message: str, values: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.values: list[Any] = values or []
 
 
 class NDJSONDecoder:
@@ -31,10 +36,18 @@ class NDJSONDecoder:
         buffer = self._pending + chunk if self._pending else chunk
         lines = buffer.split(b"\n")
         self._pending = lines.pop()
-        if len(self._pending) > self._max_line:
-            raise NDJSONError(f"line longer than {self._max_line} bytes")
-        # a CR before the LF is JSON whitespace, so CRLF lines need no special case
-        return [self._parse(line) for line in lines if self._content(line)]
+        values: list[Any] = []
+        try:
+            # a CR before the LF is JSON whitespace, so CRLF lines need no special case
+            for line in lines:
+                if self._content(line):
+                    values.append(self._parse(line))
+            if len(self._pending) > self._max_line:
+                raise NDJSONError(f"line longer than {self._max_line} bytes")
+        except NDJSONError as exc:
+            exc.values = values  # the lines before the bad one came all the same
+            raise
+        return values
 
     def close(self) -> list[Any]:
         """End the stream: the value of a last line that came without its newline, which

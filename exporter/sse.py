@@ -16,7 +16,12 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class SSEError(ValueError):
-    """The stream is not valid server-sent events."""
+    """The stream is not valid server-sent events. `events` holds those the read completed
+    before the bad line: they came, and count as such."""
+
+    def __init__(self, message: str, events: list[Event] | None = None) -> None:
+        super().__init__(message)
+        self.events: list[Event] = events or []
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +57,17 @@ class SSEDecoder:
         lines = buffer.split(b"\n") if b"\r" not in buffer else _LINE_END.split(buffer)
         self._pending = lines.pop()
         self._skip_lf = buffer.endswith(b"\r")
-        if len(self._pending) > self._max_line:
-            raise SSEError(f"line longer than {self._max_line} bytes")
         events: list[Event] = []
-        for raw in lines:
-            event = self._line(raw)
-            if event is not None:
-                events.append(event)
+        try:
+            for raw in lines:
+                event = self._line(raw)
+                if event is not None:
+                    events.append(event)
+            if len(self._pending) > self._max_line:
+                raise SSEError(f"line longer than {self._max_line} bytes")
+        except SSEError as exc:
+            exc.events = events  # the events before the bad line came all the same
+            raise
         return events
 
     @property

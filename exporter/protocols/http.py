@@ -495,6 +495,8 @@ async def sse_events(
         try:
             events = decoder.feed(piece)
         except SSEError as exc:
+            for event in exc.events:  # what came before the bad line counts
+                yield now, event
             raise ProbeError(ErrorClass.MALFORMED, str(exc)) from None
         for event in events:
             yield now, event

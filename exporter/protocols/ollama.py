@@ -81,6 +81,9 @@ async def read_stream(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -
         try:
             objects = decoder.feed(piece)
         except NDJSONError as exc:
+            for data in exc.values:  # what came before the bad line counts
+                if not state.done:
+                    apply_object(data, rec, state, now)
             raise ProbeError(ErrorClass.MALFORMED, str(exc)) from None
         for data in objects:
             if not state.done:  # read to the end all the same, so the connection is reusable

@@ -231,19 +231,35 @@ class Observer:
         now = self._since(at)
         try:
             if self._sse is not None:
-                for event in self._sse.feed(data):
-                    if not self._state.done:
-                        self.dialect.event(event, self.rec, self._state, now)  # type: ignore[misc]
+                try:
+                    events = self._sse.feed(data)
+                except SSEError as exc:
+                    self._events(exc.events, now)  # what came before the bad line counts
+                    raise
+                self._events(events, now)
             elif self._ndjson is not None:
-                for value in self._ndjson.feed(data):
-                    if not self._state.done:
-                        ollama.apply_object(value, self.rec, self._state, now)
+                try:
+                    values = self._ndjson.feed(data)
+                except NDJSONError as exc:
+                    self._values(exc.values, now)
+                    raise
+                self._values(values, now)
             else:
                 self._json += data
         except (SSEError, NDJSONError) as exc:
             self.error = ProbeError(ErrorClass.MALFORMED, str(exc))
         except ProbeError as exc:
             self.error = exc
+
+    def _events(self, events: list[Event], now: float) -> None:
+        for event in events:
+            if not self._state.done:
+                self.dialect.event(event, self.rec, self._state, now)  # type: ignore[misc]
+
+    def _values(self, values: list[Any], now: float) -> None:
+        for value in values:
+            if not self._state.done:
+                ollama.apply_object(value, self.rec, self._state, now)
 
     def finish(
         self, failure: ProbeError | None = None, cancelled: bool = False, at: float | None = None

@@ -421,6 +421,17 @@ async def invalid_json_chunk(conn: Conn) -> None:
     await conn.respond("200 OK", "application/json", whole_body(conn.dialect)[:-5])
 
 
+@fault("bad_line_after_content")
+async def bad_line_after_content(conn: Conn) -> None:
+    """The whole answer's content and then a line that is not UTF-8, in one write (so in
+    one read at the other end): the content came before the fault, and counts."""
+    bad = piece(conn.dialect, "!SPLIT").replace(b"SPLIT", b"\xff\xfe")
+    frames = [*opening(conn.dialect), *(piece(conn.dialect, t) for t in ANSWER), bad]
+    await conn.chunked("200 OK", content_type(conn.dialect))
+    await conn.chunk(b"".join(frames))
+    await conn.last_chunk()
+
+
 @fault("missing_end")
 async def missing_end(conn: Conn) -> None:
     """The content, then a clean end of body without a finish reason or end marker."""

@@ -407,3 +407,21 @@ async def test_orjson_and_the_standard_library_give_the_same_results(
     plain = await run_canary(session, spec)
     assert verdicts(fast) == verdicts(plain)
     assert fast.error_class is None or fault is not None, fast.error_detail
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic", "ollama"])
+async def test_the_answer_before_a_bad_line_in_the_same_read_counts(
+    session: aiohttp.ClientSession, dialect: str
+) -> None:
+    from tests.integration.faultserver import FaultServer
+
+    server = FaultServer("bad_line_after_content")
+    url = await server.start()
+    try:
+        result = await run_canary(session, spec_for(url, protocol=dialect))
+    finally:
+        await server.close()
+    assert result.error_class is ErrorClass.MALFORMED
+    assert "UTF-8" in (result.error_detail or "")
+    assert result.last.text == "42"  # came in the read that brought the bad line
+    assert result.ttft_seconds is not None

@@ -280,6 +280,8 @@ FAULTS = [
     Fault("invalid_json_chunk", "anthropic", True, ErrorClass.MALFORMED),
     Fault("invalid_json_chunk", "ollama", True, ErrorClass.MALFORMED),
     Fault("invalid_utf8", "openai", True, ErrorClass.MALFORMED),
+    Fault("bad_line_after_content", "anthropic", True, ErrorClass.MALFORMED),
+    Fault("bad_line_after_content", "ollama", True, ErrorClass.MALFORMED),
     Fault("html_200", "openai", False, ErrorClass.MALFORMED),
     Fault("redirect", "openai", False, None),  # passed on as is: the client follows or not
 ]
@@ -305,6 +307,23 @@ async def test_every_fault_reaches_the_client_as_sent_and_is_classified(
         assert r.metrics.in_flight["p"] == 0
     finally:
         await server.close()
+
+
+@pytest.mark.parametrize("protocol", ["openai", "ollama"])
+async def test_the_answer_before_a_bad_line_in_the_same_read_is_observed(
+    rig: Make, protocol: str
+) -> None:
+    server = FaultServer("bad_line_after_content")
+    await server.start()
+    try:
+        r = await rig(server.port, protocol)
+        sent = chat_request(protocol, True)
+        assert_same(sent, await exchange(r.port, sent), r)
+        record = await r.record()
+    finally:
+        await server.close()
+    assert record.error_class is ErrorClass.MALFORMED
+    assert record.exchange.ttft_seconds is not None  # its first token came before the fault
 
 
 async def test_content_filter_reaches_the_client_and_reads_as_a_refusal(rig: Make) -> None:

@@ -266,3 +266,18 @@ def test_arbitrary_bytes_raise_only_ndjson_error(chunks: list[bytes]) -> None:
             decoder.feed(chunk)
     except NDJSONError:
         pass
+
+
+def test_the_values_before_a_bad_line_come_with_the_error() -> None:
+    # they came in the same read as the bad line: a prober or proxy counts their tokens
+    decoder = NDJSONDecoder()
+    with pytest.raises(NDJSONError, match="invalid JSON line") as raised:
+        decoder.feed(b'{"n": 1}\n\n{"n": 2}\n{"n": \n{"n": 4}\n')
+    assert raised.value.values == [{"n": 1}, {"n": 2}]
+
+
+def test_the_values_before_an_overlong_pending_line_come_with_the_error() -> None:
+    decoder = NDJSONDecoder(max_line=16)
+    with pytest.raises(NDJSONError, match="longer than 16 bytes") as raised:
+        decoder.feed(b'{"n": 1}\n' + b"x" * 17)
+    assert raised.value.values == [{"n": 1}]

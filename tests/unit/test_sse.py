@@ -482,3 +482,18 @@ def test_arbitrary_bytes_decode_as_one_read_or_raise_sse_error(
     if chunked != "SSEError":
         events, _ = chunked
         assert all(e.event for e in events), "a nameless event is dispatched as message"
+
+
+def test_the_events_before_a_bad_line_come_with_the_error() -> None:
+    # they came in the same read as the bad line: a prober or proxy counts their tokens
+    decoder = SSEDecoder()
+    with pytest.raises(SSEError, match="invalid UTF-8") as raised:
+        decoder.feed(b"data: one\n\ndata: two\n\ndata: \xff\n\ndata: four\n\n")
+    assert raised.value.events == [Event("one"), Event("two")]
+
+
+def test_the_events_before_an_overlong_pending_line_come_with_the_error() -> None:
+    decoder = SSEDecoder(max_line=16)
+    with pytest.raises(SSEError, match="longer than 16 bytes") as raised:
+        decoder.feed(b"data: one\n\ndata: " + b"x" * 20)
+    assert raised.value.events == [Event("one")]
