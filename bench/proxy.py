@@ -17,8 +17,11 @@ that brings the first content chunk and the one that ends the body. Beside them,
 floor of any proxy in a Python process of its own: a raw asyncio TCP relay (`--relay`,
 no parsing, no observing). The proxies (chatcanary's, the relay,
 LiteLLM's) are pinned to CPU 0, the upstream and the client to CPU 1. Direct and proxied
-rounds alternate (direct, judged, direct, unjudged, direct, relay, direct, LiteLLM), so
-drift of the machine hits all; the direct rounds are the raw-socket client's floor.
+rounds alternate (direct, judged, direct, unjudged, direct, relay), so drift of the
+machine hits all; the direct rounds are the raw-socket client's floor. LiteLLM's rounds
+come after all of those, each after a direct round of its own, once LiteLLM has gone
+idle: saturated, it goes on working after its round ends, and that backlog on the shared
+core would land in whichever round came next.
 """
 
 from __future__ import annotations
@@ -364,41 +367,72 @@ def _compare(direct: list[tuple[float, float]], proxied: list[tuple[float, float
 def run(
     streams_list: list[int], factor: float, ports: dict[str, int], pids: dict[str, int]
 ) -> tuple[list[list[str]], list[dict[str, Any]]]:
-    rows, results = [], []
+    results: list[dict[str, Any]] = []
 
     def timed(port: str, pid: str, streams: int, rounds: int) -> tuple[Any, float]:
         before = cpu_seconds(pids[pid])
         out = asyncio.run(measure(ports[port], streams, rounds))
         return out, (cpu_seconds(pids[pid]) - before) / len(out) * 1000
 
+    def rounds_at(streams: int) -> int:
+        return max(1, round(ROUNDS.get(streams, scale(5, 1)) * factor))
+
     for streams in streams_list:
-        rounds = max(1, round(ROUNDS.get(streams, scale(5, 1)) * factor))
-        for name in ("judged", "unjudged", "relay", "litellm"):  # warm-up: connections, caches
-            if ports[name]:
-                asyncio.run(measure(ports[name], streams, 1))
+        rounds = rounds_at(streams)
+        for name in ("judged", "unjudged", "relay"):  # warm-up: connections, caches
+            asyncio.run(measure(ports[name], streams, 1))
         direct = asyncio.run(measure(ports["up"], streams, rounds))
         proxied, cpu_judged = timed("judged", "chatcanary", streams, rounds)
         direct += asyncio.run(measure(ports["up"], streams, rounds))
         plain, cpu_plain = timed("unjudged", "chatcanary", streams, rounds)
         direct += asyncio.run(measure(ports["up"], streams, rounds))
         relayed, cpu_relay = timed("relay", "relay", streams, rounds)
-        peer, cpu_peer = [], 0.0
-        if ports["litellm"]:
-            direct += asyncio.run(measure(ports["up"], streams, rounds))
-            peer, cpu_peer = timed("litellm", "litellm", streams, rounds)
         result = {
             "streams": streams,
             **_compare(direct, proxied + plain),
             "cpu_ms_per_request": {"judged": cpu_judged, "unjudged": cpu_plain},
             "relay": {**_compare(direct, relayed), "cpu_ms_per_request": cpu_relay},
-            "litellm": {**_compare(direct, peer), "cpu_ms_per_request": cpu_peer} if peer else None,
+            "litellm": None,
         }
         results.append(result)
-        rows.append(_row(streams, "chatcanary", result, f"{cpu_judged:.2f} / {cpu_plain:.2f} ms"))
-        rows.append(_row(streams, "raw TCP relay", result["relay"], f"{cpu_relay:.2f} ms"))
-        if peer:
-            rows.append(_row(streams, "LiteLLM", {**result["litellm"]}, f"{cpu_peer:.2f} ms"))
+    # LiteLLM apart, after the others: saturated (50 streams and more), it goes on working
+    # after its round has ended, and on the shared core that backlog would land in the
+    # next round of whichever proxy came next
+    for streams, result in zip(streams_list, results, strict=True):
+        if not ports["litellm"]:
+            break
+        rounds = rounds_at(streams)
+        settle(pids["litellm"])
+        asyncio.run(measure(ports["litellm"], streams, 1))  # warm-up
+        settle(pids["litellm"])
+        direct = asyncio.run(measure(ports["up"], streams, rounds))
+        peer, cpu_peer = timed("litellm", "litellm", streams, rounds)
+        result["litellm"] = {**_compare(direct, peer), "cpu_ms_per_request": cpu_peer}
+    rows = []
+    for result in results:
+        streams, cpu = result["streams"], result["cpu_ms_per_request"]
+        rows.append(
+            _row(streams, "chatcanary", result, f"{cpu['judged']:.2f} / {cpu['unjudged']:.2f} ms")
+        )
+        relay = result["relay"]
+        rows.append(_row(streams, "raw TCP relay", relay, f"{relay['cpu_ms_per_request']:.2f} ms"))
+        if result["litellm"]:
+            peer = result["litellm"]
+            rows.append(_row(streams, "LiteLLM", peer, f"{peer['cpu_ms_per_request']:.2f} ms"))
     return rows, results
+
+
+def settle(pid: int, deadline: float = 60.0) -> None:
+    """Wait until the process has gone idle (under 2% of a core over a quarter second),
+    for at most `deadline` seconds."""
+    stop_at = time.monotonic() + deadline
+    before = cpu_seconds(pid)
+    while time.monotonic() < stop_at:
+        time.sleep(0.25)
+        now = cpu_seconds(pid)
+        if now - before < 0.005:
+            return
+        before = now
 
 
 def _row(streams: int, proxy: str, result: dict[str, Any], cpu: str) -> list[str]:
