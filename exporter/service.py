@@ -205,7 +205,7 @@ class Service:
                 if isinstance(connector, aiohttp.TCPConnector):
                     connector.clear_dns_cache()
         self.scheduler.reconcile(plan, limits)
-        self.prometheus.retain(config.series_buckets(plan))
+        self.prometheus.retain(config.series_buckets(plan), config.names())
         web = config.web
         self.recent.resize(web.history_text_chars)
         self.recent.retain(plan)

@@ -13,7 +13,7 @@ import bisect
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,9 +245,11 @@ class PrometheusSink:
         for rendered in self._rendered.values():
             rendered.pop(key, None)
 
-    def retain(self, buckets: Mapping[Key, Metrics]) -> None:
+    def retain(self, buckets: Mapping[Key, Metrics], names: Collection[str] | None = None) -> None:
         """Keep the canaries of `buckets` only, each with its bucket bounds: a canary
-        whose bounds changed restarts those histograms alone (see `Series.rebucket`)."""
+        whose bounds changed restarts those histograms alone (see `Series.rebucket`).
+        Feedback is kept for `names` (the targets and proxies feedback may name; by
+        default the targets of `buckets`)."""
         self._buckets = dict(buckets)
         for key in set(self._series) - set(buckets):
             del self._series[key]
@@ -255,8 +257,8 @@ class PrometheusSink:
         for rendered in self._rendered.values():
             for key in set(rendered) - (set(self._series) - changed):
                 del rendered[key]
-        targets = {target for target, _ in buckets}
-        for labels in [k for k in self._feedback if k[0] not in targets]:
+        kept = set(names) if names is not None else {target for target, _ in buckets}
+        for labels in [k for k in self._feedback if k[0] not in kept]:
             del self._feedback[labels]
 
     def describe(self) -> Iterable[Metric]:

@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from exporter.config import Metrics, Proxy, parse_config
 from exporter.errors import ErrorClass
+from exporter.feedback import Feedback, Rating
 from exporter.proxy import Proxies, TrafficMetrics
 from exporter.proxy.forward import Guard
 from exporter.proxy.observe import Observer
@@ -667,6 +669,33 @@ async def test_a_reload_opens_and_closes_proxies(tmp_path: Path, simulator: int)
             await asyncio.open_connection("127.0.0.1", first)
     finally:
         await service.stop(grace=1)
+
+
+async def test_a_reload_keeps_the_feedback_that_names_a_proxy(
+    tmp_path: Path, simulator: int
+) -> None:
+    port = free_port()
+    text = (
+        "targets: []\ncanaries: []\nproxies:\n"
+        f"  - {{name: edge, protocol: openai, listen: '127.0.0.1:{port}', "
+        f"upstream: 'http://127.0.0.1:{simulator}'}}\n"
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    service = Service(parse_config(path.read_text(), str(path)), path=path)
+    await service.start()
+    try:
+        service.record_feedback(
+            Feedback("edge", Rating.NEGATIVE, "slow", "", "", received_at=time.time())
+        )
+        path.write_text(text + "# touched\n")
+        assert service.reload() is None
+        metrics = service.prometheus.render(False)
+    finally:
+        await service.stop(grace=1)
+    assert 'chatcanary_feedback_total{category="slow",rating="negative",target="edge"} 1.0' in (
+        metrics
+    )
 
 
 # --- TLS both sides, streaming as it arrives, backpressure, hop-by-hop ---------------------

@@ -623,6 +623,16 @@ def test_retain_drops_the_feedback_of_removed_targets() -> None:
     assert [labels["target"] for labels, _ in samples(sink, "chatcanary_feedback_total")] == ["t"]
 
 
+def test_retain_keeps_the_feedback_of_every_name_given() -> None:
+    # a proxy, or a target without canaries on this replica, may be named by feedback
+    sink = sink_of()
+    for name in ("t", "proxy", "idle-target", "gone"):
+        sink.record_feedback(feedback(name, Rating.NEGATIVE, "slow"))
+    sink.retain({("t", "c"): Metrics()}, {"t", "proxy", "idle-target"})
+    kept = sorted(labels["target"] for labels, _ in samples(sink, "chatcanary_feedback_total"))
+    assert kept == ["idle-target", "proxy", "t"]
+
+
 # --- exposition --------------------------------------------------------------------------
 
 
