@@ -41,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # first model (3 % of `check`); the command uses none. Set to "" to load them anyway.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --version and --help end here
+    if os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__":
+        _no_plugin_discovery()
     from exporter import logs
 
     logs.setup(args.log_level, args.log_format)
@@ -55,6 +57,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         code = 130
     return code
+
+
+def _no_plugin_discovery() -> None:
+    """With every pydantic plugin disabled, spare importing what only discovers them:
+    pydantic's loader imports `importlib.metadata` (and `email`, `zipfile`, ... with it),
+    about 15 ms of `check`, to answer `get_plugins()` with nothing. This loader answers
+    the same; anything else asked of it comes from pydantic's own."""
+    import types
+
+    name = "pydantic.plugin._loader"
+    if name in sys.modules:
+        return
+    loader = types.ModuleType(name)
+
+    def get_plugins() -> tuple[()]:
+        return ()
+
+    def real(attribute: str) -> object:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        import importlib.machinery
+        import importlib.util
+
+        import pydantic.plugin
+
+        spec = importlib.machinery.PathFinder.find_spec(name, pydantic.plugin.__path__)
+        if spec is None or spec.loader is None:
+            raise AttributeError(attribute)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, attribute)
+
+    loader.get_plugins = get_plugins  # type: ignore[attr-defined]
+    loader.__getattr__ = real  # type: ignore[method-assign]
+    sys.modules[name] = loader
 
 
 class _Command(argparse.ArgumentParser):
@@ -692,7 +729,7 @@ async def cmd_proxy(args: argparse.Namespace) -> int:
     return await _serve(Service(config), args.metrics_listen, args.grace)
 
 
-YOUNG_PASS_ALLOCATIONS = 10_000
+YOUNG_PASS_ALLOCATIONS = 50_000
 
 
 def freeze_heap() -> None:
@@ -708,8 +745,10 @@ def freeze_heap() -> None:
     gc.collect()
     gc.freeze()
     # A run leaves no cyclic garbage, so a young pass finds nothing to free, yet stops the
-    # loop; at 700 allocations (the default) 200 streams paid about 35 of them every 5 s
-    # (bench/notes.md, Timing).
+    # loop for as long as it walks the streams in flight (about 0.5 µs an object: 13 ms for
+    # 200 streams' 26,000). At 700 allocations (the default) 200 streams paid about 35 of
+    # them every 5 s, at 10,000 two; at 50,000 none in the window (bench/notes.md, Timing).
+    # Cyclic garbage (an error's traceback) waits longer for its pass: 50,000 objects at most.
     gc.set_threshold(YOUNG_PASS_ALLOCATIONS, *gc.get_threshold()[1:])
     log.debug("start-up heap frozen", extra={"objects": gc.get_freeze_count()})
 

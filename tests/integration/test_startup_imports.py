@@ -99,6 +99,17 @@ async def test_check_imports_no_heavy_module(tmp_path: Path) -> None:
     assert code == 0, out
     assert "exporter.config" in modules  # it did validate
     assert among(modules, (*HEAVY, *STORE, *NETWORK)) == []
+    # pydantic's plugin discovery (package metadata) is skipped: every plugin is disabled
+    assert among(modules, ("importlib.metadata", "email")) == []
+
+
+async def test_check_discovers_pydantic_plugins_when_they_are_enabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "")  # the documented way to load them
+    code, out, modules = await imported(tmp_path, "check", "-c", f"{ROOT}/examples/demo.yaml")
+    assert code == 0, out
+    assert "importlib.metadata" in modules
 
 
 async def test_check_imports_jsonschema_only_for_a_schema(tmp_path: Path) -> None:
