@@ -38,9 +38,14 @@ IDLE = 1.0  # seconds the idle thread sleeps before it looks again (it is woken 
 # a hand-over of the GIL that can keep the event loop's thread waiting. Queued runs are
 # served to readers meanwhile (`unwritten`); a `kill -9` loses at most this long's runs.
 LINGER = 1.0
-# Runs turned into rows between two releases of the GIL (about 1 ms of work). Without
-# them the loop's thread waits up to the 5 ms switch interval behind the writer.
-SLICE = 25
+# The writer's work between two pauses, and the pause. While it turns runs into rows the
+# writer holds the GIL, and the event loop's thread, woken, waits for it: until the
+# writer lets go, or for the 5 ms switch interval. Letting go alone (`sleep(0)`) rarely
+# hands the GIL over: the writer takes it back before the woken thread runs, which on
+# this machine's virtual CPUs takes longer than a short pause (0.2 ms was not enough).
+# So the writer sleeps for real after every WORK seconds of it (bench/notes.md, Store).
+WORK = 0.0003  # seconds
+PAUSE = 0.0003
 
 
 async def quietly_close(conn: AsyncConnection) -> None:
@@ -215,12 +220,13 @@ class Writer:
         summary, content = statements["runs"], statements["run_content"]
         summaries: list[tuple[Any, ...]] = []
         contents: list[tuple[Any, ...]] = []
-        for start in range(0, len(batch), SLICE):
-            if start:
-                time.sleep(0)  # let the event loop's thread take the GIL, if it waits
-            part = batch[start : start + SLICE]
-            summaries += [summary.params(rows.run_row(r, self.shard)) for r in part]
-            contents += [content.params(rows.content_row(r, self.text_chars)) for r in part]
+        since = time.perf_counter()
+        for r in batch:
+            summaries.append(summary.params(rows.run_row(r, self.shard)))
+            contents.append(content.params(rows.content_row(r, self.text_chars)))
+            if time.perf_counter() - since >= WORK:
+                time.sleep(PAUSE)  # the event loop's thread takes the GIL if it waits
+                since = time.perf_counter()
         identity = self._known(bulk, {r.target for r in batch})
         changes: list[tuple[Any, ...]] = []
         change = statements["model_changes"]
