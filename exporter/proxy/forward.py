@@ -217,6 +217,7 @@ class Downstream(asyncio.Protocol):
         self._url = b""
         self._headers: Headers = []
         self._head_size = 0
+        self._in_body = False  # its head is parsed: a field now is a trailer
         self._refusal: bytes | None = None  # the answer to a bad request after the queue
         self._idle: asyncio.TimerHandle | None = None
 
@@ -281,16 +282,22 @@ class Downstream(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._head_size = 0
+        self._in_body = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._grow(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._grow(len(name) + len(value) + 4)  # trailers too: head and trailers bounded
+        if self._in_body:
+            if self.parsing is not None:
+                self.parsing.request_trailer(name, value)
+            return
         self._headers.append((name, value))
-        self._grow(len(name) + len(value) + 4)
 
     def on_headers_complete(self) -> None:
+        self._in_body = True
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
@@ -466,6 +473,8 @@ class Exchange:
         self.guard = Guard(None, self._observer_failed)
         self._refused = not target.startswith(b"/") or target.startswith(b"//")
         self._out: bytes = b""  # the request's head and body not yet on a connection
+        self._trailers_in: list[bytes] = []  # the request's trailer fields, as they came
+        self._trailers_out: list[bytes] = []  # the answer's
         self._pending = 0
         self._chunked_in = False
         self._request_done = False
@@ -580,12 +589,16 @@ class Exchange:
         self._send(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked_in else data)
         self.guard("request_chunk", data)
 
+    def request_trailer(self, name: bytes, value: bytes) -> None:
+        if self._chunked_in and not self._refused:
+            self._trailers_in.append(b"%s: %s\r\n" % (name, value))
+
     def request_complete(self) -> None:
         if self._refused:
             return
         self._request_done = True
-        if self._chunked_in:
-            self._send(b"0\r\n\r\n")
+        if self._chunked_in:  # the last chunk, and the trailer fields it ends with
+            self._send(b"0\r\n" + b"".join(self._trailers_in) + b"\r\n")
         self.flush()  # the whole request upstream before the observer parses it
         if self.connection is not None:
             self.connection.request_sent = True
@@ -667,9 +680,14 @@ class Exchange:
         self.down.write(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked_out else data)
         self.guard("chunk", data, perf_counter())
 
+    def trailer(self, name: bytes, value: bytes) -> None:
+        # on to a chunked client; one that is not (HTTP/1.0) has no place for them
+        if self._chunked_out:
+            self._trailers_out.append(b"%s: %s\r\n" % (name, value))
+
     def complete(self) -> None:
         if self._chunked_out:
-            self.down.write(b"0\r\n\r\n")
+            self.down.write(b"0\r\n" + b"".join(self._trailers_out) + b"\r\n")
         self.connection = None
         self._finish(None)
         self.down.done(self, self.keep_alive and not self._close_after and self._request_done)

@@ -37,6 +37,9 @@ class Receiver(Protocol):
 
     def body(self, data: bytes) -> None: ...
 
+    def trailer(self, name: bytes, value: bytes) -> None:
+        """A trailer field of a chunked body (after its last chunk)."""
+
     def complete(self) -> None: ...
 
     def failed(self, error: ProbeError) -> None: ...
@@ -94,6 +97,7 @@ class Connection(asyncio.Protocol):
         self._reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
+        self._in_body = False  # its head is parsed: a field now is a trailer
         self._responded = False  # the final (not 1xx) head came
         self._until_close = False  # the body ends where the connection does
         self._idle: asyncio.TimerHandle | None = None  # the pool's, or the idle limit's
@@ -210,16 +214,22 @@ class Connection(asyncio.Protocol):
         self._reason = b""
         self._headers = []
         self._head_size = 0
+        self._in_body = False  # its head is parsed: a field now is a trailer
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
         self._grow(len(reason))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._grow(len(name) + len(value) + 4)  # trailers too: head and trailers bounded
+        if self._in_body:
+            if self.receiver is not None:
+                self.receiver.trailer(name, value)
+            return
         self._headers.append((name, value))
-        self._grow(len(name) + len(value) + 4)
 
     def on_headers_complete(self) -> None:
+        self._in_body = True
         receiver = self.receiver
         if receiver is None:
             return

@@ -1292,6 +1292,39 @@ async def test_head_and_http10_clients_get_the_framing_they_understand(
         await proxies.close(0)
 
 
+async def test_trailer_fields_go_through_both_ways(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    """The trailer fields after a chunked body's last chunk, as each side sent them."""
+    trailers_up = b"X-Sum: 42\r\nX-Two: 2\r\n\r\n"
+    trailers_down = b"X-Checksum: abc\r\n\r\n"
+    kept: list[bytes] = []
+
+    async def script(up: Scripted, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        up.received += await reader.readuntil(b"\r\n0\r\n")  # the body, to its last chunk
+        section = b""  # the trailer section: field lines, then an empty line
+        while not section.endswith(b"\r\n\r\n") and section != b"\r\n":
+            section += await reader.readuntil(b"\r\n")
+        kept.append(section)
+        await up.send(
+            w, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+        )
+        await up.send(w, b"2\r\nok\r\n0\r\n" + trailers_down)
+
+    up = await scripted(script)
+    proxies = await open_proxy(up.url)
+    try:
+        read = await exchange(
+            proxies.listeners["p"].port,
+            b"POST /v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Trailer: X-Sum, X-Two\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n" + trailers_up,
+        )
+    finally:
+        await proxies.close(0)
+    assert kept == [trailers_up]
+    assert read.endswith(b"\r\n2\r\nok\r\n0\r\n" + trailers_down)
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_a_kept_alive_connection_closed_under_a_request_retries_only_idempotent_ones(
     scripted: Callable[..., Awaitable[Scripted]], method: str
