@@ -76,18 +76,20 @@ async def read_stream(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -
     require_content_type(resp, "application/x-ndjson", "application/json")
     decoder = NDJSONDecoder()
     state = StreamState()
+
+    def fold(objects: list[Any], now: float) -> None:
+        for data in objects:
+            if not state.done:  # read to the end all the same, so the connection is reusable
+                apply_object(data, rec, state, now)
+
     now = rec.elapsed()
     async for now, piece in timed_chunks(resp, rec, limit):
         try:
             objects = decoder.feed(piece)
         except NDJSONError as exc:
-            for data in exc.values:  # what came before the bad line counts
-                if not state.done:
-                    apply_object(data, rec, state, now)
+            fold(exc.values, now)  # what came before the bad line counts
             raise ProbeError(ErrorClass.MALFORMED, str(exc)) from None
-        for data in objects:
-            if not state.done:  # read to the end all the same, so the connection is reusable
-                apply_object(data, rec, state, now)
+        fold(objects, now)
     # The end of the body also ends a last line sent without its newline (a proxy that
     # relabels a whole JSON answer, a server that does not end its last line); a last
     # line that does not parse was cut short.
@@ -96,9 +98,7 @@ async def read_stream(resp: aiohttp.ClientResponse, rec: Recorder, limit: int) -
         objects = decoder.close()
     except NDJSONError:
         objects, cut = [], " (cut inside a line)"
-    for data in objects:
-        if not state.done:
-            apply_object(data, rec, state, now)
+    fold(objects, now)
     # `done_reason` comes only with `done: true`, so no finish reason means no end either
     end_stream(rec, state, f"stream ended without an object with done: true{cut}")
 

@@ -321,9 +321,7 @@ class Observer:
             elif self.chat and status < 300 and not self._over:
                 if self.rec.streamed:
                     if self._ndjson is not None:
-                        for value in self._ndjson.close():
-                            if not self._state.done:
-                                ollama.apply_object(value, self.rec, self._state, ended)
+                        self._values(self._ndjson.close(), ended)
                     end_stream(
                         self.rec, self._state, f"stream ended with {self.dialect.unfinished}"
                     )
