@@ -457,9 +457,9 @@ def pooled(results: list[dict[str, Any]], name: str) -> dict[str, Any]:
     for key in ("written_per_s", "writer_cpu_us_per_run", "cpu_s", "loop_thread_cpu_s"):
         if key in out:
             out[key] = round(sum(r[key] for r in results) / len(results), 1)
-    out["runs"] = sum(r["runs"] for r in results) if "runs" in out else out.get("runs")
-    if "written" in out:
-        out["written"] = sum(r["written"] for r in results)
+    for key in ("runs", "written"):
+        if key in out:
+            out[key] = sum(r[key] for r in results)
     return out
 
 
