@@ -50,9 +50,8 @@ FLOOR = (
     "pydantic.main",
     "yaml",
     "prometheus_client",
-    "sqlalchemy.ext.asyncio",
-    "sqlalchemy.dialects.sqlite.aiosqlite",
-    "aiosqlite",
+    "sqlalchemy",
+    "sqlalchemy.dialects.sqlite.pysqlite",  # with sqlite3
 )
 RATE = 400.0  # offered runs per second for the large set
 PROBER_CPU, ENDPOINT_CPU = 0, 1

@@ -186,15 +186,18 @@ async def contenders_case(directory: Path) -> dict[str, Any]:
 
     async def fresh(name: str) -> str:
         settings = StoreSettings.model_validate({"url": f"sqlite:///{directory}/{name}.db"})
-        engine = engines.create(locate(settings, directory))
-        await migrate.upgrade(engine, name)
-        await engine.dispose()
+        db = engines.Database(locate(settings, directory))
+        await db.run(migrate.upgrade, name)
+        await db.dispose()
         return f"{directory}/{name}.db"
 
     out: dict[str, Any] = {"runs": count, "batch": batch}
     path = await fresh("async")
-    settings = StoreSettings.model_validate({"url": f"sqlite:///{path}"})
-    engine = engines.create(locate(settings, directory))
+    StoreSettings.model_validate({"url": f"sqlite:///{path}"})
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    event.listen(engine.sync_engine, "connect", engines._sqlite_pragmas)
     cpu = time.process_time()
     for chunk in chunks:
         async with engine.connect() as conn:

@@ -1015,16 +1015,15 @@ async def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "check" and location.path is not None and not location.path.exists():
         print(f"{shown}: no database yet; `chatcanary db upgrade` (or `run`) creates it")
         return DB_DUE
-    db = engine.create(location)
+    db = engine.Database(location)
     try:
         if args.action == "upgrade":
-            before, now = await migrate.upgrade(db, shown)
+            before, now = await db.run(migrate.upgrade, shown)
             print(
                 f"{shown}: schema {now}" + ("" if before == now else f" (was {before or 'empty'})")
             )
             return DB_CURRENT
-        async with db.connect() as conn:
-            state, revision = await migrate.state(conn, shown)
+        state, revision = await db.run(migrate.state, shown)
         if state is migrate.State.CURRENT:
             print(f"{shown}: schema {revision}, up to date")
             return DB_CURRENT

@@ -10,29 +10,28 @@
 
 Writes off the probing path: `record` only queues; the store's writer thread turns runs
 into rows and writes them in batches through its own connection (exporter/store/writer.py).
-Reads and feedback go straight to the database through the async engine and raise
-`Unavailable` while it is down.
+Reads and feedback go straight to the database (`engine.Database`: SQLAlchemy Core, in
+worker threads on SQLite, through asyncpg on PostgreSQL) and raise `Unavailable` while
+it is down.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, text
 
 from exporter.config import Store as StoreSettings
 from exporter.feedback import Feedback
 from exporter.result import ProbeResult, TrafficRecord
 from exporter.store import bulk, migrate, reader, retention, rows, traffic
-from exporter.store import engine as engines
+from exporter.store.engine import Database
 from exporter.store.errors import SchemaError, StoreError, Unavailable, classify
 from exporter.store.metrics import StoreMetrics
 from exporter.store.rows import ModelChange, Page, StoredComparison, StoredFeedback, StoredRun
@@ -42,7 +41,7 @@ from exporter.store.url import FILENAME, Location, URLError, data_dir, locate
 from exporter.store.writer import BACKOFF, Writer, quietly_close
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "MEMORY_MAX_SIZE",
@@ -68,6 +67,9 @@ FEEDBACK_TIMEOUT = 5.0  # seconds a feedback commit may take before the answer i
 MEMORY_MAX_SIZE = 64 << 20  # `url: memory` without `max_size`: a scratch file, often on tmpfs
 FLUSH_TIMEOUT = 60.0  # seconds `flush` waits for the writer thread
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 class Store:
     def __init__(
@@ -83,7 +85,7 @@ class Store:
         self.shard = shard
         self.metrics = StoreMetrics(registry or CollectorRegistry())
         self.writer = Writer(self.metrics, shard, settings.queue, settings.batch, text_chars)
-        self._engine: AsyncEngine | None = None
+        self._db: Database | None = None
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._leading: dict[int, AsyncConnection] = {}  # advisory locks held, by key
@@ -122,7 +124,7 @@ class Store:
                 self._scratch = tempfile.TemporaryDirectory(prefix="chatcanary-memory-")
                 path = f"{self._scratch.name}/{FILENAME}"
                 where = Location(where.url.set(database=path))
-            self._engine = engines.create(where)
+            self._db = Database(where)
         except OSError as exc:  # the data directory cannot be made
             raise SchemaError(
                 f"cannot create the store's directory for {self.shown}: {exc.strerror}. "
@@ -140,9 +142,9 @@ class Store:
             self._tasks.append(asyncio.create_task(self._sweeping(), name="store retention"))
 
     async def _migrate(self) -> None:
-        assert self._engine is not None
+        assert self._db is not None
         try:
-            before, now = await migrate.upgrade(self._engine, self.shown)
+            before, now = await self._db.run(migrate.upgrade, self.shown)
         except Exception as exc:
             raise classify(exc, self.shown, self.location.engine) from exc
         if before != now:
@@ -189,8 +191,8 @@ class Store:
             await quietly_close(conn)
         self._leading.clear()
         self._ready.clear()
-        if self._engine is not None:
-            await self._engine.dispose()
+        if self._db is not None:
+            await self._db.dispose()
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
@@ -224,14 +226,10 @@ class Store:
     async def add_feedback(self, feedback: Feedback) -> int:
         """Commit one submission; its id. Raises Unavailable when it cannot be committed
         within FEEDBACK_TIMEOUT seconds: the caller must not acknowledge it then."""
+        row = rows.feedback_row(feedback, self.shard)
         try:
-            async with asyncio.timeout(FEEDBACK_TIMEOUT), self._connection() as conn:
-                row = rows.feedback_row(feedback, self.shard)
-                result = await conn.execute(
-                    feedback_table.insert().returning(feedback_table.c.id), row
-                )
-                new_id = int(result.scalar_one())
-                await conn.commit()
+            async with asyncio.timeout(FEEDBACK_TIMEOUT):
+                new_id = await self._run(_insert_feedback, row)
         except (StoreError, TimeoutError) as exc:
             self.metrics.feedback.labels("refused").inc()
             raise (
@@ -242,18 +240,12 @@ class Store:
 
     async def add_comparison(self, document: Mapping[str, Any]) -> None:
         """Commit a comparison (the JSON document of `chatcanary compare`, with its id)."""
-        async with self._connection() as conn:
-            await conn.execute(comparisons_table.insert(), rows.comparison_row(document))
-            await conn.commit()
+        await self._run(_insert, comparisons_table.insert(), [rows.comparison_row(document)])
 
     async def sweep(self, now: float | None = None) -> dict[str, int] | None:
         """One retention pass now: the rows deleted by kind (None: another replica's turn)."""
-        async with self._connection() as conn:
-            when = time.time() if now is None else now
-            deleted = await retention.sweep(conn, self.settings.retention, self.max_size, when)
-            if deleted is not None:
-                cutoff = when - self.settings.retention.traffic
-                deleted["traffic"] = await traffic.sweep(conn, cutoff)
+        when = time.time() if now is None else now
+        deleted = await self._run(_sweep, self.settings, self.max_size, when)
         if deleted:
             for kind, count in deleted.items():
                 self.metrics.deleted.labels(kind).inc(count)
@@ -291,8 +283,7 @@ class Store:
 
     async def add_traffic(self, records: list[TrafficRecord]) -> None:
         """Commit captured traffic exchanges (redacted already). Raises StoreError."""
-        async with self._connection() as conn:
-            await traffic.insert(conn, [traffic.traffic_row(r, self.shard) for r in records])
+        await self._run(traffic.insert, [traffic.traffic_row(r, self.shard) for r in records])
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -300,27 +291,23 @@ class Store:
         self, *, proxy: str | None = None, conversation_id: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
         """Captured traffic exchanges, newest first, without their text."""
-        async with self._connection() as conn:
-            return await traffic.list_traffic(
-                conn, proxy=proxy, conversation_id=conversation_id, limit=limit
-            )
+        return await self._run(
+            traffic.list_traffic, proxy=proxy, conversation_id=conversation_id, limit=limit
+        )
 
     async def traffic_page(
         self, *, since: float | None = None, limit: int = 1000, cursor: str | None = None
     ) -> Page:
         """Captured traffic exchanges without their text, newest first, a page at a time."""
-        async with self._connection() as conn:
-            return await traffic.page_traffic(conn, since=since, limit=limit, cursor=cursor)
+        return await self._run(traffic.page_traffic, since=since, limit=limit, cursor=cursor)
 
     async def traffic_refusals(self, since: float, until: float) -> dict[str, tuple[int, int]]:
         """Per proxy, captured exchanges of the period: (refused, judged by the verdict)."""
-        async with self._connection() as conn:
-            return await traffic.refusals(conn, since, until)
+        return await self._run(traffic.refusals, since, until)
 
     async def traffic_exchange(self, exchange_id: str) -> dict[str, Any] | None:
         """One captured exchange, with its text and its conversation's feedback."""
-        async with self._connection() as conn:
-            return await traffic.get_exchange(conn, exchange_id)
+        return await self._run(traffic.get_exchange, exchange_id)
 
     async def runs(
         self,
@@ -336,22 +323,20 @@ class Store:
     ) -> Page:
         """Run summaries (StoredRun, turns without text), newest first. Raises ValueError
         for a bad limit or cursor."""
-        async with self._connection() as conn:
-            return await reader.list_runs(
-                conn,
-                target=target,
-                canary=canary,
-                outcome=outcome,
-                shard=shard,
-                since=since,
-                until=until,
-                limit=limit,
-                cursor=cursor,
-            )
+        return await self._run(
+            reader.list_runs,
+            target=target,
+            canary=canary,
+            outcome=outcome,
+            shard=shard,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
 
     async def run(self, run_id: str) -> StoredRun | None:
-        async with self._connection() as conn:
-            return await reader.get_run(conn, run_id)
+        return await self._run(reader.get_run, run_id)
 
     async def feedback(
         self,
@@ -364,48 +349,72 @@ class Store:
         cursor: str | None = None,
     ) -> Page:
         """Feedback (StoredFeedback), newest first."""
-        async with self._connection() as conn:
-            return await reader.list_feedback(
-                conn,
-                target=target,
-                rating=rating,
-                category=category,
-                since=since,
-                limit=limit,
-                cursor=cursor,
-            )
+        return await self._run(
+            reader.list_feedback,
+            target=target,
+            rating=rating,
+            category=category,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+        )
 
     async def model_changes(
         self, since: float | None = None, target: str | None = None
     ) -> list[ModelChange]:
-        async with self._connection() as conn:
-            return await reader.list_model_changes(conn, since=since, target=target)
+        return await self._run(reader.list_model_changes, since=since, target=target)
 
     async def comparisons(
         self, since: float | None = None, target: str | None = None
     ) -> list[StoredComparison]:
         """Comparisons made by `chatcanary compare`, newest first."""
-        async with self._connection() as conn:
-            return await reader.list_comparisons(conn, since=since, target=target)
+        return await self._run(reader.list_comparisons, since=since, target=target)
 
     # --- connections ----------------------------------------------------------------------
 
-    async def _connect(self) -> AsyncConnection:
-        if self._engine is None or not self.available:
+    def _open_db(self) -> Database:
+        if self._db is None or not self.available:
             raise Unavailable(f"store {self.shown} is not open")
+        return self._db
+
+    async def _connect(self) -> AsyncConnection:
+        """PostgreSQL: a connection of the caller's own, held open."""
+        db = self._open_db()
         try:
-            return await self._engine.connect()
+            return await db.async_engine.connect()
         except Exception as exc:
             raise classify(exc, self.shown, self.location.engine) from exc
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection]:
-        conn = await self._connect()
+    async def _run(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, ...)` on the store's database; its errors as StoreError (a bad
+        limit or cursor stays a ValueError)."""
+        db = self._open_db()
         try:
-            yield conn
+            return await db.run(fn, *args, **kwargs)
         except (StoreError, ValueError):
             raise
         except Exception as exc:
             raise classify(exc, self.shown, self.location.engine) from exc
-        finally:
-            await quietly_close(conn)
+
+
+def _insert_feedback(conn: Connection, row: dict[str, Any]) -> int:
+    result = conn.execute(feedback_table.insert().returning(feedback_table.c.id), row)
+    new_id = int(result.scalar_one())
+    conn.commit()
+    return new_id
+
+
+def _insert(conn: Connection, statement: Any, values: list[dict[str, Any]]) -> None:
+    conn.execute(statement, values)
+    conn.commit()
+
+
+def _sweep(
+    conn: Connection, settings: StoreSettings, max_size: int | None, now: float
+) -> dict[str, int] | None:
+    deleted = retention.sweep(conn, settings.retention, max_size, now)
+    if deleted is not None:
+        deleted["traffic"] = traffic.sweep(conn, now - settings.retention.traffic)
+    return deleted

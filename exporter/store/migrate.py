@@ -23,7 +23,6 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exporter.store.errors import SchemaError
 from exporter.store.schema import HEAD, REVISIONS, metadata
@@ -45,10 +44,10 @@ class State(StrEnum):
     CURRENT = "current"
 
 
-async def state(conn: AsyncConnection, shown: str) -> tuple[State, str | None]:
+def state(conn: Connection, shown: str) -> tuple[State, str | None]:
     """(the state, the stored revision); raises SchemaError for a database this chatcanary
     cannot use: a newer schema, or tables not made by its migrations."""
-    tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    tables = set(inspect(conn).get_table_names())
     if "alembic_version" not in tables:
         if tables & {"runs", "feedback"}:
             raise SchemaError(
@@ -56,7 +55,7 @@ async def state(conn: AsyncConnection, shown: str) -> tuple[State, str | None]:
                 "Point store.url at an empty database or a chatcanary one."
             )
         return State.EMPTY, None
-    found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     if found == HEAD:
         return State.CURRENT, found
     if found in REVISIONS:
@@ -68,29 +67,28 @@ async def state(conn: AsyncConnection, shown: str) -> tuple[State, str | None]:
     )
 
 
-async def upgrade(engine: AsyncEngine, shown: str, target: str = HEAD) -> tuple[str | None, str]:
+def upgrade(conn: Connection, shown: str, target: str = HEAD) -> tuple[str | None, str]:
     """Migrate to `target` if needed; (the revision before, the revision now)."""
-    async with engine.connect() as conn:
-        postgres = engine.dialect.name == "postgresql"
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK})
+        conn.commit()
+    try:
+        current, before = state(conn, shown)
+        if current is State.CURRENT and target == HEAD:
+            return before, HEAD
+        if current is State.EMPTY and target == HEAD:
+            _create(conn)
+            conn.commit()
+            return before, HEAD
+        _alembic_upgrade(conn, target)
+        conn.commit()
+        return before, target
+    finally:
         if postgres:
-            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK})
-            await conn.commit()
-        try:
-            current, before = await state(conn, shown)
-            if current is State.CURRENT and target == HEAD:
-                return before, HEAD
-            if current is State.EMPTY and target == HEAD:
-                await conn.run_sync(_create)
-                await conn.commit()
-                return before, HEAD
-            await conn.run_sync(_alembic_upgrade, target)
-            await conn.commit()
-            return before, target
-        finally:
-            if postgres:
-                await conn.rollback()
-                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK})
-                await conn.commit()
+            conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK})
+            conn.commit()
 
 
 def _create(connection: Connection) -> None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Select, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Column, Connection, Select, and_, or_, select
 
 from exporter.store import rows
 from exporter.store.rows import ModelChange, Page, StoredComparison, StoredRun
@@ -35,8 +34,8 @@ def _limit(limit: int) -> int:
     return limit
 
 
-async def list_runs(
-    conn: AsyncConnection,
+def list_runs(
+    conn: Connection,
     *,
     target: str | None = None,
     canary: str | None = None,
@@ -64,8 +63,8 @@ async def list_runs(
         query = query.where(runs.c.started_at < until)
     query = _page_filter(query, runs.c.started_at, runs.c.run_id, cursor)
     query = query.order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit + 1)
-    found = (await conn.execute(query)).mappings().all()
-    kept = await _kept(conn, [r["run_id"] for r in found[:limit]])
+    found = conn.execute(query).mappings().all()
+    kept = _kept(conn, [r["run_id"] for r in found[:limit]])
     items = tuple(_summary(r, r["run_id"] in kept) for r in found[:limit])
     last = found[limit - 1] if len(found) > limit else None
     next_cursor = None if last is None else rows.encode_cursor(last["started_at"], last["run_id"])
@@ -77,25 +76,25 @@ def _summary(row: Any, content_kept: bool) -> StoredRun:
     return StoredRun(summary.result, summary.shard, content_kept, summary.verdicts)
 
 
-async def _kept(conn: AsyncConnection, run_ids: list[str]) -> set[str]:
+def _kept(conn: Connection, run_ids: list[str]) -> set[str]:
     if not run_ids:
         return set()
     query = select(run_content.c.run_id).where(run_content.c.run_id.in_(run_ids))
-    return set((await conn.execute(query)).scalars())
+    return set(conn.execute(query).scalars())
 
 
-async def get_run(conn: AsyncConnection, run_id: str) -> StoredRun | None:
+def get_run(conn: Connection, run_id: str) -> StoredRun | None:
     """One run in full: with its exchanges while retention keeps them."""
-    row = (await conn.execute(select(runs).where(runs.c.run_id == run_id))).mappings().first()
+    row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
     if row is None:
         return None
     query = select(run_content.c.exchanges).where(run_content.c.run_id == run_id)
-    exchanges = (await conn.execute(query)).scalar()
+    exchanges = conn.execute(query).scalar()
     return rows.stored_run(row, exchanges)
 
 
-async def list_feedback(
-    conn: AsyncConnection,
+def list_feedback(
+    conn: Connection,
     *,
     target: str | None = None,
     rating: str | None = None,
@@ -118,15 +117,15 @@ async def list_feedback(
         query = query.where(table.c.received_at >= since)
     query = _page_filter(query, table.c.received_at, table.c.id, cursor)
     query = query.order_by(table.c.received_at.desc(), table.c.id.desc()).limit(limit + 1)
-    found = (await conn.execute(query)).mappings().all()
+    found = conn.execute(query).mappings().all()
     items = tuple(rows.stored_feedback(r) for r in found[:limit])
     last = found[limit - 1] if len(found) > limit else None
     next_cursor = None if last is None else rows.encode_cursor(last["received_at"], last["id"])
     return Page(items, next_cursor)
 
 
-async def list_model_changes(
-    conn: AsyncConnection, *, since: float | None = None, target: str | None = None
+def list_model_changes(
+    conn: Connection, *, since: float | None = None, target: str | None = None
 ) -> list[ModelChange]:
     """Every kept model change, newest first."""
     query = select(model_changes)
@@ -135,11 +134,11 @@ async def list_model_changes(
     if target is not None:
         query = query.where(model_changes.c.target == target)
     query = query.order_by(model_changes.c.at.desc(), model_changes.c.id.desc())
-    return [rows.model_change(r) for r in (await conn.execute(query)).mappings()]
+    return [rows.model_change(r) for r in conn.execute(query).mappings()]
 
 
-async def list_comparisons(
-    conn: AsyncConnection, *, since: float | None = None, target: str | None = None
+def list_comparisons(
+    conn: Connection, *, since: float | None = None, target: str | None = None
 ) -> list[StoredComparison]:
     """Every kept comparison, newest first; `target`: as its baseline or its candidate."""
     query = select(comparisons)
@@ -150,4 +149,4 @@ async def list_comparisons(
             or_(comparisons.c.baseline_target == target, comparisons.c.candidate_target == target)
         )
     query = query.order_by(comparisons.c.finished_at.desc(), comparisons.c.id.desc())
-    return [rows.stored_comparison(r) for r in (await conn.execute(query)).mappings()]
+    return [rows.stored_comparison(r) for r in conn.execute(query).mappings()]

@@ -10,8 +10,7 @@ where another holds it.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, delete, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, Connection, Table, delete, select, text
 
 from exporter.config import Retention
 from exporter.store.schema import feedback, model_changes, run_content, runs
@@ -20,27 +19,27 @@ RETENTION_LOCK = 0x63_63_72_74  # pg_try_advisory_lock key: "ccrt"
 CHUNK = 5000
 
 
-async def sweep(
-    conn: AsyncConnection, retention: Retention, max_size: int | None, now: float
+def sweep(
+    conn: Connection, retention: Retention, max_size: int | None, now: float
 ) -> dict[str, int] | None:
     """One pass; the rows deleted by kind, or None when another replica is sweeping."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         got = (
-            await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RETENTION_LOCK})
+            conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RETENTION_LOCK})
         ).scalar()
-        await conn.commit()
+        conn.commit()
         if not got:
             return None
     try:
         deleted = {
-            "runs": await _chunked(
+            "runs": _chunked(
                 conn,
                 run_content,
                 run_content.c.run_id,
                 (~run_content.c.failed) & (run_content.c.started_at < now - retention.runs),
             ),
-            "failed_runs": await _chunked(
+            "failed_runs": _chunked(
                 conn,
                 run_content,
                 run_content.c.run_id,
@@ -48,48 +47,48 @@ async def sweep(
             ),
         }
         cutoff = now - retention.summaries
-        await _chunked(conn, run_content, run_content.c.run_id, run_content.c.started_at < cutoff)
-        deleted["summaries"] = await _chunked(conn, runs, runs.c.run_id, runs.c.started_at < cutoff)
-        deleted["model_changes"] = await _chunked(
+        _chunked(conn, run_content, run_content.c.run_id, run_content.c.started_at < cutoff)
+        deleted["summaries"] = _chunked(conn, runs, runs.c.run_id, runs.c.started_at < cutoff)
+        deleted["model_changes"] = _chunked(
             conn, model_changes, model_changes.c.id, model_changes.c.at < cutoff
         )
-        deleted["feedback"] = await _chunked(
+        deleted["feedback"] = _chunked(
             conn, feedback, feedback.c.id, feedback.c.received_at < now - retention.feedback
         )
         if max_size is not None and conn.dialect.name == "sqlite":
-            for kind, count in (await _cap(conn, max_size)).items():
+            for kind, count in (_cap(conn, max_size)).items():
                 deleted[kind] += count
         return deleted
     finally:
         if postgres:
-            await conn.rollback()
-            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RETENTION_LOCK})
-            await conn.commit()
+            conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RETENTION_LOCK})
+            conn.commit()
 
 
-async def _chunked(
-    conn: AsyncConnection, table: Table, key: ColumnElement[object], where: ColumnElement[bool]
+def _chunked(
+    conn: Connection, table: Table, key: ColumnElement[object], where: ColumnElement[bool]
 ) -> int:
     """Delete the matching rows, CHUNK per transaction; how many."""
     total = 0
     while True:
         chosen = select(key).where(where).limit(CHUNK).scalar_subquery()
-        result = await conn.execute(delete(table).where(key.in_(chosen)))
-        await conn.commit()
+        result = conn.execute(delete(table).where(key.in_(chosen)))
+        conn.commit()
         total += result.rowcount
         if result.rowcount < CHUNK:
             return total
 
 
-async def used_bytes(conn: AsyncConnection) -> int:
+def used_bytes(conn: Connection) -> int:
     """SQLite: the bytes the live data takes (free pages, reused by new rows, excluded)."""
-    pages = (await conn.execute(text("PRAGMA page_count"))).scalar_one()
-    free = (await conn.execute(text("PRAGMA freelist_count"))).scalar_one()
-    size = (await conn.execute(text("PRAGMA page_size"))).scalar_one()
+    pages = conn.execute(text("PRAGMA page_count")).scalar_one()
+    free = conn.execute(text("PRAGMA freelist_count")).scalar_one()
+    size = conn.execute(text("PRAGMA page_size")).scalar_one()
     return int((pages - free) * size)
 
 
-async def _cap(conn: AsyncConnection, max_size: int) -> dict[str, int]:
+def _cap(conn: Connection, max_size: int) -> dict[str, int]:
     deleted = {"runs": 0, "failed_runs": 0, "summaries": 0}
     steps = (
         (
@@ -109,12 +108,12 @@ async def _cap(conn: AsyncConnection, max_size: int) -> dict[str, int]:
         ("summaries", runs, runs.c.run_id, None, runs.c.started_at),
     )
     for kind, table, key, where, order in steps:
-        while await used_bytes(conn) > max_size:
+        while used_bytes(conn) > max_size:
             query = select(key).order_by(order).limit(CHUNK // 5)
             if where is not None:
                 query = query.where(where)
-            result = await conn.execute(delete(table).where(key.in_(query.scalar_subquery())))
-            await conn.commit()
+            result = conn.execute(delete(table).where(key.in_(query.scalar_subquery())))
+            conn.commit()
             deleted[kind] += result.rowcount
             if not result.rowcount:
                 break

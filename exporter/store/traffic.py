@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, and_, delete, or_, select
 
 from exporter.result import TrafficRecord
 from exporter.store import rows
@@ -51,13 +50,13 @@ def traffic_row(record: TrafficRecord, shard: str) -> dict[str, Any]:
     }
 
 
-async def refusals(conn: AsyncConnection, since: float, until: float) -> dict[str, tuple[int, int]]:
+def refusals(conn: Connection, since: float, until: float) -> dict[str, tuple[int, int]]:
     """Per proxy, the captured exchanges of [since, until) the refusal verdict read:
     (refused, judged)."""
     t = traffic_exchanges
     query = select(t.c.proxy, t.c.refusal).where(t.c.started_at >= since, t.c.started_at < until)
     counts: dict[str, tuple[int, int]] = {}
-    for proxy, verdict in await conn.execute(query):
+    for proxy, verdict in conn.execute(query):
         if not isinstance(verdict, dict):  # not sampled, or no answer to read
             continue
         refused, judged = counts.get(proxy, (0, 0))
@@ -65,13 +64,13 @@ async def refusals(conn: AsyncConnection, since: float, until: float) -> dict[st
     return counts
 
 
-async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    await conn.execute(traffic_exchanges.insert(), list(rows))
-    await conn.commit()
+def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    conn.execute(traffic_exchanges.insert(), list(rows))
+    conn.commit()
 
 
-async def list_traffic(
-    conn: AsyncConnection,
+def list_traffic(
+    conn: Connection,
     *,
     proxy: str | None = None,
     conversation_id: str | None = None,
@@ -85,12 +84,10 @@ async def list_traffic(
     if conversation_id is not None:
         query = query.where(t.c.conversation_id == conversation_id)
     query = query.order_by(t.c.started_at.desc()).limit(max(1, min(limit, 500)))
-    return [dict(row._mapping) for row in await conn.execute(query)]
+    return [dict(row._mapping) for row in conn.execute(query)]
 
 
-async def page_traffic(
-    conn: AsyncConnection, *, since: float | None, limit: int, cursor: str | None
-) -> Page:
+def page_traffic(conn: Connection, *, since: float | None, limit: int, cursor: str | None) -> Page:
     """Captured exchanges without their text, newest first, a page at a time (keyset on
     start and exchange id, as runs are)."""
     t = traffic_exchanges
@@ -103,7 +100,7 @@ async def page_traffic(
             or_(t.c.started_at < at, and_(t.c.started_at == at, t.c.exchange_id < key))
         )
     query = query.order_by(t.c.started_at.desc(), t.c.exchange_id.desc()).limit(limit + 1)
-    found = [dict(row._mapping) for row in await conn.execute(query)]
+    found = [dict(row._mapping) for row in conn.execute(query)]
     last = found[limit - 1] if len(found) > limit else None
     return Page(
         tuple(found[:limit]),
@@ -111,13 +108,11 @@ async def page_traffic(
     )
 
 
-async def get_exchange(conn: AsyncConnection, exchange_id: str) -> dict[str, Any] | None:
+def get_exchange(conn: Connection, exchange_id: str) -> dict[str, Any] | None:
     """One captured exchange with its text and the feedback given on its conversation."""
     t = traffic_exchanges
     row = (
-        await conn.execute(
-            select(*(t.c[name] for name in COLUMNS)).where(t.c.exchange_id == exchange_id)
-        )
+        conn.execute(select(*(t.c[name] for name in COLUMNS)).where(t.c.exchange_id == exchange_id))
     ).first()
     if row is None:
         return None
@@ -130,13 +125,13 @@ async def get_exchange(conn: AsyncConnection, exchange_id: str) -> dict[str, Any
             .where(f.c.conversation_id == data["conversation_id"])
             .order_by(f.c.received_at)
         )
-        data["feedback"] = [dict(r._mapping) for r in await conn.execute(query)]
+        data["feedback"] = [dict(r._mapping) for r in conn.execute(query)]
     return data
 
 
-async def sweep(conn: AsyncConnection, before: float) -> int:
+def sweep(conn: Connection, before: float) -> int:
     """Delete the exchanges captured before `before`; how many."""
     t = traffic_exchanges
-    result = await conn.execute(delete(t).where(t.c.started_at < before))
-    await conn.commit()
+    result = conn.execute(delete(t).where(t.c.started_at < before))
+    conn.commit()
     return int(result.rowcount)

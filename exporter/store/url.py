@@ -1,7 +1,7 @@
-"""Where the store lives: the configured `store.url` as an async SQLAlchemy URL, the
+"""Where the store lives: the configured `store.url` as a SQLAlchemy URL, the
 default SQLite file in the data directory, and the URL as it may be shown (no password).
 
-    sqlite:///PATH               aiosqlite; the parent directory is created
+    sqlite:///PATH               sqlite3; the parent directory is created
     postgresql://USER@HOST/DB    asyncpg; the password from the URL or `password_file`
     memory                       SQLite in memory: gone when the process ends
 """
@@ -66,10 +66,10 @@ def data_dir(given: Path | None = None, environ: Mapping[str, str] | None = None
 def locate(settings: Store, default_dir: Path) -> Location:
     """The configured store, or the SQLite file in `default_dir` when no url is set."""
     if settings.url is None:
-        return Location(URL.create("sqlite+aiosqlite", database=str(default_dir / FILENAME)))
+        return Location(URL.create("sqlite+pysqlite", database=str(default_dir / FILENAME)))
     text = settings.url.get_secret_value()
     if text == "memory":
-        return Location(URL.create("sqlite+aiosqlite", database=":memory:"), memory=True)
+        return Location(URL.create("sqlite+pysqlite", database=":memory:"), memory=True)
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
@@ -80,7 +80,7 @@ def locate(settings: Store, default_dir: Path) -> Location:
     if backend == "sqlite":
         if not url.database or url.database == ":memory:":
             raise URLError("a sqlite store url needs a file path (or use `url: memory`)")
-        return Location(url.set(drivername="sqlite+aiosqlite"))
+        return Location(url.set(drivername="sqlite+pysqlite"))
     if backend in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+asyncpg")
         if settings.password_file is not None:

@@ -16,9 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from exporter.result import ProbeResult
 from exporter.sinks.prometheus import label
@@ -27,6 +25,9 @@ from exporter.store.bulk import Bulk
 from exporter.store.engine import COMMAND_TIMEOUT
 from exporter.store.errors import Unavailable
 from exporter.store.metrics import StoreMetrics
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
 

@@ -58,6 +58,9 @@ RUN_UNUSED = (
     "exporter.suggest",
     "difflib",
 )
+# The embedded store (SQLite) is SQLAlchemy Core over sqlite3: not SQLAlchemy's asyncio
+# extension, which brings its ORM and greenlet (about 6.6 MB), nor either async driver.
+SQLITE_UNUSED = ("sqlalchemy.ext.asyncio", "sqlalchemy.orm", "greenlet", "aiosqlite", "asyncpg")
 # `check` reads and validates; it opens no connection.
 NETWORK = ("aiohttp", "exporter.runner", "exporter.service", "exporter.web", "prometheus_client")
 
@@ -151,7 +154,8 @@ async def test_probe_imports_no_heavy_module(tmp_path: Path, simulator: Sim) -> 
 async def test_run_without_tracing_loads_no_tracing_sdk(tmp_path: Path, simulator: Sim) -> None:
     """`run` loads what serving needs (aiohttp, prometheus_client, the store) but not the
     OpenTelemetry SDK when tracing is off, nor the simulator, the dashboards, Alembic for
-    a new database, or the parts a plain config does not use (RUN_UNUSED)."""
+    a new database, the async database layers SQLite does not use (SQLITE_UNUSED), or the
+    parts a plain config does not use (RUN_UNUSED)."""
     config = tmp_path / "run.yaml"
     config.write_text(
         f"targets: [{{name: sim, protocol: openai, base_url: '{simulator.url}/v1', model: m}}]\n"
@@ -189,3 +193,5 @@ async def test_run_without_tracing_loads_no_tracing_sdk(tmp_path: Path, simulato
     assert among(modules, (*HEAVY, "opentelemetry.sdk", "alembic", "mako")) == []
     assert "exporter.report.schedule" in modules and "exporter.proxy" in modules
     assert among(modules, RUN_UNUSED) == []
+    assert "sqlalchemy.dialects.sqlite.pysqlite" in modules
+    assert among(modules, SQLITE_UNUSED) == []

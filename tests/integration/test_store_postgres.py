@@ -163,21 +163,22 @@ async def test_an_empty_database_gets_the_schema_the_migrations_build(
     postgres_cluster.create_database(stepwise)
     urls = {"created": postgres, "migrated": postgres_cluster.url(stepwise)}
 
+    VERSION_QUERY = "SELECT version_num FROM alembic_version"
+
     def differences(conn: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(conn), metadata))
 
     for how, url in urls.items():
         location = locate(StoreSettings.model_validate({"url": url}), Path("."))
-        db = engine.create(location)
+        db = engine.Database(location)
         try:
             if how == "migrated":
-                await migrate.upgrade(db, how, target=REVISIONS[0])
-                assert await migrate.upgrade(db, how) == (REVISIONS[0], HEAD)
+                await db.run(migrate.upgrade, how, target=REVISIONS[0])
+                assert await db.run(migrate.upgrade, how) == (REVISIONS[0], HEAD)
             else:
-                assert await migrate.upgrade(db, how) == (None, HEAD)
-            async with db.connect() as conn:
-                assert await conn.run_sync(differences) == [], how
-                version = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                assert version.scalar() == HEAD, how
+                assert await db.run(migrate.upgrade, how) == (None, HEAD)
+            assert await db.run(differences) == [], how
+            version = await db.run(lambda c: c.execute(text(VERSION_QUERY)).scalar())
+            assert version == HEAD, how
         finally:
             await db.dispose()

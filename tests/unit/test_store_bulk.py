@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
 
 from exporter.store import engine as engines
 from exporter.store import migrate, rows
@@ -35,9 +36,9 @@ def fresh_database(tmp_path: Path) -> str:
     store = sqlite_store(tmp_path)
 
     async def create() -> None:
-        engine = engines.create(store.location)
-        await migrate.upgrade(engine, "test")
-        await engine.dispose()
+        db = engines.Database(store.location)
+        await db.run(migrate.upgrade, "test")
+        await db.dispose()
 
     asyncio.run(create())
     return str(tmp_path / "cc.db")
@@ -90,15 +91,14 @@ def test_the_writer_and_the_engine_connections_carry_the_pragmas(tmp_path: Path)
     finally:
         bulk.close()
 
+    def pragmas(conn: Connection) -> dict[str, object]:
+        return {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in PRAGMAS}
+
     async def engine_pragmas() -> dict[str, object]:
-        engine = engines.create(sqlite_store(tmp_path).location)
-        try:
-            async with engine.connect() as conn:
-                return {
-                    name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
-                    for name in PRAGMAS
-                }
+        db = engines.Database(sqlite_store(tmp_path).location)
+        try:  # the readers' connections, in their worker threads
+            return await db.run(pragmas)
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     assert asyncio.run(engine_pragmas()) == PRAGMAS

@@ -56,8 +56,8 @@ def test_the_migrations_end_at_the_head_the_store_checks_against() -> None:
 async def test_from_empty_and_from_the_previous_revision(tmp_path: Path) -> None:
     db = tmp_path / "cc.db"
     location = Location(_url(db))
-    old = engine.create(location)
-    await migrate.upgrade(old, "test", target="0001")
+    old = engine.Database(location)
+    await old.run(migrate.upgrade, "test", target="0001")
     await old.dispose()
     assert revision(db) == "0001" and "ix_runs_outcome_started" not in indexes(db)
     assert await db_command(tmp_path, db, "check") == 1  # a migration is due
@@ -83,12 +83,12 @@ def schema_of(db: Path) -> set[tuple[str, str, str]]:
 
 async def test_an_empty_database_gets_the_schema_the_migrations_build(tmp_path: Path) -> None:
     created, migrated = tmp_path / "created.db", tmp_path / "migrated.db"
-    fresh = engine.create(Location(_url(created)))
-    assert await migrate.upgrade(fresh, "test") == (None, HEAD)  # straight to the head
+    fresh = engine.Database(Location(_url(created)))
+    assert await fresh.run(migrate.upgrade, "test") == (None, HEAD)  # straight to the head
     await fresh.dispose()
-    stepwise = engine.create(Location(_url(migrated)))
-    await migrate.upgrade(stepwise, "test", target=REVISIONS[0])  # then Alembic, step by step
-    assert await migrate.upgrade(stepwise, "test") == (REVISIONS[0], HEAD)
+    stepwise = engine.Database(Location(_url(migrated)))
+    await stepwise.run(migrate.upgrade, "test", target=REVISIONS[0])  # then Alembic, step by step
+    assert await stepwise.run(migrate.upgrade, "test") == (REVISIONS[0], HEAD)
     await stepwise.dispose()
     assert revision(created) == revision(migrated) == HEAD
     assert schema_of(created) == schema_of(migrated)
@@ -117,7 +117,7 @@ def test_opening_an_empty_or_current_store_does_not_import_alembic(tmp_path: Pat
 
 
 def _url(db: Path) -> URL:
-    return URL.create("sqlite+aiosqlite", database=str(db))
+    return URL.create("sqlite+pysqlite", database=str(db))
 
 
 async def test_a_newer_schema_stops_start_up_and_says_what_to_do(

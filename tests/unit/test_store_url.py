@@ -37,10 +37,10 @@ def config_errors(lines: str, environ: dict[str, str] | None = None) -> list[str
     return caught.value.messages
 
 
-def test_sqlite_url_is_the_file_through_aiosqlite(tmp_path: Path) -> None:
+def test_sqlite_url_is_the_file_through_the_standard_sqlite3(tmp_path: Path) -> None:
     where = locate(store_of(f"  url: sqlite:///{tmp_path}/kept/cc.db\n"), tmp_path / "unused")
     assert where.engine == "sqlite" and not where.memory
-    assert where.url.drivername == "sqlite+aiosqlite"
+    assert where.url.drivername == "sqlite+pysqlite"
     assert where.path == tmp_path / "kept" / "cc.db"
     assert where.shown() == f"sqlite:///{tmp_path}/kept/cc.db"
 
@@ -48,7 +48,7 @@ def test_sqlite_url_is_the_file_through_aiosqlite(tmp_path: Path) -> None:
 def test_no_url_is_chatcanary_db_in_the_data_directory(tmp_path: Path) -> None:
     where = locate(Store(), tmp_path)
     assert where.path == tmp_path / "chatcanary.db"
-    assert where.url.drivername == "sqlite+aiosqlite"
+    assert where.url.drivername == "sqlite+pysqlite"
 
 
 def test_the_data_directory_flag_then_environment_then_xdg_then_home() -> None:
