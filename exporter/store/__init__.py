@@ -37,6 +37,7 @@ from exporter.store.metrics import StoreMetrics
 from exporter.store.rows import ModelChange, Page, StoredComparison, StoredFeedback, StoredRun
 from exporter.store.schema import comparisons as comparisons_table
 from exporter.store.schema import feedback as feedback_table
+from exporter.store.schema import traffic_exchanges as traffic_table
 from exporter.store.url import FILENAME, Location, URLError, data_dir, locate
 from exporter.store.writer import BACKOFF, Writer, quietly_close
 
@@ -283,7 +284,8 @@ class Store:
 
     async def add_traffic(self, records: list[TrafficRecord]) -> None:
         """Commit captured traffic exchanges (redacted already). Raises StoreError."""
-        await self._run(traffic.insert, [traffic.traffic_row(r, self.shard) for r in records])
+        exchanges = [traffic.traffic_row(r, self.shard) for r in records]
+        await self._run(_insert, traffic_table.insert(), exchanges)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -407,6 +409,7 @@ def _insert_feedback(conn: Connection, row: dict[str, Any]) -> int:
 
 
 def _insert(conn: Connection, statement: Any, values: list[dict[str, Any]]) -> None:
+    """Rows into a table, committed."""
     conn.execute(statement, values)
     conn.commit()
 

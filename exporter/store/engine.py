@@ -51,7 +51,6 @@ class Database:
     """One location's engine. For a SQLite file, its directory is created."""
 
     def __init__(self, location: Location) -> None:
-        self.dialect = location.engine
         self._threads: ThreadPoolExecutor | None = None
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None

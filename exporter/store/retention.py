@@ -25,9 +25,8 @@ def sweep(
     """One pass; the rows deleted by kind, or None when another replica is sweeping."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
-        got = (
-            conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RETENTION_LOCK})
-        ).scalar()
+        lock = text("SELECT pg_try_advisory_lock(:k)")
+        got = conn.execute(lock, {"k": RETENTION_LOCK}).scalar()
         conn.commit()
         if not got:
             return None

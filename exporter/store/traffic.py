@@ -7,7 +7,6 @@ feedback by `conversation_id`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select
@@ -62,11 +61,6 @@ def refusals(conn: Connection, since: float, until: float) -> dict[str, tuple[in
         refused, judged = counts.get(proxy, (0, 0))
         counts[proxy] = (refused + bool(verdict.get("refused")), judged + 1)
     return counts
-
-
-def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    conn.execute(traffic_exchanges.insert(), list(rows))
-    conn.commit()
 
 
 def list_traffic(
