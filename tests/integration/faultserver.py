@@ -824,7 +824,9 @@ async def _read_request(conn: Conn) -> bool:
 
 
 def sockets_to(port: int) -> list[str]:
-    """The TCP states of this process's sockets whose remote end is 127.0.0.1:`port`."""
+    """The TCP states of this process's sockets whose remote end is 127.0.0.1:`port`, one
+    per socket. /proc/net/tcp is read a page at a time while other processes' sockets come
+    and go, so a line can be read twice: a socket is its inode, counted once."""
     inodes = set()
     fd_dir = Path("/proc/self/fd")
     for fd in os.listdir(fd_dir):
@@ -835,12 +837,12 @@ def sockets_to(port: int) -> list[str]:
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     remote = f"0100007F:{port:04X}"
-    states = []
+    states: dict[str, str] = {}  # by inode
     for line in Path("/proc/self/net/tcp").read_text().splitlines()[1:]:
         cols = line.split()
         if cols[2] == remote and cols[9] in inodes:
-            states.append(cols[3])
-    return states
+            states[cols[9]] = cols[3]
+    return list(states.values())
 
 
 def open_fds() -> set[str]:
