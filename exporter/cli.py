@@ -658,12 +658,20 @@ async def _serve(
 
         load_rules()  # before the first runs, whose timings would hold its ~50 ms
 
+    # The handlers go in before any port opens (the proxies' open in start()): a supervisor
+    # that sees a port answer may stop the process at once, and a SIGTERM that came before
+    # them would kill it without a shutdown.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         await service.start()
     except RuntimeError as exc:
         print(f"chatcanary: {exc}", file=sys.stderr)
         await service.stop(0)
         return 2
+    loop.add_signal_handler(signal.SIGHUP, service.reload)
     tls = None if web_config is None else web_config.ssl_context()
     settings = service.config.web  # the port's limits apply from start; a reload keeps them
     try:
@@ -689,11 +697,6 @@ async def _serve(
         extra={"url": url, "canaries": len(service.scheduler.keys), "shard": str(service.shard)},
     )
     on_ready(url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, service.reload)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), duration)
     log.info("stopping", extra={"grace_seconds": grace})
@@ -975,6 +978,10 @@ async def cmd_simulate(args: argparse.Namespace) -> int:
 
     simulator = Simulator(scenario=args.scenario, seed=args.seed, api_key=args.api_key)
     host, port = args.listen
+    stop = asyncio.Event()  # handlers before the port opens, as in _serve
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         url = await simulator.start(host, port)
     except OSError as exc:
@@ -988,10 +995,6 @@ async def cmd_simulate(args: argparse.Namespace) -> int:
         f"  ollama        {url}",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await simulator.stop()
     return 0

@@ -517,6 +517,43 @@ async def test_listen_takes_a_port_alone_or_every_interface(
     assert any(at == str(port) for _, at in shown), "the address is announced"
 
 
+@pytest.mark.parametrize("command", ["run", "simulate"])
+async def test_a_sigterm_as_soon_as_a_port_answers_is_a_clean_stop(
+    command: str, simulator: Sim, tmp_path: Path
+) -> None:
+    """A supervisor may stop the process the moment it sees a port answer: the signal
+    handlers are in place before any port opens (a proxy's opens before the web port), so
+    even that SIGTERM is a graceful stop with exit 0, not death by the signal."""
+    port = free_port()
+    if command == "run":
+        config = f"""
+targets: []
+canaries: []
+proxies:
+  - {{name: front, protocol: openai, listen: "127.0.0.1:{port}", upstream: "{simulator.url}"}}
+"""
+        args = ["-c", write(tmp_path, config), "--listen", str(free_port())]
+    else:
+        args = ["--listen", str(port)]
+    process = await spawn(command, *args)
+    try:
+
+        async def answers() -> bool:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return False
+            writer.close()
+            return True
+
+        await wait_for(answers, timeout=30, every=0.001)
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        await reap(process)
+    assert process.returncode == 0, err.decode()
+
+
 async def test_listen_refuses_what_is_not_an_address() -> None:
     code, _, err = await chatcanary("simulate", "--listen", "localhost")
     assert code == 2
