@@ -43,15 +43,20 @@ from bench.common import (
 from exporter.history import SPARK_RUNS
 
 # the libraries `chatcanary run` needs with its default store, and nothing of chatcanary
-# (pydantic and aiohttp import their parts lazily: name the ones `run` uses)
+# (pydantic and aiohttp import their parts lazily: name the ones `run` uses; SQLAlchemy's
+# sqlite3 dialect imports sqlite3 only when it first connects, so it is named too)
 FLOOR = (
     "aiohttp",
     "aiohttp.web",
     "pydantic.main",
+    "pydantic.types",
+    "pydantic.fields",
     "yaml",
+    "orjson",
     "prometheus_client",
     "sqlalchemy",
-    "sqlalchemy.dialects.sqlite.pysqlite",  # with sqlite3
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlite3",
 )
 RATE = 400.0  # offered runs per second for the large set
 PROBER_CPU, ENDPOINT_CPU = 0, 1

@@ -227,6 +227,7 @@ async def contenders_case(directory: Path) -> dict[str, Any]:
             [st["runs"].params(rows.run_row(r, "0/1")) for r in chunk],
             [st["run_content"].params(rows.content_row(r, 4096)) for r in chunk],
             [],
+            lambda: None,  # no pauses: the path's own CPU, as the other two
         )
     out["compiled_multirow_us_per_run"] = round((time.process_time() - cpu) / count * 1e6, 1)
     writer.close()

@@ -114,8 +114,10 @@ class Bulk(Protocol):
         summaries: list[tuple[Any, ...]],
         contents: list[tuple[Any, ...]],
         changes: list[tuple[Any, ...]],
+        pace: Callable[[], None],
     ) -> None:
-        """Insert the rows (parameters in the statements' order) in one transaction."""
+        """Insert the rows (parameters in the statements' order) in one transaction,
+        calling `pace` between statements."""
 
     def last_identity(self, target: str) -> Identity | None: ...
 
@@ -178,11 +180,12 @@ class SQLiteBulk:
         summaries: list[tuple[Any, ...]],
         contents: list[tuple[Any, ...]],
         changes: list[tuple[Any, ...]],
+        pace: Callable[[], None],
     ) -> None:
         s = self.statements
         try:
-            self._insert(s["runs"], summaries)
-            self._insert(s["run_content"], contents)
+            self._insert(s["runs"], summaries, pace)
+            self._insert(s["run_content"], contents, pace)
             if changes:
                 self._conn.executemany(s["model_changes"].sql, changes)
             self._conn.commit()
@@ -190,7 +193,9 @@ class SQLiteBulk:
             self._conn.rollback()
             raise
 
-    def _insert(self, statement: Statement, rows: list[tuple[Any, ...]]) -> None:
+    def _insert(
+        self, statement: Statement, rows: list[tuple[Any, ...]], pace: Callable[[], None]
+    ) -> None:
         start = 0
         for count in chunks(len(rows)):
             part = rows[start : start + count]
@@ -198,6 +203,7 @@ class SQLiteBulk:
             self._conn.execute(
                 many_rows(statement.sql, count), list(itertools.chain.from_iterable(part))
             )
+            pace()  # a thread woken meanwhile may be waiting on this CPU
 
     def last_identity(self, target: str) -> Identity | None:
         last = self.statements["last_identity"]
@@ -236,7 +242,9 @@ class PostgresBulk:
         summaries: list[tuple[Any, ...]],
         contents: list[tuple[Any, ...]],
         changes: list[tuple[Any, ...]],
+        pace: Callable[[], None],
     ) -> None:
+        # asyncpg's `executemany` sends a table's rows in one call: nothing to pace between
         self._run(self._write(summaries, contents, changes))
 
     async def _write(

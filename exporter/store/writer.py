@@ -25,6 +25,7 @@ from exporter.store.bulk import Bulk
 from exporter.store.engine import COMMAND_TIMEOUT
 from exporter.store.errors import Unavailable
 from exporter.store.metrics import StoreMetrics
+from exporter.store.pace import Pace
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,14 +40,6 @@ IDLE = 1.0  # seconds the idle thread sleeps before it looks again (it is woken 
 # a hand-over of the GIL that can keep the event loop's thread waiting. Queued runs are
 # served to readers meanwhile (`unwritten`); a `kill -9` loses at most this long's runs.
 LINGER = 1.0
-# The writer's work between two pauses, and the pause. While it turns runs into rows the
-# writer holds the GIL, and the event loop's thread, woken, waits for it: until the
-# writer lets go, or for the 5 ms switch interval. Letting go alone (`sleep(0)`) rarely
-# hands the GIL over: the writer takes it back before the woken thread runs, which on
-# this machine's virtual CPUs takes longer than a short pause (0.2 ms was not enough).
-# So the writer sleeps for real after every WORK seconds of it (bench/notes.md, Store).
-WORK = 0.0003  # seconds
-PAUSE = 0.0003
 
 
 async def quietly_close(conn: AsyncConnection) -> None:
@@ -194,6 +187,11 @@ class Writer:
             if bulk is not None:
                 _quietly(bulk.close)
 
+    def _behind(self) -> bool:
+        """More than a batch waits beyond the one being written, or the store stops:
+        write without pauses."""
+        return len(self._queue) > self.batch or self._stop_at is not None
+
     def _write_head(self, bulk: Bulk) -> None:
         if not self._batch:
             taken = min(self.batch, len(self._queue))
@@ -221,13 +219,11 @@ class Writer:
         summary, content = statements["runs"], statements["run_content"]
         summaries: list[tuple[Any, ...]] = []
         contents: list[tuple[Any, ...]] = []
-        since = time.perf_counter()
+        pace = Pace(behind=self._behind)
         for r in batch:
             summaries.append(summary.params(rows.run_row(r, self.shard)))
             contents.append(content.params(rows.content_row(r, self.text_chars)))
-            if time.perf_counter() - since >= WORK:
-                time.sleep(PAUSE)  # the event loop's thread takes the GIL if it waits
-                since = time.perf_counter()
+            pace()  # the event loop's thread takes the GIL if it waits
         identity = self._known(bulk, {r.target for r in batch})
         changes: list[tuple[Any, ...]] = []
         change = statements["model_changes"]
@@ -249,7 +245,7 @@ class Writer:
                 }
                 changes.append(change.params(row))
             identity[result.target] = now
-        bulk.write(summaries, contents, changes)
+        bulk.write(summaries, contents, changes, pace)
         return identity
 
     def _known(self, bulk: Bulk, targets: set[str]) -> dict[str, Identity]:

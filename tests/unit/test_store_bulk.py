@@ -72,6 +72,7 @@ def test_batches_of_every_size_are_written_whole_with_little_statement_memory(
                 [s["runs"].params(rows.run_row(r, "0/1")) for r in batch],
                 [s["run_content"].params(rows.content_row(r, 64)) for r in batch],
                 [],
+                lambda: None,
             )
         grown = memory_used() - before
     finally:
@@ -106,6 +107,34 @@ def test_the_statement_sizes_are_few_whatever_the_batches() -> None:
     sizes = {size for count in range(1, 1001) for size in chunks(count)}
     assert sizes == {1, 2, 4, 8, 16, 32, 64}
     assert all(sum(chunks(count)) == count for count in range(1001))
+
+
+def test_the_writer_may_pause_between_any_two_statements(tmp_path: Path) -> None:
+    """A batch of 500 runs is ten statements a table (seven of 64 rows, then 32, 16, 4):
+    `pace` runs after each of the twenty, inside the one transaction."""
+    path = fresh_database(tmp_path)
+    bulk = SQLiteBulk(path)
+    seen: list[int] = []
+
+    def pace() -> None:  # what another connection sees at each pause
+        with sqlite3.connect(path) as other:
+            seen.append(other.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    try:
+        template = run(time.time())
+        batch = [replace(template, run_id=uuid.uuid4().hex) for _ in range(500)]
+        s = bulk.statements
+        bulk.write(
+            [s["runs"].params(rows.run_row(r, "0/1")) for r in batch],
+            [s["run_content"].params(rows.content_row(r, 64)) for r in batch],
+            [],
+            pace,
+        )
+    finally:
+        bulk.close()
+    assert seen == [0] * 20  # not committed until the batch is whole
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 500
 
 
 def test_the_writer_and_the_engine_connections_carry_the_pragmas(tmp_path: Path) -> None:
