@@ -52,6 +52,8 @@ from bench.common import (
 )
 
 TTFT_MS, GAP_MS, CHUNKS = scale(50, 5), scale(20, 2), scale(20, 5)
+# seconds a stream may wait for its next read (LiteLLM's TTFT p99 at 200 streams: 13 s)
+READ_DEADLINE = 120.0
 # requests per stream: 200, 1000, 1000 in all
 ROUNDS = {1: scale(200, 3), 50: scale(20, 1), 200: scale(5, 1)}
 GOAL_STREAMS, GOAL_P50_MS, GOAL_P99_MS = 50, 0.5, 2.0  # added latency, TTFT and total
@@ -184,7 +186,8 @@ async def _worker(port: int, requests: int, delay: float, out: list[tuple[float,
             first = None
             seen = b""
             while True:
-                data = await reader.read(65536)
+                # a peer that stalls fails the bench rather than hanging it
+                data = await asyncio.wait_for(reader.read(65536), READ_DEADLINE)
                 if not data:
                     raise ConnectionError("closed mid-answer")
                 now = time.perf_counter()
