@@ -137,6 +137,18 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def rss_split_mb(pid: int) -> dict[str, float]:
+    """RSS in its two parts: anonymous (the process's own heap, arenas and stacks) and
+    file-backed (the pages of the interpreter's and extensions' code it has touched,
+    shared and reclaimable)."""
+    parts = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("RssAnon", "RssFile"):
+            parts[name[3:].lower() + "_mb"] = round(int(value.split()[0]) / 1024, 1)
+    return parts
+
+
 def start_canned(
     chunks: int = 100, delay_ms: float = 0.0, cpu: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:

@@ -33,6 +33,7 @@ from bench.common import (
     metric_sum,
     pinned,
     rss_mb,
+    rss_split_mb,
     scale,
     served,
     start_canned,
@@ -64,8 +65,8 @@ SMALL, LARGE = scale(24, 4), scale(1000, 50)
 SETTLE = float(scale(15, 2))  # seconds the small set runs before its RSS is read
 
 
-def floor_mb() -> float:
-    """RSS of a process that has imported FLOOR (and then sleeps)."""
+def floor_mb() -> tuple[float, dict[str, float]]:
+    """RSS of a process that has imported FLOOR (and then sleeps), and its parts."""
     code = f"import {', '.join(FLOOR)}, sys, time; print('ready', flush=True); time.sleep(600)"
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, preexec_fn=pinned(PROBER_CPU)
@@ -73,7 +74,7 @@ def floor_mb() -> float:
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == b"ready\n"
-        return rss_mb(process.pid)
+        return rss_mb(process.pid), rss_split_mb(process.pid)
     finally:
         process.kill()
         process.wait()
@@ -111,6 +112,7 @@ def measure(
                 "runs_per_canary": round(runs / canaries, 1),
                 "rss_mb_at_ready": round(ready, 1),
                 "rss_mb": round(rss_mb(process.pid), 1),
+                **rss_split_mb(process.pid),
                 "store": store_figures(url, data),
             }
             if settle and row["store"]["queued"] > canaries:  # a backlog: let it drain
@@ -125,6 +127,7 @@ def measure(
                     time.sleep(0.5)
                 row["settled"] = {
                     "rss_mb": round(rss_mb(process.pid), 1),
+                    **rss_split_mb(process.pid),
                     "store": store_figures(url, data),
                 }
         finally:
@@ -147,8 +150,24 @@ def store_figures(url: str, data: Path) -> dict[str, Any]:
     }
 
 
-def table(floor: float, small: dict[str, Any], large: dict[str, Any]) -> str:
-    lines = [["import floor (" + ", ".join(FLOOR) + ")", "", f"{floor:.1f} MB", "", "", ""]]
+def split(row: dict[str, Any]) -> str:
+    return f"{row['anon_mb']:.1f} / {row['file_mb']:.1f} MB" if "anon_mb" in row else ""
+
+
+def table(
+    floor: float, floor_split: dict[str, float], small: dict[str, Any], large: dict[str, Any]
+) -> str:
+    lines = [
+        [
+            "import floor (" + ", ".join(FLOOR) + ")",
+            "",
+            f"{floor:.1f} MB",
+            split(floor_split),
+            "",
+            "",
+            "",
+        ]
+    ]
     large_settled = {**large, **large.get("settled", {})}
     for name, row, over, cap in (
         (f"{small['runs_per_canary']:g} runs each ({small['seconds']:g} s)", small, 10.0, 70.0),
@@ -165,12 +184,14 @@ def table(floor: float, small: dict[str, Any], large: dict[str, Any]) -> str:
                 f"`run`, {row['canaries']:,} canaries: {name}",
                 f"{row['rss_mb_at_ready']:.1f} MB",
                 f"{row['rss_mb']:.1f} MB",
+                split(row),
                 f"{row['rss_mb'] - floor:+.1f} MB",
                 f"{store['written']:,} / {store['queued']:,} / {store['file_mb']:g} MB",
                 f"{goal}: {'met' if met else 'not met'}",
             ]
         )
-    header = ["process", "RSS at ready", "RSS", "over the floor", "store: written / queued"]
+    header = ["process", "RSS at ready", "RSS", "anonymous / file-backed", "over the floor"]
+    header += ["store: written / queued"]
     return markdown([*header[:-1], header[-1] + " / file", "goal"], lines)
 
 
@@ -181,13 +202,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.sched_setaffinity(0, {ENDPOINT_CPU})
-    floor = floor_mb()
+    floor, floor_split = floor_mb()
     small = measure(SMALL, 1.0, 10**9, SETTLE)  # runs for SETTLE seconds, whatever it ran
     interval = max(0.05, LARGE / RATE)
     large = measure(LARGE, interval, SPARK_RUNS, args.limit, settle=args.limit)
     result = {
         "floor_mb": round(floor, 1),
         "floor_modules": list(FLOOR),
+        "import_process_split_mb": floor_split,
         "spark_runs": SPARK_RUNS,
         "small": small,
         "large": large,
@@ -196,7 +218,7 @@ def main() -> None:
             "large": large.get("settled", large)["rss_mb"] <= floor + 40,
         },
     }
-    write("memory", result, table(floor, small, large))
+    write("memory", result, table(floor, floor_split, small, large))
 
 
 if __name__ == "__main__":
