@@ -1,6 +1,7 @@
 """The writer thread on a real SQLite file: a batch the database refuses is counted and
-skipped, a run written twice is kept once, the thread stops with the store, and the
-`memory` store keeps runs in a file of its own that goes at close."""
+skipped, a run written twice is kept once, the thread stops with the store, it skips its
+pauses while behind, and the `memory` store keeps runs in a file of its own that goes at
+close."""
 
 from __future__ import annotations
 
@@ -107,3 +108,14 @@ def test_the_inserts_are_compiled_once_per_dialect_and_skip_duplicates() -> None
         assert compiled["runs"].keys[0] == "run_id"
         assert {"verdicts", "refusal"} <= compiled["runs"].json
     assert "$1" in postgres["runs"].sql and "?" in sqlite["runs"].sql
+
+
+def test_the_writer_skips_its_pauses_while_more_than_a_batch_waits(tmp_path: Path) -> None:
+    """Pausing halves the writer's pace: it pauses only while it keeps up (exporter/store/
+    pace.py). Not opened, the store keeps what is recorded queued."""
+    store = sqlite_store(tmp_path, batch=2)
+    for i in range(2):
+        store.record(run(NOW + i))
+    assert not store.writer._behind()  # a batch: the one it would write next
+    store.record(run(NOW + 2))
+    assert store.writer._behind()
