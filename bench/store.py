@@ -9,7 +9,9 @@ with PostgreSQL 15's binaries installed: a throwaway cluster is started for the 
 2. Scheduler lag: the real `Service` (scheduler, runner, every sink) running 3,000
    canaries at a 10 s interval against the canned endpoint, with the store off, on SQLite
    and on PostgreSQL, its start-up heap frozen as `chatcanary run` freezes it
-   (`freeze_heap`): the scheduler's lag and the process's RSS.
+   (`freeze_heap`): the scheduler's lag and the process's RSS. The lag of runs that
+   come in the first second is start-up (every canary's task made at once), the same
+   with the store on or off: it is reported apart, the goal judges the rest.
 
 Every case runs in its own process, so that RSS and the loop are its own. The cases a goal
 compares (the feed at 5,000 runs/s, the scheduler lag) run three rounds, each engine in
@@ -64,6 +66,9 @@ GOAL_RATE = 5000  # runs/s committed into SQLite
 # every engine in turn: a p99 of one 20 s run moves between runs more than the store moves
 # it, so each engine's figures are those of its samples pooled over the rounds
 ROUNDS = scale(3, 1)
+# seconds of the service case whose runs' lag is start-up, reported apart (runs due in
+# the first 0.3 s come up to 110 ms late, store on or off)
+START_UP = 1.0 if scale(1, 0) else 0.2
 SAMPLES = "samples_ms"
 GOAL_LAG = 1.10  # scheduler lag p99 with SQLite at most 110% of the store off
 
@@ -249,10 +254,14 @@ async def service_case(
         location = locate(config.store, directory)
     service = Service(config, store=location)
     lags: list[float] = []
+    stamps: list[float] = []  # when each lag came, seconds from the start
     observe = service.metrics.lag.observe
+    loop = asyncio.get_running_loop()
+    start = loop.time()
 
     def on_lag(lag: float) -> None:
         lags.append(lag)
+        stamps.append(loop.time() - start)
         observe(lag)
 
     service.scheduler._on_lag = on_lag  # the bench's tap (the histogram still gets it)
@@ -262,14 +271,17 @@ async def service_case(
     rss = rss_mb_self()
     runs = service.latest.runs
     await service.stop(grace=10)
+    steady = [lag for lag, at in zip(lags, stamps, strict=True) if at >= START_UP]
     out: dict[str, Any] = {
         "canaries": CANARIES,
         "interval_s": INTERVAL,
         "runs": sum(runs.values()),
-        "lag_p50_ms": round(quantile(lags, 0.5) * 1000, 3),
-        "lag_p99_ms": round(quantile(lags, 0.99) * 1000, 3),
+        "lag_p50_ms": round(quantile(steady, 0.5) * 1000, 3),
+        "lag_p99_ms": round(quantile(steady, 0.99) * 1000, 3),
+        "start_up_runs": len(lags) - len(steady),
+        "lag_p99_ms_with_start_up": round(quantile(lags, 0.99) * 1000, 3),
         "rss_mb": round(rss, 1),
-        SAMPLES: [round(x * 1000, 4) for x in lags],
+        SAMPLES: [round(x * 1000, 4) for x in steady],
     }
     if service.store is not None:
         registry = service.registry
@@ -352,7 +364,14 @@ def tables(
         ],
     )
     second = markdown(
-        ["store", "runs", "written", "scheduler lag p50 / p99 ms", "RSS MB"],
+        [
+            "store",
+            "runs",
+            "written",
+            f"scheduler lag p50 / p99 ms, after the first {START_UP:g} s",
+            "p99 ms with the start-up, by round",
+            "RSS MB",
+        ],
         [
             [
                 engine,
@@ -360,6 +379,7 @@ def tables(
                 r.get("written", "-"),
                 f"{r['lag_p50_ms']:.2f} / {r['lag_p99_ms']:.2f}"
                 + _by_round(r.get("lag_p99_ms_by_round", [])),
+                ", ".join(f"{x:.2f}" for x in r.get("lag_p99_ms_with_start_up_by_round", [])),
                 r["rss_mb"],
             ]
             for engine, r in service.items()
@@ -420,7 +440,8 @@ def judge(
             "met": kept_up and (ceiling >= GOAL_RATE or max(RATES) == OFFERED),
         },
         "scheduler_lag_p99": {
-            "goal": "scheduler lag p99 with SQLite within 10% of the store off",
+            "goal": "scheduler lag p99 with SQLite within 10% of the store off "
+            f"(runs after the first {START_UP:g} s of start-up)",
             "measured": f"{sqlite:.1f} ms vs {off:.1f} ms",
             "off_ms": off,
             "sqlite_ms": sqlite,
@@ -455,6 +476,11 @@ def pooled(results: list[dict[str, Any]], name: str) -> dict[str, Any]:
     out[f"{name}_p50_ms"] = round(quantile(samples, 0.5), 3)
     out[f"{name}_p99_ms"] = round(quantile(samples, 0.99), 3)
     out[f"{name}_p99_ms_by_round"] = [r[f"{name}_p99_ms"] for r in results]
+    if f"{name}_p99_ms_with_start_up" in out:  # not pooled: the samples are the rest's
+        out[f"{name}_p99_ms_with_start_up_by_round"] = [
+            r[f"{name}_p99_ms_with_start_up"] for r in results
+        ]
+        del out[f"{name}_p99_ms_with_start_up"]
     for key in ("dropped", "queued_at_end"):
         if key in out:
             out[key] = max(r[key] for r in results)
