@@ -131,21 +131,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    return rss_parts_mb(pid)["rss_mb"]
 
 
-def rss_split_mb(pid: int) -> dict[str, float]:
-    """RSS in its two parts: anonymous (the process's own heap, arenas and stacks) and
-    file-backed (the pages of the interpreter's and extensions' code it has touched,
-    shared and reclaimable)."""
+def rss_parts_mb(pid: int) -> dict[str, float]:
+    """RSS and its two parts, from one read: anonymous (the process's own heap, arenas and
+    stacks) and file-backed (the pages of the interpreter's and extensions' code it has
+    touched, shared and reclaimable)."""
+    names = {"VmRSS": "rss_mb", "RssAnon": "anon_mb", "RssFile": "file_mb"}
     parts = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
-        if name in ("RssAnon", "RssFile"):
-            parts[name[3:].lower() + "_mb"] = round(int(value.split()[0]) / 1024, 1)
+        if name in names:
+            parts[names[name]] = int(value.split()[0]) / 1024
+    if "rss_mb" not in parts:
+        raise RuntimeError("no VmRSS")
     return parts
 
 

@@ -33,7 +33,7 @@ from bench.common import (
     metric_sum,
     pinned,
     rss_mb,
-    rss_split_mb,
+    rss_parts_mb,
     scale,
     served,
     start_canned,
@@ -65,8 +65,8 @@ SMALL, LARGE = scale(24, 4), scale(1000, 50)
 SETTLE = float(scale(15, 2))  # seconds the small set runs before its RSS is read
 
 
-def floor_mb() -> tuple[float, dict[str, float]]:
-    """RSS of a process that has imported FLOOR (and then sleeps), and its parts."""
+def floor_mb() -> dict[str, float]:
+    """RSS of a process that has imported FLOOR (and then sleeps), with its parts."""
     code = f"import {', '.join(FLOOR)}, sys, time; print('ready', flush=True); time.sleep(600)"
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, preexec_fn=pinned(PROBER_CPU)
@@ -74,7 +74,7 @@ def floor_mb() -> tuple[float, dict[str, float]]:
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == b"ready\n"
-        return rss_mb(process.pid), rss_split_mb(process.pid)
+        return rss_parts_mb(process.pid)
     finally:
         process.kill()
         process.wait()
@@ -111,8 +111,7 @@ def measure(
                 "runs": runs,
                 "runs_per_canary": round(runs / canaries, 1),
                 "rss_mb_at_ready": round(ready, 1),
-                "rss_mb": round(rss_mb(process.pid), 1),
-                **rss_split_mb(process.pid),
+                **rounded(rss_parts_mb(process.pid)),
                 "store": store_figures(url, data),
             }
             if settle and row["store"]["queued"] > canaries:  # a backlog: let it drain
@@ -126,8 +125,7 @@ def measure(
                 while store_figures(url, data)["queued"] and time.monotonic() < deadline:
                     time.sleep(0.5)
                 row["settled"] = {
-                    "rss_mb": round(rss_mb(process.pid), 1),
-                    **rss_split_mb(process.pid),
+                    **rounded(rss_parts_mb(process.pid)),
                     "store": store_figures(url, data),
                 }
         finally:
@@ -150,19 +148,23 @@ def store_figures(url: str, data: Path) -> dict[str, Any]:
     }
 
 
+def rounded(parts: dict[str, float]) -> dict[str, float]:
+    return {name: round(mb, 1) for name, mb in parts.items()}
+
+
 def split(row: dict[str, Any]) -> str:
     return f"{row['anon_mb']:.1f} / {row['file_mb']:.1f} MB" if "anon_mb" in row else ""
 
 
 def table(
-    floor: float, floor_split: dict[str, float], small: dict[str, Any], large: dict[str, Any]
+    floor: float, floor_parts: dict[str, float], small: dict[str, Any], large: dict[str, Any]
 ) -> str:
     lines = [
         [
             "import floor (" + ", ".join(FLOOR) + ")",
             "",
             f"{floor:.1f} MB",
-            split(floor_split),
+            split(floor_parts),
             "",
             "",
             "",
@@ -191,8 +193,7 @@ def table(
             ]
         )
     header = ["process", "RSS at ready", "RSS", "anonymous / file-backed", "over the floor"]
-    header += ["store: written / queued"]
-    return markdown([*header[:-1], header[-1] + " / file", "goal"], lines)
+    return markdown([*header, "store: written / queued / file", "goal"], lines)
 
 
 def main() -> None:
@@ -202,14 +203,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.sched_setaffinity(0, {ENDPOINT_CPU})
-    floor, floor_split = floor_mb()
+    floor_parts = floor_mb()
+    floor = floor_parts["rss_mb"]
     small = measure(SMALL, 1.0, 10**9, SETTLE)  # runs for SETTLE seconds, whatever it ran
     interval = max(0.05, LARGE / RATE)
     large = measure(LARGE, interval, SPARK_RUNS, args.limit, settle=args.limit)
     result = {
         "floor_mb": round(floor, 1),
         "floor_modules": list(FLOOR),
-        "import_process_split_mb": floor_split,
+        "import_process_split_mb": {k: v for k, v in rounded(floor_parts).items() if k != "rss_mb"},
         "spark_runs": SPARK_RUNS,
         "small": small,
         "large": large,
@@ -218,7 +220,7 @@ def main() -> None:
             "large": large.get("settled", large)["rss_mb"] <= floor + 40,
         },
     }
-    write("memory", result, table(floor, floor_split, small, large))
+    write("memory", result, table(floor, floor_parts, small, large))
 
 
 if __name__ == "__main__":
