@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -222,9 +221,7 @@ LONG_HOST = "a-canary-host-whose-name-is-long-enough-to-overflow-the-table.inval
 async def test_probe_table_shows_the_root_cause_cut_at_a_word(tmp_path: Path) -> None:
     """Not aiohttp's `ClientConnectorError: ... ssl:default [Connect call failed ...]`,
     and a long detail ends with an ellipsis at a word boundary, not mid-word."""
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]
+    closed = free_port()  # a port nobody listens on
     config = write(
         tmp_path,
         "defaults: {timeout: 5s}\n"

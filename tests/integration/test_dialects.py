@@ -17,7 +17,7 @@ from exporter.errors import ErrorClass
 from exporter.result import Outcome, ProbeResult
 from exporter.runner import run_canary
 from exporter.simulator import Behaviour
-from tests.integration.conftest import Sim
+from tests.integration.conftest import Sim, free_port
 from tests.pacing import LATE, assert_paced
 
 CONFIG = """
@@ -260,9 +260,7 @@ async def test_missing_usage_is_counted_and_marked_estimated(
 
 
 async def test_connection_refused(session: aiohttp.ClientSession) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there: no other test is handed it
     result = await run_canary(session, spec_for(f"http://127.0.0.1:{port}"))
     assert result.error_class is ErrorClass.CONNECTION
 

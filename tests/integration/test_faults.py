@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from exporter.config import parse_config
 from exporter.errors import ErrorClass
 from exporter.result import ProbeResult
 from exporter.simulator import Behaviour, Simulator
-from tests.integration.conftest import start_exporter, stop_exporter, wait_for
+from tests.integration.conftest import free_port, start_exporter, stop_exporter, wait_for
 from tests.integration.faultserver import FaultServer, open_fds, self_signed
 from tests.pacing import LATE
 
@@ -166,10 +165,7 @@ def cases(rows: list[Row]) -> list[object]:
 
 @pytest.fixture
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return free_port()  # nothing listens there: no other test is handed it
 
 
 @pytest.fixture

@@ -118,6 +118,9 @@ async def test_every_canary_runs_on_exactly_one_shard_and_rules_sum_across_them(
     urls = [start_shard(processes, config_file, flags, env, tmp_path) for flags, env in spellings]
 
     async def every_pair_ran() -> list[set[tuple[str, str]]] | None:
+        for process, url in zip(processes, urls, strict=True):  # a shard that died says why
+            log = tmp_path / f"shard-{url.rsplit(':', 1)[1]}.log"
+            assert process.poll() is None, log.read_text()
         try:
             seen = [ran(await scrape(url)) for url in urls]
         except aiohttp.ClientError:  # not listening yet

@@ -1,0 +1,25 @@
+"""The suite's own port picker: every test that starts a process on a port relies on it."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from tests.integration.conftest import free_port
+
+
+def test_free_port_never_hands_out_a_port_twice_nor_one_the_kernel_picks_for_port_0() -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(1024 <= port < low for port in ports)
+    with socket.socket() as sock:  # and what it hands out is free to bind
+        sock.bind(("127.0.0.1", ports[-1]))
+
+
+def test_free_port_skips_a_port_that_is_held() -> None:
+    with socket.socket() as held:
+        nxt = free_port() + 1
+        held.bind(("127.0.0.1", nxt))
+        held.listen()
+        assert free_port() != nxt
