@@ -29,11 +29,19 @@ def scale(full: int, quick: int) -> int:
     return quick if QUICK else full
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free loopback port this process has not handed out before (a port taken with
+    port 0 and closed again can come back from the next bind to port 0)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def start_simulator(
@@ -264,7 +272,24 @@ def start_chatcanary(
     args += ["--listen", f"127.0.0.1:{port}", "--log-level", "warning"]
     if shard is not None:
         args += ["--shard", shard]
+    compile_chatcanary()
     process = subprocess.Popen(args, preexec_fn=pinned(cpu))
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/-/ready", timeout=120)
     return process, url
+
+
+_COMPILED: list[bool] = []
+
+
+def compile_chatcanary() -> None:
+    """Write chatcanary's bytecode caches (`__pycache__`, as Python does by default), once
+    per bench process, so that `run` loads its modules from them as it does installed (pip
+    compiles them at install time; the image's are in it). Without them — here
+    `PYTHONDONTWRITEBYTECODE` is set — every start compiles ~80 modules from source: time,
+    and the compiler's peaks left in the process's RSS, which are costs of a checkout, not
+    of chatcanary. (The import floor's libraries come with theirs from pip.)"""
+    if not _COMPILED:
+        package = Path(__file__).resolve().parent.parent / "exporter"
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+        _COMPILED.append(True)
