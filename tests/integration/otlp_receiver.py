@@ -206,8 +206,10 @@ def _summary(records: Sequence[Any], describe: Callable[[Any], str], last: int =
 
 class OTLPReceiver:
     """An OTLP/HTTP receiver on a loopback port. Set `fail_with` to a status (e.g. 503) to
-    answer every POST with it and store nothing, `None` to accept again; `retry_after`
-    (seconds) adds a `Retry-After` header to those failures."""
+    answer every POST with it and store nothing, `None` to accept again; `fail_times` to
+    fail only that many POSTs from now on (then accept, with no race against the
+    sender's retry); `retry_after` (seconds) adds a `Retry-After` header to those
+    failures."""
 
     def __init__(self) -> None:
         self.spans: list[Span] = []
@@ -215,6 +217,7 @@ class OTLPReceiver:
         self.received: list[Received] = []  # every POST, in arrival order
         self.requests = 0  # POSTs received, failed ones included
         self.fail_with: int | None = None
+        self.fail_times: int | None = None  # None: every POST while fail_with is set
         self.retry_after: float | None = None
         self.url = ""  # the base URL, once started
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -368,6 +371,11 @@ class OTLPReceiver:
         store: Callable[[Any], None],
     ) -> web.Response:
         failing = self.fail_with
+        if failing is not None and self.fail_times is not None:
+            if self.fail_times > 0:
+                self.fail_times -= 1
+            else:
+                failing = None
         if failing is not None:
             headers = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
             return web.Response(status=failing, text="simulated collector failure", headers=headers)
