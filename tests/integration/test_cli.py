@@ -418,6 +418,9 @@ async def test_run_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:
 
 async def test_demo_serves_live_metrics_then_stops() -> None:
     port = free_port()
+    # --duration counts from when the demo serves: the wait for its port has a deadline of
+    # its own (a loaded machine may take many seconds to start a process), then the six
+    # canaries' first runs (spread over 2 s of the 12) are waited for within its life
     process = await spawn("demo", "--duration", "12", "--listen", f"127.0.0.1:{port}")
     try:
         async with aiohttp.ClientSession() as session:
@@ -427,10 +430,11 @@ async def test_demo_serves_live_metrics_then_stops() -> None:
                     async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                         text = await resp.text()
                 except aiohttp.ClientConnectionError:
-                    return 0
+                    return -1
                 return text.count("chatcanary_probe_success{")
 
-            reporting = await wait_for(lambda: _at_least(canaries_reporting, 6), timeout=11)
+            await wait_for(lambda: _at_least(canaries_reporting, 0), timeout=60)
+            reporting = await wait_for(lambda: _at_least(canaries_reporting, 6), timeout=10)
         out, _ = await asyncio.wait_for(process.communicate(), 30)
     finally:
         await reap(process)

@@ -208,6 +208,9 @@ def test_the_guide_marks_every_stage_of_the_path() -> None:
     assert all(s.kind in ("file", "run", "background", "until", "grafana") for s in steps)
 
 
+# ~50 s idle, longer when its waits fall badly against the 15 s scrape, rule and group
+# intervals; each wait has its own deadline (PATIENCE), so the suite's 120 s must not cut it
+@pytest.mark.timeout(600)
 def test_getting_started_works_as_written(guide: Guide) -> None:
     pager = Pager(int(guide.ports["9095"]))
     try:

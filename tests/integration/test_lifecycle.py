@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -161,12 +163,15 @@ async def test_concurrent_reloads_are_serialised(simulator: Sim, tmp_path: Path)
                 async with session.post(exporter.url + "/-/reload") as resp:
                     return resp.status
 
+            started = time.monotonic()
             statuses = await asyncio.gather(*(reload() for _ in range(20)))
+            took = time.monotonic() - started
             exporter.service.reload()  # and a SIGHUP's reload on top (not rate limited)
         # over HTTP a burst of three, then one reload a second: of twenty at once the first
-        # three apply, the rest are told to wait (a very slow machine lets one more through)
-        assert statuses.count(200) >= 3 and statuses.count(429) >= 16
-        assert set(statuses) == {200, 429}
+        # three apply, the rest are told to wait (a slow machine lets one more through for
+        # each second the twenty took)
+        assert 3 <= statuses.count(200) <= 3 + math.ceil(took), (statuses, took)
+        assert statuses.count(429) >= 1 and set(statuses) == {200, 429}
         loops = [t for t in asyncio.all_tasks() if t.get_name().startswith("canary (")]
         assert sorted(t.get_name() for t in loops) == [
             "canary ('t', 'kept')",

@@ -4,6 +4,7 @@ reading the whole fleet, and the store going down and coming back while probing 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import subprocess
 import urllib.request
@@ -105,30 +106,34 @@ async def test_store_down_then_back_probing_goes_on_and_it_catches_up(
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG.format(url=simulator.url, db=postgres, queue=20))
     process, url = start(config, tmp_path)
+    # The simulator answers on this test's event loop: every blocking wait and request
+    # runs in a thread, so that it goes on answering while the test waits.
+    wait = functools.partial(asyncio.to_thread, poll)
     try:
         written = 'chatcanary_store_writes_total{result="written"} '
-        poll("runs written", lambda: metric(url, written), lambda v: v > 0, timeout=60)
+        await wait("runs written", lambda: metric(url, written), lambda v: v > 0, 60)
         await asyncio.to_thread(postgres_cluster.stop)
         try:
             probes = "chatcanary_probes_total{"
-            before = metric(url, probes)
+            before = await asyncio.to_thread(metric, url, probes)
             dropped = 'chatcanary_store_writes_total{result="dropped"} '
-            poll("writes dropped while down", lambda: metric(url, dropped), lambda v: v > 0, 60)
-            assert metric(url, probes) > before  # probing and /metrics went on
-            assert metric(url, "chatcanary_store_queue_length ") == 20
-            status = _post_feedback(url)
+            await wait("writes dropped", lambda: metric(url, dropped), lambda v: v > 0, 60)
+            # probing and /metrics went on
+            assert await asyncio.to_thread(metric, url, probes) > before
+            assert await asyncio.to_thread(metric, url, "chatcanary_store_queue_length ") == 20
+            status = await asyncio.to_thread(_post_feedback, url)
             assert status[0] == 503 and status[1] is not None
         finally:
             await asyncio.to_thread(postgres_cluster.start)
-        poll(
+        await wait(
             "queue drained",
             lambda: metric(url, "chatcanary_store_queue_length "),
             lambda v: v < 20,
             90,
         )
-        after = metric(url, written)
-        poll("writes again", lambda: metric(url, written), lambda v: v > after, 60)
-        assert _post_feedback(url)[0] == 202
+        after = await asyncio.to_thread(metric, url, written)
+        await wait("writes again", lambda: metric(url, written), lambda v: v > after, 60)
+        assert (await asyncio.to_thread(_post_feedback, url))[0] == 202
     finally:
         stop(process)
 

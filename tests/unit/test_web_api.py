@@ -8,7 +8,6 @@ import asyncio
 import html
 import json
 import re
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from exporter.simulator import Behaviour, Simulator
 from exporter.store import data_dir, locate
 from exporter.web import make_app
 from exporter.webconfig import WebConfig
+from tests.ports import free_port
 from tests.unit.store_helpers import run as stored_run
 
 SECRET = "sk-api-test-secret-0123456789"
@@ -551,16 +551,9 @@ async def test_feedback_is_listed_from_the_store_filtered_and_paged(api: Api) ->
         assert status == 400 and message in body["error"], query
 
 
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port  # nothing listens there: the store is unreachable
-
-
 async def test_an_unreachable_store_is_said_and_memory_is_shown() -> None:
     password = "store-pw-0123456789"
-    url = f"postgresql://chatcanary:{password}@127.0.0.1:{unused_port()}/chatcanary"
+    url = f"postgresql://chatcanary:{password}@127.0.0.1:{free_port()}/chatcanary"  # closed
     async for api in serve(extra=f'store: {{url: "{url}"}}\n'):
         assert api.service.store is not None and not api.service.store.available
         status, run = await api.post("/api/v1/runs", {"target": "primary", "canary": "arithmetic"})

@@ -1,4 +1,5 @@
-"""The suite's own port picker: every test that starts a process on a port relies on it."""
+"""tests/ports.py: the suite's own port picker, which every test that starts a process on
+a port relies on."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.ports import free_port
 
 
 def test_free_port_never_hands_out_a_port_twice() -> None:
