@@ -8,6 +8,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import bench.common
+
 
 def _ephemeral_low() -> int:
     """The first port the kernel hands out for port 0 and outgoing connections."""
@@ -17,28 +19,22 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def _port_slice() -> Iterator[int]:
+def _port_slice(high: int | None = None) -> Iterator[int]:
     """This worker's own ports: a slice of those below the kernel's ephemeral range, split
     between pytest-xdist's workers. A port taken with port 0 and closed again can come back
     from the next bind to port 0 (two `run` processes of one test once got the same one), or
     from another worker's; these come back from neither. Where the ephemeral range leaves
-    too few below it, ports from binds to port 0, each handed out once."""
-    low, high = 10000, _ephemeral_low()
+    too few below it (`high`: where it starts), ports from binds to port 0, each handed out
+    once."""
+    low, high = 10000, _ephemeral_low() if high is None else high
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
     size = (high - low) // max(count, 1)
     if size >= 1000:
         start = low + index * size
         yield from range(start, start + size)
-        return
-    handed_out: set[int] = set()
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port not in handed_out:
-            handed_out.add(port)
-            yield port
+    else:  # the benchmarks' picker: binds to port 0, each port handed out once
+        yield from iter(bench.common.free_port, None)
 
 
 _PORTS = _port_slice()

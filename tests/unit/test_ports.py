@@ -3,12 +3,13 @@ a port relies on."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 from pathlib import Path
 
 import pytest
 
-from tests.ports import free_port
+from tests.ports import _port_slice, free_port
 
 
 def test_free_port_never_hands_out_a_port_twice() -> None:
@@ -31,3 +32,10 @@ def test_free_port_skips_a_port_that_is_held() -> None:
         held.bind(("127.0.0.1", nxt))
         held.listen()
         assert free_port() != nxt
+
+
+def test_with_too_few_ports_below_the_ephemeral_range_it_binds_to_port_0_once_each() -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = list(itertools.islice(_port_slice(high=10500), 20))
+    assert len(set(ports)) == len(ports)
+    assert all(port >= low for port in ports), ports  # the kernel's, not a slice's
