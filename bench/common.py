@@ -4,6 +4,7 @@ process's CPU and memory from /proc, write JSON results and Markdown tables."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -279,9 +280,7 @@ def start_chatcanary(
     return process, url
 
 
-_COMPILED: list[bool] = []
-
-
+@functools.cache
 def compile_chatcanary() -> None:
     """Write chatcanary's bytecode caches (`__pycache__`, as Python does by default), once
     per bench process, so that `run` loads its modules from them as it does installed (pip
@@ -289,7 +288,5 @@ def compile_chatcanary() -> None:
     `PYTHONDONTWRITEBYTECODE` is set — every start compiles ~80 modules from source: time,
     and the compiler's peaks left in the process's RSS, which are costs of a checkout, not
     of chatcanary. (The import floor's libraries come with theirs from pip.)"""
-    if not _COMPILED:
-        package = Path(__file__).resolve().parent.parent / "exporter"
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
-        _COMPILED.append(True)
+    package = Path(__file__).resolve().parent.parent / "exporter"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)

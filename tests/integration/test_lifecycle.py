@@ -171,7 +171,7 @@ async def test_concurrent_reloads_are_serialised(simulator: Sim, tmp_path: Path)
         # three apply, the rest are told to wait (a slow machine lets one more through for
         # each second the twenty took)
         assert 3 <= statuses.count(200) <= 3 + math.ceil(took), (statuses, took)
-        assert statuses.count(429) >= 1 and set(statuses) == {200, 429}
+        assert set(statuses) == {200, 429}
         loops = [t for t in asyncio.all_tasks() if t.get_name().startswith("canary (")]
         assert sorted(t.get_name() for t in loops) == [
             "canary ('t', 'kept')",

@@ -60,8 +60,9 @@ def start_shard(
 ) -> str:
     """Start one `chatcanary run` process; returns its URL."""
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CHATCANARY"))}
-    with (tmp_path / f"shard-{port}.log").open("wb") as log:  # the child keeps its own copy
+    with shard_log(tmp_path, url).open("wb") as log:  # the child keeps its own copy
         processes.append(
             subprocess.Popen(
                 [*CLI, "run", "-c", str(config_file), "--listen", f"127.0.0.1:{port}", *flags],
@@ -71,7 +72,12 @@ def start_shard(
                 env={**environ, "CHATCANARY_DATA_DIR": str(tmp_path / f"data-{port}"), **env},
             )
         )
-    return f"http://127.0.0.1:{port}"
+    return url
+
+
+def shard_log(tmp_path: Path, url: str) -> Path:
+    """Where the shard serving at `url` writes its output."""
+    return tmp_path / f"shard-{url.rsplit(':', 1)[1]}.log"
 
 
 async def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -119,8 +125,7 @@ async def test_every_canary_runs_on_exactly_one_shard_and_rules_sum_across_them(
 
     async def every_pair_ran() -> list[set[tuple[str, str]]] | None:
         for process, url in zip(processes, urls, strict=True):  # a shard that died says why
-            log = tmp_path / f"shard-{url.rsplit(':', 1)[1]}.log"
-            assert process.poll() is None, log.read_text()
+            assert process.poll() is None, shard_log(tmp_path, url).read_text()
         try:
             seen = [ran(await scrape(url)) for url in urls]
         except aiohttp.ClientError:  # not listening yet

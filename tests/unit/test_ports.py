@@ -12,6 +12,11 @@ import pytest
 from tests.ports import _port_slice, free_port
 
 
+def first_ephemeral_port() -> int:
+    """The kernel's, read here rather than taken from the code under test."""
+    return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+
+
 def test_free_port_never_hands_out_a_port_twice() -> None:
     ports = [free_port() for _ in range(50)]
     assert len(set(ports)) == len(ports)
@@ -20,7 +25,7 @@ def test_free_port_never_hands_out_a_port_twice() -> None:
 
 
 def test_free_port_stays_out_of_the_range_the_kernel_picks_port_0_from() -> None:
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    low = first_ephemeral_port()
     if low < 12000:
         pytest.skip(f"ephemeral ports start at {low}: free_port binds to port 0 here")
     assert all(10000 <= free_port() < low for _ in range(50))
@@ -35,7 +40,7 @@ def test_free_port_skips_a_port_that_is_held() -> None:
 
 
 def test_with_too_few_ports_below_the_ephemeral_range_it_binds_to_port_0_once_each() -> None:
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    low = first_ephemeral_port()
     ports = list(itertools.islice(_port_slice(high=10500), 20))
     assert len(set(ports)) == len(ports)
     assert all(port >= low for port in ports), ports  # the kernel's, not a slice's
