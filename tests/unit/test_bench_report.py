@@ -142,3 +142,39 @@ def test_a_file_lacking_a_figure_says_so_and_the_rest_renders(tmp_path: Path) ->
     page = report(results, tmp_path / "page.md")
     assert "not measured (`proxy.json` lacks the figure)" in target(page, "proxy adds at 50")
     assert target(page, "5,000 runs/s into SQLite").endswith("| **not met** |")
+
+
+def test_the_proxy_is_judged_on_its_legs_with_end_to_end_beside(tmp_path: Path) -> None:
+    def quantiles(p50: float, p99: float) -> dict[str, float]:
+        return {"p50": p50, "p99": p99}
+
+    row = {
+        "streams": 50,
+        "requests": 1000,
+        "added_ttft_ms": quantiles(0.9, 1.0),  # end to end over the bound ...
+        "added_total_ms": quantiles(0.8, 2.5),
+        "added_ttft_legs_ms": quantiles(0.3, 0.6),  # ... the legs within it
+        "added_total_legs_ms": quantiles(0.2, 1.9),
+        "litellm": {"added_ttft_ms": quantiles(700.0, 1300.0), "added_total_ms": quantiles(1, 2)},
+    }
+    results = tmp_path / "results"
+    write(results, "proxy", {"litellm": "LiteLLM 9.9", "results": [row]})
+    line = target(report(results, tmp_path / "page.md"), "proxy adds at 50")
+    assert "TTFT +0.30 / +0.60 ms by legs (+0.90 / +1.00 ms end to end)" in line
+    assert "total +0.20 / +1.90 ms by legs (+0.80 / +2.50 ms end to end)" in line
+    assert "LiteLLM 9.9 (same run) TTFT +700.00 / +1300.00 ms, total" in line  # no stamps
+    assert line.endswith("| **met** |")
+
+    row["added_total_legs_ms"] = quantiles(0.2, 2.1)  # one leg's p99 over the bound
+    write(results, "proxy", {"results": [row]})
+    line = target(report(results, tmp_path / "page.md"), "proxy adds at 50")
+    assert line.endswith("| **not met** |")
+
+    for key in ("added_ttft_legs_ms", "added_total_legs_ms"):
+        del row[key]  # a run before the stamps: judged end to end
+    row["added_total_ms"] = quantiles(0.4, 1.5)
+    row["added_ttft_ms"] = quantiles(0.45, 1.0)
+    write(results, "proxy", {"results": [row]})
+    line = target(report(results, tmp_path / "page.md"), "proxy adds at 50")
+    assert "TTFT +0.45 / +1.00 ms, total +0.40 / +1.50 ms" in line
+    assert line.endswith("| **met** |")
