@@ -22,6 +22,12 @@ machine hits all; the direct rounds are the raw-socket client's floor. LiteLLM's
 come after all of those, each after a direct round of its own, once LiteLLM has gone
 idle: saturated, it goes on working after its round ends, and that backlog on the shared
 core would land in whichever round came next.
+
+"Added" is judged by legs: the upstream stamps when it read each request and wrote the
+first and the finish chunk (see STAMP), and the client sums the request's way there and
+the chunk's way back, so the upstream's own paced timers, which move by more than the
+goal's bound between sets of rounds, are left out. The end-to-end figures and the
+upstream's own time are published beside them (bench/notes.md, proxy).
 """
 
 from __future__ import annotations
