@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 WRITE_RESULTS = ("written", "dropped", "failed")
-DELETED_KINDS = ("runs", "failed_runs", "summaries", "feedback", "model_changes")
+DELETED_KINDS = ("runs", "failed_runs", "summaries", "feedback", "model_changes", "traffic")
 
 
 class StoreMetrics:
