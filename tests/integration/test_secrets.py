@@ -2,7 +2,8 @@
 configured, the exporter runs for real (a subprocess at debug log level, tracing with
 content capture on, behind a web config file) against endpoints that echo the key back,
 and every output is scanned: logs, /metrics, traces, every page, every API answer,
-/probe?debug=true, reload errors, and the `check` and `probe --json` commands."""
+/probe?debug=true, reload errors, the `check`, `probe --json` and `export` commands, and
+the store's files."""
 
 from __future__ import annotations
 
@@ -182,4 +183,12 @@ async def test_planted_secrets_appear_in_no_output(
     code, out = await run_cli("probe", "-c", str(config), "--json")
     assert code == 1 and "Incorrect API key provided" in out
     found += leaks("chatcanary probe --json", out)
+    # what the store kept: its files (the exchanges, echoed keys and all, redacted before
+    # they were written) and what `export` writes from them (the runs' summaries)
+    stored = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").glob("chatcanary.db*")))
+    assert b"Repeat my key please" in stored
+    found += leaks("the store's files", stored.decode("latin-1"))
+    code, out = await run_cli("export", "-c", str(config), "runs")
+    assert code == 0 and '"run_id"' in out and '"target": "echo"' in out, out[-500:]
+    found += leaks("chatcanary export runs", out)
     assert found == [], "secrets leaked:\n" + "\n".join(found)

@@ -187,3 +187,147 @@ async def test_an_empty_database_gets_the_schema_the_migrations_build(
             assert version == HEAD, how
         finally:
             await db.dispose()
+
+
+async def test_retention_sweeps_on_one_replica_at_a_time(postgres: str) -> None:
+    """On PostgreSQL each kind goes at its age, content first, as on SQLite; while another
+    session holds the retention lock (another replica sweeping), a sweep deletes nothing
+    and says it was not its turn."""
+    import asyncpg
+
+    from exporter.feedback import Feedback, Rating
+    from exporter.result import Outcome
+    from exporter.store.retention import RETENTION_LOCK
+    from tests.unit.store_helpers import run
+
+    day, t0 = 86400.0, 1_700_000_000.0
+    settings = StoreSettings.model_validate({"url": postgres})
+    store = Store(locate(settings, Path("/nonexistent")), settings)
+    await store.open(background=False, maintain=False)  # only the sweeps below delete
+    other = await asyncpg.connect(postgres)
+    try:
+        ok, failed = run(t0), run(t0 + 1, outcome=Outcome.ERROR)
+        store.record(ok)
+        store.record(failed)
+        await store.flush()
+        complaint = Feedback(
+            target="local",
+            rating=Rating.NEGATIVE,
+            category="incorrect",
+            comment="wrong sum",
+            conversation_id="",
+            received_at=t0,
+            run_id=ok.run_id,
+        )
+        await store.add_feedback(complaint)
+
+        await other.execute("SELECT pg_advisory_lock($1)", RETENTION_LOCK)
+        assert await store.sweep(now=t0 + 400 * day) is None  # the other replica's turn
+        assert len((await store.runs(limit=10)).items) == 2
+        assert len((await store.feedback()).items) == 1
+        await other.execute("SELECT pg_advisory_unlock($1)", RETENTION_LOCK)
+
+        # 8 days on: the successful run's exchange goes, its summary and the failed one stay
+        swept = await store.sweep(now=t0 + 8 * day)
+        assert swept is not None and (swept["runs"], swept["failed_runs"]) == (1, 0)
+        kept = {r.result.run_id: r.content_kept for r in (await store.runs(limit=10)).items}
+        assert kept == {ok.run_id: False, failed.run_id: True}
+
+        # 400 days on: summaries, the failed run's exchange and the feedback go
+        swept = await store.sweep(now=t0 + 400 * day)
+        assert swept is not None
+        assert (swept["failed_runs"], swept["summaries"], swept["feedback"]) == (1, 2, 1)
+        assert (await store.runs(limit=10)).items == ()
+        assert (await store.feedback()).items == ()
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_a_store_unreachable_at_start_is_connected_and_migrated_when_it_comes(
+    simulator: Sim, postgres: str, postgres_cluster: Cluster, tmp_path: Path
+) -> None:
+    """`run` starts while its PostgreSQL is down: probing goes on from the start; once the
+    database answers, the store connects, builds the schema and writes the runs queued
+    meanwhile, and feedback is committed."""
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.format(url=simulator.url, db=postgres, queue=1000))
+    wait = functools.partial(asyncio.to_thread, poll)
+    await asyncio.to_thread(postgres_cluster.stop)
+    process, url = start(config, tmp_path)
+    try:
+        try:
+            probes = "chatcanary_probes_total{"
+            await wait("probing", lambda: metric(url, probes), lambda v: v >= 4, 60)
+            assert await asyncio.to_thread(metric, url, "chatcanary_store_up ") == 0
+            assert await asyncio.to_thread(metric, url, "chatcanary_store_queue_length ") > 0
+        finally:
+            await asyncio.to_thread(postgres_cluster.start)
+        written = 'chatcanary_store_writes_total{result="written"} '
+        await wait("queued runs written", lambda: metric(url, written), lambda v: v >= 4, 120)
+        assert await asyncio.to_thread(metric, url, "chatcanary_store_up ") == 1
+        assert (await asyncio.to_thread(_post_feedback, url))[0] == 202
+    finally:
+        stop(process)
+    store = await fleet(postgres)  # the schema is there, with the runs and the feedback
+    try:
+        assert len((await store.runs(limit=10)).items) >= 4
+        assert len((await store.feedback()).items) == 1
+    finally:
+        await store.close()
+
+
+async def test_the_store_password_appears_in_no_output(
+    simulator: Sim, postgres: str, postgres_cluster: Cluster, tmp_path: Path
+) -> None:
+    """A password in the store's URL (from `${VAR}`; the throwaway cluster trusts, so it is
+    accepted and unused) never shows: not in debug logs, /metrics, /config, the status API,
+    a reload that changes the URL, nor `chatcanary db check`."""
+    import os
+
+    secret = "MARKER-pg-password-3c9e"
+    with_password = postgres.replace("postgres@", "postgres:${CC_TEST_PG_PASSWORD}@", 1)
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.format(url=simulator.url, db=with_password, queue=100))
+    env = {**os.environ, "CC_TEST_PG_PASSWORD": secret}
+    log = tmp_path / "run.log"
+    port = free_port()
+    process = _popen([*CLI, "--log-level", "debug", "run", "-c", str(config), "--listen",
+                      f"127.0.0.1:{port}"], log, env)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait = functools.partial(asyncio.to_thread, poll)
+    seen: dict[str, str] = {}
+    try:
+        written = 'chatcanary_store_writes_total{result="written"} '
+        await wait("runs written", lambda: metric(url, written), lambda v: v > 0, 60)
+
+        def get(path: str) -> str:
+            with urllib.request.urlopen(url + path, timeout=10) as resp:
+                return str(resp.read().decode())
+
+        for path in ("/metrics", "/config", "/api/v1/status", "/"):
+            seen[path] = await asyncio.to_thread(get, path)
+        assert "store:" in seen["/config"] and "**********" in seen["/config"]  # masked
+        # a reload that changes the URL (applied at the next start, and logged)
+        other = with_password.rsplit("/", 1)[0] + "/postgres"
+        config.write_text(CONFIG.format(url=simulator.url, db=other, queue=100))
+        assert await asyncio.to_thread(_reload, url) == 200
+    finally:
+        stop(process)
+    seen["logs"] = log.read_text()
+    assert "postgres:***@" in seen["logs"]  # the logs name the store, masked
+    check = [*CLI, "db", "check", "-c", str(config)]
+    checked = await asyncio.to_thread(subprocess.run, check, capture_output=True, env=env)
+    seen["db check"] = (checked.stdout + checked.stderr).decode()
+    assert [where for where, text in seen.items() if secret in text] == []
+
+
+def _popen(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _reload(url: str) -> int:
+    request = urllib.request.Request(url + "/-/reload", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return int(resp.status)

@@ -78,6 +78,15 @@ def post_feedback(url: str, comment: str) -> int:
         return exc.code
 
 
+def written_runs(url: str) -> float:
+    """`chatcanary_store_writes_total{result="written"}` from the exporter's /metrics."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith('chatcanary_store_writes_total{result="written"} '):
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no chatcanary_store_writes_total{result=written} sample")
+
+
 def count(db: Path, table: str) -> int:
     """Rows in the table; 0 while the file or the table is not there yet."""
     if not db.exists():
@@ -105,10 +114,12 @@ def test_kill_9_mid_write_loses_no_acknowledged_feedback_and_corrupts_nothing(
                 accepted.append(f"feedback {i}")
         written = count(db, "runs")  # still writing when killed: a few batches more
         poll("runs still stored", lambda: count(db, "runs"), lambda n: n >= written + 10, 60)
+        reported = written_runs(url)  # the writer counts a batch once it is committed
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(30)
     assert len(accepted) == 10
+    assert count(db, "runs") >= reported > 0  # every batch it said it wrote survived
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         kept = {r[0] for r in conn.execute("SELECT comment FROM feedback")}

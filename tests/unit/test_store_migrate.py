@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,68 @@ async def test_from_empty_and_from_the_previous_revision(tmp_path: Path) -> None
     assert await db_command(tmp_path, fresh, "check") == 1  # no file yet
     assert await db_command(tmp_path, fresh, "upgrade") == 0
     assert revision(fresh) == HEAD
+
+
+async def test_runs_and_feedback_written_under_the_first_revision_survive_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A file at the first revision holding runs, an exchange, feedback and a model
+    change (copied row for row from a store that wrote them) keeps every one of them when
+    start-up migrates it to the head."""
+    from exporter.feedback import Feedback, Rating
+    from tests.unit.store_helpers import run
+
+    source_dir = tmp_path / "source"
+    source_dir.mkdir()
+    writer = sqlite_store(source_dir)
+    await writer.open()
+    t0 = float(int(time.time()) - 3600)  # recent: start-up's retention sweep keeps it all
+    first = run(t0, fingerprint="fp_1")
+    second = run(t0 + 60, text="41", fingerprint="fp_2")  # a model change
+    for result in (first, second):
+        writer.record(result)
+    await writer.flush()
+    complaint = Feedback(
+        target="local",
+        rating=Rating.NEGATIVE,
+        category="incorrect",
+        comment="17+25 is not 41",
+        conversation_id="",
+        received_at=t0 + 100,
+        run_id=second.run_id,
+    )
+    await writer.add_feedback(complaint)
+    await writer.close()
+
+    db = tmp_path / "cc.db"  # where sqlite_store(tmp_path) looks
+    old = engine.Database(Location(_url(db)))
+    await old.run(migrate.upgrade, "test", target=REVISIONS[0])
+    await old.dispose()
+    tables = ("runs", "run_content", "feedback", "model_changes")
+    with sqlite3.connect(db) as conn:
+        conn.execute("ATTACH DATABASE ? AS source", (str(source_dir / "cc.db"),))
+        for table in tables:  # the columns of these tables are the first revision's
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM source.{table}")
+    assert revision(db) == REVISIONS[0]
+
+    store = sqlite_store(tmp_path)
+    await store.open()  # migrates to the head
+    try:
+        assert revision(db) == HEAD
+        kept = await store.run(second.run_id)
+        assert kept is not None and kept.content_kept
+        assert kept.result.turns[0].text == "41"
+        assert {r.result.run_id for r in (await store.runs(limit=10)).items} == {
+            first.run_id,
+            second.run_id,
+        }
+        [stored] = (await store.feedback()).items
+        assert stored.feedback.comment == complaint.comment
+        assert stored.feedback.run_id == second.run_id
+        [change] = await store.model_changes()
+        assert change.new[1] == "fp_2" and change.run_id == second.run_id
+    finally:
+        await store.close()
 
 
 def schema_of(db: Path) -> set[tuple[str, str, str]]:
