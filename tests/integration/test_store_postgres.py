@@ -1,5 +1,8 @@
 """The store on a real PostgreSQL: two shard processes writing one database and each
-reading the whole fleet, and the store going down and coming back while probing goes on."""
+reading the whole fleet; the store going down and coming back while probing goes on, and
+unreachable at start; the schema built and migrated (`chatcanary db`, two upgrades at
+once); retention one replica at a time; a restart keeping runs and feedback; the password
+in no output."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 from exporter.config import Store as StoreSettings
 from exporter.store import Store, locate
@@ -331,3 +335,88 @@ def _reload(url: str) -> int:
     request = urllib.request.Request(url + "/-/reload", method="POST")
     with urllib.request.urlopen(request, timeout=30) as resp:
         return int(resp.status)
+
+
+def _db(action: str, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "db", action, "-c", str(config)], capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_db_check_and_upgrade_on_postgresql_and_two_upgrades_at_once(
+    postgres_cluster: Cluster, tmp_path: Path
+) -> None:
+    """`chatcanary db` on PostgreSQL: a fresh database needs a migration (1), two upgrades
+    started together both succeed and leave one schema at the head (the migrations take
+    an advisory lock), then it is up to date (0); a database nobody
+    listens for is unreachable (3)."""
+    from exporter.store.schema import HEAD
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    postgres_cluster.create_database(name)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        CONFIG.format(url="http://127.0.0.1:9", db=postgres_cluster.url(name), queue=10)
+    )
+    assert (await asyncio.to_thread(_db, "check", config)).returncode == 1
+    both = await asyncio.gather(*(asyncio.to_thread(_db, "upgrade", config) for _ in range(2)))
+    assert [done.returncode for done in both] == [0, 0], [done.stderr for done in both]
+    assert (await asyncio.to_thread(_db, "check", config)).returncode == 0
+    from sqlalchemy import text
+
+    from exporter.store import engine
+
+    location = locate(StoreSettings.model_validate({"url": postgres_cluster.url(name)}), Path("."))
+    db = engine.Database(location)
+    try:
+        query = text("SELECT version_num FROM alembic_version")
+        versions = await db.run(lambda conn: [row[0] for row in conn.execute(query)])
+    finally:
+        await db.dispose()
+    assert versions == [HEAD]
+
+    nobody = f"postgresql://postgres@127.0.0.1:{free_port()}/{name}"
+    config.write_text(CONFIG.format(url="http://127.0.0.1:9", db=nobody, queue=10))
+    unreachable = await asyncio.to_thread(_db, "check", config)
+    assert unreachable.returncode == 3, unreachable.stderr
+
+
+async def test_a_restart_keeps_the_runs_and_the_feedback(
+    simulator: Sim, postgres: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.format(url=simulator.url, db=postgres, queue=100))
+    wait = functools.partial(asyncio.to_thread, poll)
+    written = 'chatcanary_store_writes_total{result="written"} '
+    process, url = start(config, tmp_path)
+    try:
+        await wait("runs written", lambda: metric(url, written), lambda v: v >= 4, 60)
+        assert (await asyncio.to_thread(_post_feedback, url))[0] == 202
+    finally:
+        stop(process)  # a clean stop writes what is queued
+    store = await fleet(postgres)
+    try:
+        before = {r.result.run_id for r in (await store.runs(limit=1000)).items}
+    finally:
+        await store.close()
+    assert len(before) >= 4
+
+    process, url = start(config, tmp_path)
+    try:
+        await wait("runs written again", lambda: metric(url, written), lambda v: v >= 4, 60)
+        listed = await asyncio.to_thread(_get_json, url + "/api/v1/feedback")
+    finally:
+        stop(process)
+    items = listed["feedback"] if isinstance(listed, dict) else listed
+    assert len(items) == 1  # the first process's, read by the second
+    store = await fleet(postgres)
+    try:
+        after = {r.result.run_id for r in (await store.runs(limit=1000)).items}
+    finally:
+        await store.close()
+    assert before < after  # the first process's runs and the second's
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
