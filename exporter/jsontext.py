@@ -1,4 +1,4 @@
-"""JSON text to Python values: orjson's speed with the standard library's answers.
+"""JSON text to Python values and back: orjson's speed with the standard library's answers.
 
 Response bodies and stream chunks are decoded here (a streamed answer is a JSON object per
 token). orjson parses about four times faster than `json`, but answers differently at the
@@ -7,11 +7,18 @@ surrogates such as `"\\ud800"`) and turns an integer beyond 64 bits into a float
 orjson rejects, or one with an integer literal of 19 digits or more, goes to `json`:
 every text decodes to the same value, or fails the same way, as `json.loads` alone
 (tests/unit/test_jsontext.py checks it, on any text).
+
+The other way, `dumps` writes what `json.dumps` would read back the same (orjson writes
+about ten times faster; the store's writer encodes every run's exchange with it): a value
+orjson will not take (an integer beyond 64 bits, a lone surrogate, a key that is not a
+string) goes to `json`. Where the two differ on purpose: a NaN or an infinity, which JSON
+has no literal for (PostgreSQL's JSON type refuses `json`'s `NaN`), is written as null.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -31,6 +38,29 @@ def loads(text: str) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(text)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text of `value`, no spaces (orjson writes non-ASCII as is)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _dumps(_finite(value))
+
+
+def _finite(value: Any) -> Any:
+    """The value with every NaN and infinity as None, as orjson writes them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+# ASCII only: a lone surrogate, escaped, stays valid UTF-8 for the database
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _long_integer(text: str) -> bool:

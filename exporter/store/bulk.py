@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,12 +22,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+from exporter import jsontext
 from exporter.store.engine import COMMAND_TIMEOUT, CONNECT_TIMEOUT, SQLITE_PRAGMAS
 from exporter.store.schema import model_changes, run_content, runs
 from exporter.store.url import Location
 
-# JSON as SQLAlchemy's JSON type writes it (json.dumps), without the spaces
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 Identity = tuple[str | None, str | None]  # (response_model, system_fingerprint) as stored
 
 
@@ -46,7 +44,7 @@ class Statement:
         if self.defaults:
             row = {**dict(self.defaults), **row}
         for key in self.json:
-            row[key] = _dumps(row[key])
+            row[key] = jsontext.dumps(row[key])
         return tuple(map(row.__getitem__, self.keys))
 
 

@@ -101,3 +101,38 @@ def test_any_text_as_json_reads_it(text: str) -> None:
 )
 def test_edges_where_orjson_alone_differs(text: str) -> None:
     assert_as_json(text)
+
+
+def finite(value: Any) -> Any:
+    """The value with every NaN and infinity as None (what `dumps` writes for them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    return value
+
+
+@settings(max_examples=600)
+@given(values)
+def test_dumps_writes_what_json_reads_back_as_the_value(value: Any) -> None:
+    text = jsontext.dumps(value)
+    assert same(json.loads(text), finite(value)), text
+    text.encode("utf-8")  # a lone surrogate is escaped: the text is valid UTF-8
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"a": [1, 2.5, None, True]}, '{"a":[1,2.5,null,true]}'),
+        ([2**64, "é"], '[18446744073709551616,"\\u00e9"]'),  # beyond 64 bits: `json`
+        ({1: "x"}, '{"1":"x"}'),  # a key that is not a string: `json`
+        ("\ud800", '"\\ud800"'),  # a lone surrogate: `json`, escaped
+        ([float("nan"), float("-inf"), -0.0], "[null,null,-0.0]"),
+        ([2**64, float("inf")], "[18446744073709551616,null]"),
+        ({"k": "é"}, '{"k":"é"}'),
+    ],
+)
+def test_dumps_at_the_edges(value: Any, expected: str) -> None:
+    assert jsontext.dumps(value) == expected
