@@ -199,10 +199,9 @@ async def test_retention_sweeps_on_one_replica_at_a_time(postgres: str) -> None:
     and says it was not its turn."""
     import asyncpg
 
-    from exporter.feedback import Feedback, Rating
     from exporter.result import Outcome
     from exporter.store.retention import RETENTION_LOCK
-    from tests.unit.store_helpers import run
+    from tests.unit.store_helpers import complaint, run
 
     day, t0 = 86400.0, 1_700_000_000.0
     settings = StoreSettings.model_validate({"url": postgres})
@@ -214,16 +213,7 @@ async def test_retention_sweeps_on_one_replica_at_a_time(postgres: str) -> None:
         store.record(ok)
         store.record(failed)
         await store.flush()
-        complaint = Feedback(
-            target="local",
-            rating=Rating.NEGATIVE,
-            category="incorrect",
-            comment="wrong sum",
-            conversation_id="",
-            received_at=t0,
-            run_id=ok.run_id,
-        )
-        await store.add_feedback(complaint)
+        await store.add_feedback(complaint(ok.run_id, t0))
 
         await other.execute("SELECT pg_advisory_lock($1)", RETENTION_LOCK)
         assert await store.sweep(now=t0 + 400 * day) is None  # the other replica's turn

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from exporter.config import Store as StoreSettings
 from exporter.errors import ErrorClass
+from exporter.feedback import Feedback, Rating
 from exporter.result import CheckVerdict, Exchange, Outcome, ProbeResult, Verdict
 from exporter.store import Store, locate
 
@@ -51,6 +52,19 @@ def run(
         checks=(CheckVerdict("contains", not failed, "found '42'" if not failed else "no '42'"),),
         refusal=Verdict(refused=False, detector="none", reason=""),
         trace_id="ab" * 16,
+    )
+
+
+def complaint(run_id: str, received_at: float, comment: str = "wrong sum") -> Feedback:
+    """A negative feedback on the target "local", linked to a run."""
+    return Feedback(
+        target="local",
+        rating=Rating.NEGATIVE,
+        category="incorrect",
+        comment=comment,
+        conversation_id="",
+        received_at=received_at,
+        run_id=run_id,
     )
 
 

@@ -81,8 +81,7 @@ async def test_runs_and_feedback_written_under_the_first_revision_survive_the_up
     """A file at the first revision holding runs, an exchange, feedback and a model
     change (copied row for row from a store that wrote them) keeps every one of them when
     start-up migrates it to the head."""
-    from exporter.feedback import Feedback, Rating
-    from tests.unit.store_helpers import run
+    from tests.unit.store_helpers import complaint, run
 
     source_dir = tmp_path / "source"
     source_dir.mkdir()
@@ -94,16 +93,8 @@ async def test_runs_and_feedback_written_under_the_first_revision_survive_the_up
     for result in (first, second):
         writer.record(result)
     await writer.flush()
-    complaint = Feedback(
-        target="local",
-        rating=Rating.NEGATIVE,
-        category="incorrect",
-        comment="17+25 is not 41",
-        conversation_id="",
-        received_at=t0 + 100,
-        run_id=second.run_id,
-    )
-    await writer.add_feedback(complaint)
+    said = complaint(second.run_id, t0 + 100, "17+25 is not 41")
+    await writer.add_feedback(said)
     await writer.close()
 
     db = tmp_path / "cc.db"  # where sqlite_store(tmp_path) looks
@@ -129,7 +120,7 @@ async def test_runs_and_feedback_written_under_the_first_revision_survive_the_up
             second.run_id,
         }
         [stored] = (await store.feedback()).items
-        assert stored.feedback.comment == complaint.comment
+        assert stored.feedback == said
         assert stored.feedback.run_id == second.run_id
         [change] = await store.model_changes()
         assert change.new[1] == "fp_2" and change.run_id == second.run_id

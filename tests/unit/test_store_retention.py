@@ -10,10 +10,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from exporter.config import Store as StoreSettings
-from exporter.feedback import Feedback, Rating
 from exporter.result import Outcome
 from exporter.store import MEMORY_MAX_SIZE, Store, locate
-from tests.unit.store_helpers import run
+from tests.unit.store_helpers import complaint, run
 
 DAY = 86400.0
 T0 = float(int(time.time()) - 3600)
@@ -24,18 +23,6 @@ KINDS = ("runs", "failed_runs", "summaries", "feedback", "model_changes")
 def store_at(tmp_path: Path, registry: CollectorRegistry, **settings: object) -> Store:
     config = StoreSettings.model_validate({"url": f"sqlite:///{tmp_path / 'cc.db'}", **settings})
     return Store(locate(config, tmp_path), config, shard="0/1", registry=registry, text_chars=4096)
-
-
-def feedback(comment: str, at: float) -> Feedback:
-    return Feedback(
-        target="local",
-        rating=Rating.NEGATIVE,
-        category="incorrect",
-        comment=comment,
-        conversation_id="",
-        received_at=at,
-        run_id="",
-    )
 
 
 def deleted(registry: CollectorRegistry) -> dict[str, float | None]:
@@ -68,8 +55,8 @@ async def test_each_kind_goes_at_its_age_content_first_and_the_deletes_are_count
         for result in (*ok, *failed):
             store.record(result)
         await store.flush()
-        await store.add_feedback(feedback("older", T0))
-        await store.add_feedback(feedback("newer", T0 + DAY))
+        await store.add_feedback(complaint("", T0, "older"))
+        await store.add_feedback(complaint("", T0 + DAY, "newer"))
         assert len(await store.model_changes()) == 2
 
         # 8 days on: successful runs lose their exchange (runs: 7d), keep their summary.
@@ -122,7 +109,7 @@ async def test_configured_ages_apply(tmp_path: Path) -> None:
         store.record(ok := run(T0))
         store.record(bad := run(T0, outcome=Outcome.ERROR))
         await store.flush()
-        await store.add_feedback(feedback("f", T0))
+        await store.add_feedback(complaint("", T0, "f"))
         await store.sweep(now=T0 + 2 * 3600)
         assert [(await store.run(r.run_id)).content_kept for r in (ok, bad)] == [False, True]  # type: ignore[union-attr]
         await store.sweep(now=T0 + 2.5 * DAY)
@@ -156,7 +143,7 @@ async def test_the_size_cap_deletes_oldest_content_first_and_never_feedback(
             store.record(result)
         await store.flush()
         for i in range(5):
-            await store.add_feedback(feedback("c" * 2000 + str(i), T0 + i))
+            await store.add_feedback(complaint("", T0 + i, "c" * 2000 + str(i)))
         await store.sweep(now=T0 + 60)  # all within their ages: only the cap deletes
     finally:
         await store.close()
