@@ -16,7 +16,7 @@ from typing import Final
 from exporter.refusal import english as en
 from exporter.refusal.calibration import CONFIDENCE
 from exporter.refusal.language import language_of
-from exporter.refusal.lexicons import LEXICONS, Lexicon
+from exporter.refusal.lexicons import Lexicon, lexicon
 from exporter.refusal.text import ANALYSED_CHARS, prepare
 from exporter.result import Verdict
 
@@ -62,16 +62,16 @@ def detect_refusal(text: str) -> Verdict:
     sentences = answer.sentences
     if not sentences:
         return _verdict(False, "none", "" if text.strip() else "empty answer", language)
-    lexicon = LEXICONS.get(language)
+    cues = lexicon(language)
     extra = max(0, answer.length - ANALYSED_CHARS) + CODE_CHARS * answer.code_blocks
 
     def says(sentence: str) -> bool:
-        return _says(sentence, lexicon)
+        return _says(sentence, cues)
 
     declines: dict[int, str] = {}
     for i, sentence in enumerate(sentences):
-        phrase = en.decline(sentence) or (lexicon.declines(sentence) if lexicon else None)
-        if phrase and not _not_its_own_voice(sentences, i, lexicon):
+        phrase = en.decline(sentence) or (cues.declines(sentence) if cues else None)
+        if phrase and not _not_its_own_voice(sentences, i, cues):
             declines[i] = phrase
     if declines:
         first = min(declines)
@@ -85,7 +85,7 @@ def detect_refusal(text: str) -> Verdict:
             return _verdict(True, opened, phrase, language)
         return _verdict(True, "decline", phrase, language)
 
-    context = Context(sentences, extra, lexicon, says)
+    context = Context(sentences, extra, cues, says)
     for rule in RULES:
         found = rule(context)
         if found is not None:

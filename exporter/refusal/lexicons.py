@@ -15,6 +15,7 @@ full-width punctuation is ASCII).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -60,7 +61,7 @@ def _lexicon(**patterns: str) -> Lexicon:
     return Lexicon(**{name: re.compile(p) for name, p in patterns.items()})
 
 
-_ES = _lexicon(
+_ES = dict(
     decline=(
         r"\bno\s+(?:te\s+|le\s+|les\s+|os\s+|lo\s+|la\s+)?(?:puedo|podré|podría|voy a|vamos a|"
         r"estoy en condiciones de|me es posible|me corresponde|es algo que pueda|pienso)\s+"
@@ -127,7 +128,7 @@ _ES = _lexicon(
     delivers=r"^(?:sí|claro|por supuesto|aquí tienes|con gusto|¡claro|¡con gusto)\b",
 )
 
-_FR = _lexicon(
+_FR = dict(
     decline=(
         r"\bje\s+(?:ne|n')\s*(?:peux|pourrai|pourrais|vais|suis pas en mesure d|suis pas autorisée?"
         r" à|souhaite|veux|crois pas que je devrais|préfère)\s*(?:pas|point|donc pas|vraiment pas)?"
@@ -195,7 +196,7 @@ _FR = _lexicon(
     delivers=r"^(?:oui|bien sûr|voici|d'accord|avec plaisir)\b",
 )
 
-_DE = _lexicon(
+_DE = dict(
     decline=(
         r"\bich\s+(?:kann|werde|darf|möchte|will|würde)\s+(?:[\w-]+\s+){0,4}?(?:nicht|keine?[nm]?"
         r"|leider\s+nicht|leider\s+keine?[nm]?)\s+(?:[\w-]+\s+){0,3}?(?:helfen|geben|liefern|"
@@ -259,7 +260,7 @@ _DE = _lexicon(
     delivers=r"^(?:ja|klar|gerne|natürlich|hier ist|hier sind)\b",
 )
 
-_PT = _lexicon(
+_PT = dict(
     decline=(
         r"\bnão\s+(?:te\s+|lhe\s+|o\s+|a\s+)?(?:posso|vou|consigo|irei|estou autorizad[oa] a|"
         r"tenho como|me sinto confortável|é possível para mim|pretendo|devo)\s+(?:[\w-]+\s+){0,3}?"
@@ -322,7 +323,7 @@ _PT = _lexicon(
     delivers=r"^(?:sim|claro|com certeza|aqui está|aqui vai)\b",
 )
 
-_IT = _lexicon(
+_IT = dict(
     decline=(
         r"\bnon\s+(?:ti\s+|le\s+|vi\s+|lo\s+|la\s+)?(?:posso|potrò|potrei|voglio|sono in grado di|"
         r"mi è possibile|darò|intendo|me la sento di|è possibile per me|scriverò|fornirò|aiuterò)"
@@ -383,7 +384,7 @@ _IT = _lexicon(
     delivers=r"^(?:sì|certo|ecco|volentieri|certamente)\b",
 )
 
-_RU = _lexicon(
+_RU = dict(
     decline=(
         r"\bне\s+(?:могу|буду|стану|смогу|имею\s+права|вправе|готов[аы]?|хочу|собираюсь)\s+"
         r"(?:[\w-]+\s+){0,3}?(?:помо|предостав|да(?:ть|м|вать)|пис|напис|состав|созда|отвеча|"
@@ -438,7 +439,7 @@ _RU = _lexicon(
     delivers=r"^(?:да|конечно|вот|разумеется)\b",
 )
 
-_JA = _lexicon(
+_JA = dict(
     decline=(
         r"(?:お手伝い|お答え|ご案内|ご提供|提供|お伝え|お教え|案内|作成|回答|対応|お応え|お受け|"
         r"説明|紹介|代筆|協力|助言|アドバイス|お力添え|ご紹介|ご説明|ご回答)"
@@ -474,7 +475,7 @@ _JA = _lexicon(
     delivers=r"^(?:はい|もちろん|承知しました|かしこまりました|いいですね)",
 )
 
-_KO = _lexicon(
+_KO = dict(
     decline=(
         r"(?:도와|알려|안내해|작성해|써|만들어|제공해|답변해|말씀|답변|제공|안내|작성|추천해|"
         r"보내|예약해|평가해|처방해|진단해)\s*(?:드릴|줄|드리기|드리긴|드리기는|할|주기|"
@@ -504,7 +505,7 @@ _KO = _lexicon(
     delivers=r"^(?:네|물론|알겠습니다|좋아요)",
 )
 
-_ZH = _lexicon(
+_ZH = dict(
     decline=(
         # Chinese often drops the subject after an apology, or altogether: 抱歉, 无法提供…
         r"^(?:很|非常|十分)?(?:抱歉|对不起|不好意思|對不起)[^,。!?.]{0,4},?\s*(?:目前|暂时|暫時)?"
@@ -552,7 +553,8 @@ _ZH = _lexicon(
     delivers=r"^(?:可以|好的|当然|當然|是的|没问题|沒問題)",
 )
 
-LEXICONS: Final[dict[str, Lexicon]] = {
+# each language's patterns, compiled when an answer in it first comes (`lexicon`)
+PATTERNS: Final[dict[str, dict[str, str]]] = {
     "es": _ES,
     "fr": _FR,
     "de": _DE,
@@ -563,3 +565,13 @@ LEXICONS: Final[dict[str, Lexicon]] = {
     "ko": _KO,
     "zh": _ZH,
 }
+
+
+@functools.cache
+def lexicon(language: str) -> Lexicon | None:
+    """The lexicon of a language (None for English, which has rules of its own, and for
+    a language the classifier does not read). Its patterns are compiled on the first
+    answer in that language (2-3 ms here) and kept: a prober whose answers are all in
+    one language holds that language's alone."""
+    patterns = PATTERNS.get(language)
+    return None if patterns is None else _lexicon(**patterns)

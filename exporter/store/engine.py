@@ -11,9 +11,10 @@ that every query is written once, as plain synchronous Core, for both engines.
 
 SQLite runs in WAL mode with synchronous=FULL: a commit is on disk before it returns, so
 neither `kill -9` nor a power cut loses an acknowledged write or corrupts the file. Each
-connection's page cache is 512 KiB rather than SQLite's 2 MB: 1.5 MB less a connection
-once the file is large, for the same insert CPU within 5% (the operating system caches the
-file anyway; bench/notes.md).
+connection's page cache is 128 KiB rather than SQLite's 2 MB: the operating system caches
+the file anyway, and inserting 100,000 runs took the same CPU with 128 KiB, 512 KiB or
+2 MB, while `run` with 24 canaries holds 0.4 MB less after 15 s than with 512 KiB
+(bench/notes.md).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA cache_size=-512",  # KiB, per connection
+    "PRAGMA cache_size=-128",  # KiB, per connection
 )
 CONNECT_TIMEOUT = 5.0  # PostgreSQL: seconds to connect before the store counts as down
 COMMAND_TIMEOUT = 30.0  # PostgreSQL: seconds one statement may take

@@ -17,9 +17,8 @@ from yarl import URL
 from exporter.checkspecs import parse_duration
 from exporter.service import Service
 from exporter.sinks.prometheus import exposition
-from exporter.web import api, pages, reads, traffic, views
+from exporter.web import api, reads, traffic, views
 from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE, error
-from exporter.web.assets import CSS, JS
 from exporter.web.auth import Guard, Hasher, TooBusy
 from exporter.web.limits import TokenBucket
 from exporter.webconfig import WebConfig
@@ -67,8 +66,8 @@ def make_app(service: Service, web_config: WebConfig | None = None) -> web.Appli
     add.add_get("/runs/{run_id}", run_page)
     add.add_get("/config", config_page)
     add.add_get("/insights", insights_page)
-    add.add_get("/static/style.css", static(CSS, "text/css"))
-    add.add_get("/static/app.js", static(JS, "text/javascript"))
+    add.add_get("/static/style.css", static("CSS", "text/css"))
+    add.add_get("/static/app.js", static("JS", "text/javascript"))
     add.add_get("/metrics", metrics)
     add.add_get("/probe", api.get_probe)
     add.add_get("/api/v1/status", api.get_status)
@@ -170,10 +169,16 @@ def authenticate(web_config: WebConfig, hasher: Hasher) -> Any:
     return check
 
 
-def static(text: str, content_type: str) -> Any:
+def static(name: str, content_type: str) -> Any:
+    """The handler of an asset of `exporter.web.assets`, read at its first request."""
+
     async def serve(_request: web.Request) -> web.Response:
+        from exporter.web import assets
+
         return web.Response(
-            text=text, content_type=content_type, headers={"Cache-Control": "max-age=300"}
+            text=getattr(assets, name),
+            content_type=content_type,
+            headers={"Cache-Control": "max-age=300"},
         )
 
     return serve
@@ -184,6 +189,8 @@ def html(text: str, status: int = 200) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
+    from exporter.web import pages
+
     service = request.app[SERVICE]
     target = request.query.get("target", "")
     state = request.query.get("state", "")
@@ -200,6 +207,8 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def runs_page(request: web.Request) -> web.Response:
+    from exporter.web import pages
+
     service = request.app[SERVICE]
     query = api.run_query(service, request.query)
     listing = await api.list_runs(service, query)
@@ -219,6 +228,8 @@ async def runs_page(request: web.Request) -> web.Response:
 
 
 async def run_page(request: web.Request) -> web.Response:
+    from exporter.web import pages
+
     service = request.app[SERVICE]
     found, notice = await reads.run(service, request.match_info["run_id"])
     if found is None:
@@ -234,6 +245,8 @@ async def run_page(request: web.Request) -> web.Response:
 
 async def insights_page(request: web.Request) -> web.Response:
     """The operator report, live: built from the store on each request."""
+    from exporter.web import pages
+
     service = request.app[SERVICE]
     since = request.query.get("since", "7d")
     if since not in pages.SINCE:
@@ -256,6 +269,8 @@ async def insights_page(request: web.Request) -> web.Response:
 
 
 async def config_page(request: web.Request) -> web.Response:
+    from exporter.web import pages
+
     service = request.app[SERVICE]
     data = views.config(service.config)
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)

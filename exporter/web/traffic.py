@@ -1,5 +1,6 @@
 """Real users' traffic beside the canary runs: each proxy's counts, and the exchanges a
-proxy with `capture: true` kept, with the feedback given on their conversation.
+proxy with `capture: true` kept, with the feedback given on their conversation. The page
+renderers (`exporter.web.pages`) load at the first page view, as the other pages' do.
 
     GET /traffic                    the page: per proxy, then the captured exchanges
     GET /traffic/{exchange_id}      one captured exchange and its conversation's feedback
@@ -15,7 +16,6 @@ from aiohttp import web
 
 from exporter.service import Service
 from exporter.web.api import SERVICE
-from exporter.web.pages import badge, clock, e, layout, message, ms, not_found
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -68,6 +68,8 @@ async def get_exchange(request: web.Request) -> web.Response:
 
 def _summary(service: Service) -> str:
     """One row per proxy from the traffic metrics: requests, errors, refusal rate."""
+    from exporter.web.pages import e
+
     rows = []
     for proxy in service.config.proxies:
         totals = service.traffic.totals(proxy.name)
@@ -93,6 +95,8 @@ def _why(x: dict[str, Any]) -> str:
 
 
 async def traffic_page(request: web.Request) -> web.Response:
+    from exporter.web.pages import badge, clock, e, layout, ms
+
     service = request.app[SERVICE]
     exchanges = await _list(service, request.query)
     rows = (
@@ -123,6 +127,8 @@ async def traffic_page(request: web.Request) -> web.Response:
 
 
 async def exchange_page(request: web.Request) -> web.Response:
+    from exporter.web.pages import clock, e, layout, message, ms, not_found
+
     found = await _one(request.app[SERVICE], request.match_info["exchange_id"])
     if found is None:
         page = not_found("No such captured exchange: it may have aged out.")

@@ -43,9 +43,16 @@ HEAVY = (
     "rapidfuzz",
 )
 STORE = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
-# `run` with a plain config (no proxy, no report due, no config error) needs none of these:
-# the report itself (its schedule only), the proxy's forwarding, "did you mean".
+# `run` with a plain config (no proxy, no report due, no config error, OpenAI-compatible
+# targets) needs none of these: the report itself (its schedule only), the proxy's
+# forwarding, "did you mean", the other dialects, the page renderers (until a page is
+# viewed).
 RUN_UNUSED = (
+    "exporter.web.pages",
+    "exporter.web.assets",
+    "exporter.protocols.anthropic",
+    "exporter.protocols.ollama",
+    "exporter.ndjson",
     "exporter.report.build",
     "exporter.report.render",
     "exporter.stats",
@@ -192,6 +199,7 @@ async def test_run_without_tracing_loads_no_tracing_sdk(tmp_path: Path, simulato
     assert "aiohttp" in modules and "prometheus_client" in modules and "sqlalchemy" in modules
     assert among(modules, (*HEAVY, "opentelemetry.sdk", "alembic", "mako")) == []
     assert "exporter.report.schedule" in modules and "exporter.proxy" in modules
+    assert "exporter.protocols.openai" in modules  # the dialect the target uses
     assert among(modules, RUN_UNUSED) == []
     assert "sqlalchemy.dialects.sqlite.pysqlite" in modules
     assert among(modules, SQLITE_UNUSED) == []
