@@ -28,7 +28,7 @@ PRAGMAS = {
     "synchronous": 2,
     "busy_timeout": 10000,
     "foreign_keys": 1,
-    "cache_size": -512,
+    "cache_size": -128,  # KiB: 128 KiB a connection
 }
 
 
