@@ -29,7 +29,7 @@ from exporter.checkspecs import Rubric
 from exporter.config import Message, RunSpec
 from exporter.errors import ErrorClass
 from exporter.judges.panel import Panel, Review
-from exporter.protocols import PROBES
+from exporter.protocols import probe_for
 from exporter.protocols.http import timing_trace
 from exporter.redaction import redact, scrub, secrets
 from exporter.refusal import detect_refusal
@@ -240,7 +240,7 @@ async def _probe(
     session: aiohttp.ClientSession, spec: RunSpec, messages: Sequence[Message], deadline: float
 ) -> Exchange:
     try:
-        return await PROBES[spec.target.protocol](session, spec, messages, deadline)
+        return await probe_for(spec.target.protocol)(session, spec, messages, deadline)
     except Exception as exc:  # a bug of ours must not take the scheduler down
         log_crash("probe crashed", exc, spec)
         return Exchange(error_class=ErrorClass.INTERNAL, error_detail=repr(exc))

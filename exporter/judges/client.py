@@ -12,7 +12,7 @@ import aiohttp
 
 from exporter.config import Canary, Judge, Message, RunSpec
 from exporter.errors import ErrorClass
-from exporter.protocols import PROBES
+from exporter.protocols import probe_for
 from exporter.redaction import redact, secrets
 from exporter.result import Exchange
 
@@ -49,7 +49,7 @@ async def ask(
     sent = [Message(role=role, content=content) for role, content in messages]  # type: ignore[arg-type]
     deadline = asyncio.get_running_loop().time() + spec.timeout
     try:
-        exchange = await PROBES[judge.protocol](session, spec, sent, deadline)
+        exchange = await probe_for(judge.protocol)(session, spec, sent, deadline)
     except Exception as exc:  # a bug of ours is the judge's error, not the canary's
         log.exception("judge call crashed", extra={"judge": judge.name})
         exchange = Exchange(error_class=ErrorClass.INTERNAL, error_detail=repr(exc)[:300])

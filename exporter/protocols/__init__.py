@@ -1,14 +1,15 @@
 """Wire dialects: one module per protocol, each an `async probe(...) -> Exchange`.
 
-Dispatch is a map from the configured protocol name to its probe function. Each dialect's
+Dispatch is `probe_for(protocol)`, the protocol's probe function. Each dialect's
 module is imported when a target first uses it (a config of OpenAI-compatible targets
 never loads the Anthropic or Ollama code: issue 22's memory goal), then kept.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 
@@ -26,25 +27,9 @@ WHERE: dict[Protocol, tuple[str, str]] = {
 }
 
 
-class _Probes(Mapping[Protocol, Probe]):
-    """The probe function of each protocol, its module imported on first use."""
-
-    def __init__(self) -> None:
-        self._loaded: dict[Protocol, Probe] = {}
-
-    def __getitem__(self, protocol: Protocol) -> Probe:
-        probe = self._loaded.get(protocol)
-        if probe is None:
-            module, name = WHERE[protocol]
-            probe = getattr(importlib.import_module(f"exporter.protocols.{module}"), name)
-            self._loaded[protocol] = probe
-        return probe
-
-    def __iter__(self) -> Iterator[Protocol]:
-        return iter(WHERE)
-
-    def __len__(self) -> int:
-        return len(WHERE)
-
-
-PROBES: Mapping[Protocol, Probe] = _Probes()
+@functools.cache
+def probe_for(protocol: Protocol) -> Probe:
+    """The probe function of a protocol, its module imported on first use."""
+    module, name = WHERE[protocol]
+    probe: Probe = getattr(importlib.import_module(f"exporter.protocols.{module}"), name)
+    return probe

@@ -12,7 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from exporter.config import Message, RunSpec, parse_config
 from exporter.errors import ErrorClass, ProbeError
-from exporter.protocols import PROBES, anthropic
+from exporter.protocols import anthropic, probe_for
 from exporter.protocols.anthropic import RATELIMIT_PREFIX, apply_event, apply_message, build_request
 from exporter.protocols.http import Recorder, StreamState, end_stream, finish_answer, ratelimit
 from exporter.result import Exchange, RateLimit
@@ -47,7 +47,7 @@ def msg(role: str, content: str) -> Message:
 
 
 def test_is_registered_for_its_protocol() -> None:
-    assert PROBES[spec_for().target.protocol] is anthropic.probe
+    assert probe_for(spec_for().target.protocol) is anthropic.probe
 
 
 @pytest.mark.parametrize(

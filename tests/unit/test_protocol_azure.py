@@ -11,7 +11,7 @@ import pytest
 
 from exporter.config import Message, RunSpec, parse_config
 from exporter.errors import ErrorClass, ProbeError
-from exporter.protocols import PROBES, openai
+from exporter.protocols import openai, probe_for
 from exporter.protocols.http import Recorder, StreamState, end_stream
 from exporter.protocols.openai import apply_chunk, azure_request, filtered_prompt, openai_request
 from exporter.result import Exchange
@@ -50,8 +50,8 @@ HI = [Message(role="user", content="hi")]
 
 
 def test_is_registered_for_its_protocol() -> None:
-    assert PROBES[spec_for().target.protocol] is openai.probe_azure
-    assert PROBES[spec_for(protocol="openai").target.protocol] is openai.probe
+    assert probe_for(spec_for().target.protocol) is openai.probe_azure
+    assert probe_for(spec_for(protocol="openai").target.protocol) is openai.probe
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from exporter.config import Message, RunSpec, parse_config
 from exporter.errors import ErrorClass, ProbeError
 from exporter.ndjson import NDJSONDecoder
-from exporter.protocols import PROBES, ollama
+from exporter.protocols import ollama, probe_for
 from exporter.protocols.http import Recorder, StreamState, end_stream, finish_answer
 from exporter.protocols.ollama import apply_object, apply_response, build_request, server_timings
 from exporter.result import Exchange
@@ -44,7 +44,7 @@ def msg(role: str, content: str) -> Message:
 
 
 def test_is_registered_for_its_protocol() -> None:
-    assert PROBES[spec_for().target.protocol] is ollama.probe
+    assert probe_for(spec_for().target.protocol) is ollama.probe
 
 
 @pytest.mark.parametrize(
