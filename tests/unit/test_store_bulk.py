@@ -4,9 +4,9 @@ carries the engine's pragmas."""
 
 from __future__ import annotations
 
+import _sqlite3
 import asyncio
 import ctypes
-import ctypes.util
 import sqlite3
 import time
 import uuid
@@ -45,10 +45,9 @@ def fresh_database(tmp_path: Path) -> str:
 
 
 def sqlite_memory() -> Callable[[], int]:
-    name = ctypes.util.find_library("sqlite3")
-    if name is None:
-        pytest.skip("no libsqlite3 to ask for its memory")
-    used = ctypes.CDLL(name).sqlite3_memory_used
+    """SQLite's own memory counter, from the library the `sqlite3` module runs on (its
+    extension's handle finds the symbol there, linked in or among its dependencies)."""
+    used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
     used.restype = ctypes.c_int64
     return used
 
