@@ -25,7 +25,7 @@ from exporter.store.bulk import Bulk
 from exporter.store.engine import COMMAND_TIMEOUT
 from exporter.store.errors import Unavailable
 from exporter.store.metrics import StoreMetrics
-from exporter.store.pace import Pace
+from exporter.store.pace import Pace, release
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -69,6 +69,8 @@ class Writer:
         self._identity: dict[str, Identity] = {}  # per target, as last written
         self._thread: threading.Thread | None = None
         self._stop_at: float | None = None
+        # read when scraped: a `set` on every put took a lock in the loop's thread
+        metrics.queue.set_function(self.__len__)
 
     def put(self, result: ProbeResult) -> None:
         """Never waits: a full queue drops the run (counted)."""
@@ -78,7 +80,6 @@ class Writer:
             return
         self._queue.append(result)
         self._accepted += 1
-        self.metrics.queue.set(queued + 1)
         if (not queued or queued + 1 >= self.batch) and not self._wake.is_set():
             self._wake.set()  # the first run (the linger starts) or a full batch
 
@@ -207,12 +208,12 @@ class Writer:
             self._identity.update(identity)
             self.metrics.writes.labels("written").inc(len(batch))
         self._batch = []
-        self.metrics.queue.set(len(self))
         if not self._queue:
             self._hurry.clear()  # a flush waiting for these runs has them
         with self._progress:
             self._done += len(batch)
             self._progress.notify_all()
+        release(batch, Pace(behind=self._behind))  # freed a few runs at a time
 
     def _write(self, bulk: Bulk, batch: Sequence[ProbeResult]) -> dict[str, Identity]:
         statements = bulk.statements
@@ -246,6 +247,8 @@ class Writer:
                 changes.append(change.params(row))
             identity[result.target] = now
         bulk.write(summaries, contents, changes, pace)
+        release(summaries, pace)
+        release(contents, pace)
         return identity
 
     def _known(self, bulk: Bulk, targets: set[str]) -> dict[str, Identity]:

@@ -71,3 +71,9 @@ def complaint(run_id: str, received_at: float, comment: str = "wrong sum") -> Fe
 def sqlite_store(tmp_path: Path, shard: str = "0/1", **settings: object) -> Store:
     config = StoreSettings.model_validate({"url": f"sqlite:///{tmp_path / 'cc.db'}", **settings})
     return Store(locate(config, tmp_path), config, shard=shard, text_chars=64)
+
+
+def queue_length(store: Store) -> float:
+    """chatcanary_store_queue_length as a scrape reads it."""
+    (family,) = store.metrics.queue.collect()
+    return family.samples[0].value

@@ -12,7 +12,7 @@ from exporter.feedback import Feedback, Rating
 from exporter.result import Outcome
 from exporter.store import Unavailable
 from tests.integration.conftest import wait_for
-from tests.unit.store_helpers import run, sqlite_store
+from tests.unit.store_helpers import queue_length, run, sqlite_store
 
 NOW = float(int(time.time()) - 3600)  # recent: the retention pass at open keeps it
 
@@ -155,7 +155,7 @@ async def test_a_full_queue_drops_and_counts_never_waits(tmp_path: Path) -> None
         store.record(run(NOW + i))
     assert len(store.writer) == 3
     assert store.metrics.writes.labels("dropped")._value.get() == 2
-    assert store.metrics.queue._value.get() == 3
+    assert queue_length(store) == 3
     with pytest.raises(Unavailable):
         await store.add_feedback(feedback("lost?", NOW))
     assert store.metrics.feedback.labels("refused")._value.get() == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from exporter.store.pace import Pace
+import weakref
+
+from exporter.store.pace import RELEASE, Pace, release
 
 
 class Clock:
@@ -52,3 +54,23 @@ def test_it_does_not_pause_while_behind_and_counts_the_work_anew() -> None:
         clock.now += 0.001
         pace()
     assert clock.slept == [0.001]
+
+
+class Item:
+    pass
+
+
+def test_release_frees_a_few_items_between_paces_and_empties_the_list() -> None:
+    items = [Item() for _ in range(2 * RELEASE + 10)]
+    alive = [weakref.ref(i) for i in items]
+    seen: list[int] = []
+    release(items, lambda: seen.append(sum(r() is not None for r in alive)))
+    assert items == []
+    # freed from the end, RELEASE at a time: the pace sees fewer left each call
+    assert seen == [RELEASE + 10, 10, 0]
+
+
+def test_release_of_nothing_never_paces() -> None:
+    calls: list[None] = []
+    release([], lambda: calls.append(None))
+    assert calls == []
