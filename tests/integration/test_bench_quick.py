@@ -67,6 +67,8 @@ BENCHMARKS: dict[str, tuple[str, Figures]] = {
             r["goals"]["sqlite_write_rate"]["committed_per_s"],
             r["goals"]["scheduler_lag_p99"]["off_ms"],
             r["goals"]["scheduler_lag_p99"]["sqlite_ms"],
+            r["goals"]["loop_lateness_p99_at_goal_rate"]["sqlite_ms"],
+            r["goals"]["loop_lateness_p99_at_goal_rate"]["neighbour_ms"],
         ],
     ),
     "proxy": (
