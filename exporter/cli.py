@@ -452,10 +452,10 @@ def _load(path: Path) -> Config | None:
 def _load_web(path: Path | None) -> tuple[bool, WebConfig | None]:
     """(ok, the web config or None when no file was given); errors go to stderr."""
     from exporter.config import ConfigError
+    if path is None:  # the web config's models are imported only for a file
+        return True, None
     from exporter.webconfig import load_web_config
 
-    if path is None:
-        return True, None
     try:
         return True, load_web_config(path)
     except ConfigError as exc:

@@ -5,7 +5,7 @@ in the spirit of Prometheus's exporter-toolkit file.
 tls_server_config:
   cert_file: /etc/chatcanary/tls.crt
   key_file: /etc/chatcanary/tls.key
-basic_auth_users:                 # user: password hash (see `hash_password`)
+basic_auth_users:                 # user: password hash (see exporter/passwords.py)
   alice: pbkdf2_sha256$600000$c2FsdA$...
 bearer_tokens: ["${CHATCANARY_READ_TOKEN}"]
 write:                            # POST endpoints take these credentials instead
@@ -21,10 +21,6 @@ a small pool of its own, bounded and rate limited per client (exporter/web/auth.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,48 +39,12 @@ from pydantic import (
 from exporter import yamlsource
 from exporter.checkspecs import Strict, matching
 from exporter.config import ConfigError, describe
-
-SCHEME = "pbkdf2_sha256"
-ITERATIONS = 600_000
-DUMMY_HASH = (
-    "pbkdf2_sha256$600000$Y2hhdGNhbmFyeS1kdW1teQ$r8U2es2Ndkj0mRdL2zVITXCCx9hOFagJneAhgjyERz8"
-)
-
-
-def hash_password(password: str, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
-    """`pbkdf2_sha256$ITERATIONS$SALT$HASH` (salt and hash in unpadded base64)."""
-    salt = secrets.token_bytes(16) if salt is None else salt
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return f"{SCHEME}${iterations}${_b64(salt)}${_b64(digest)}"
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-
-
-def _parse_hash(encoded: str) -> tuple[int, bytes, bytes]:
-    scheme, iterations, salt, digest = encoded.split("$")
-    if scheme != SCHEME or not iterations.isdigit() or int(iterations) < 1:
-        raise ValueError
-    return int(iterations), _unb64(salt), _unb64(digest)
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    try:
-        iterations, salt, expected = _parse_hash(encoded)
-    except ValueError:
-        return False
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return hmac.compare_digest(digest, expected)
+from exporter.passwords import SCHEME, parse_hash
 
 
 def _a_hash(encoded: str) -> str:
     try:
-        _parse_hash(encoded)
+        parse_hash(encoded)
     except ValueError:
         raise ValueError(
             f"passwords are stored as {SCHEME}$ITERATIONS$SALT$HASH hashes (docs: web-and-apis)"

@@ -8,7 +8,7 @@ another site's page may not change state nor start a run (`cross_site`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from aiohttp import web
@@ -21,7 +21,9 @@ from exporter.web import api, reads, traffic, views
 from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE, error
 from exporter.web.auth import Guard, Hasher, TooBusy
 from exporter.web.limits import TokenBucket
-from exporter.webconfig import WebConfig
+
+if TYPE_CHECKING:
+    from exporter.webconfig import WebConfig
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 COSTLY_READS = frozenset({"/probe"})  # a GET that may start a run, and so spend tokens

@@ -11,9 +11,13 @@ import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
+from exporter.passwords import DUMMY_HASH, verify_password
 from exporter.web.limits import PerClient, QuietLog
-from exporter.webconfig import DUMMY_HASH, Credentials, verify_password
+
+if TYPE_CHECKING:
+    from exporter.webconfig import Credentials
 
 log = logging.getLogger(__name__)
 _CACHE_LIMIT = 256

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from exporter.cli import probe_once
+from exporter.passwords import hash_password
 from exporter.simulator import Behaviour
-from exporter.webconfig import hash_password
 from tests.integration.conftest import (
     CLI,
     Sim,

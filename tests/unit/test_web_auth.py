@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from exporter.passwords import hash_password, verify_password
 from exporter.web.app import HASHER
 from exporter.web.auth import Guard, Hasher, TooBusy
-from exporter.webconfig import Credentials, WebConfig, hash_password, verify_password
+from exporter.webconfig import Credentials, WebConfig
 from tests.unit.test_web_api import Api, serve
 
 FAST = 1000  # iterations: enough to test the scheme, quick enough for a unit test

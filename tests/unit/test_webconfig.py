@@ -1,4 +1,4 @@
-"""The web config file: exporter/webconfig.py — password hashes, the guard, loading."""
+"""The web config file: exporter/webconfig.py — the guard, loading."""
 
 from __future__ import annotations
 
@@ -7,25 +7,12 @@ from pathlib import Path
 import pytest
 
 from exporter.config import ConfigError
-from exporter.webconfig import (
-    WebConfig,
-    hash_password,
-    load_web_config,
-    verify_password,
-)
+from exporter.passwords import hash_password
+from exporter.webconfig import WebConfig, load_web_config
 
 FAST = 1000  # iterations: enough to test the scheme, quick enough for a unit test
 TOKEN = "read-token-0123456789"
 WRITE_TOKEN = "write-token-0123456789"
-
-
-def test_password_hashes_verify_and_are_salted() -> None:
-    first = hash_password("hunter22", iterations=FAST)
-    assert first.startswith("pbkdf2_sha256$1000$")
-    assert verify_password("hunter22", first)
-    assert not verify_password("hunter23", first)
-    assert hash_password("hunter22", iterations=FAST) != first
-    assert not verify_password("hunter22", "plain-text")
 
 
 def test_write_credentials_replace_the_top_level_ones_for_writes() -> None:
