@@ -128,6 +128,9 @@ class Bulk(Protocol):
 # sizes a table whatever the batches. SQLite's memory after 60,000 runs, one statement
 # per batch size (8 kept) against these: batches of 1-500 runs 3.9 against 1.1 MB, of
 # 500 2.4 against 1.0 MB; full batches cost about 10% more CPU, mixed ones 5% less.
+# A batch of fewer rows than that, as a sidecar's few canaries write, goes in row by row
+# through the one-row statement: no multi-row statement is prepared until a batch needs
+# one (`run` with 24 canaries: 0.4 MB less RSS; bench/notes.md, memory).
 SQLITE_ROWS = 64
 SQLITE_STATEMENTS = 2 * SQLITE_ROWS.bit_length()  # the inserts of both tables
 
@@ -141,8 +144,11 @@ def many_rows(sql: str, count: int) -> str:
 
 
 def chunks(count: int) -> list[int]:
-    """The row counts of the statements that insert `count` rows: SQLITE_ROWS while as
-    many are left, then the powers of two of the rest, largest first."""
+    """The row counts of the statements that insert `count` rows: one row each for fewer
+    than SQLITE_ROWS; else SQLITE_ROWS while as many are left, then the powers of two of
+    the rest, largest first."""
+    if count < SQLITE_ROWS:
+        return [1] * count
     whole, rest = divmod(count, SQLITE_ROWS)
     return [SQLITE_ROWS] * whole + [
         1 << b for b in reversed(range(rest.bit_length())) if rest >> b & 1
