@@ -40,6 +40,8 @@ from exporter import yamlsource
 from exporter.checkspecs import Strict, matching
 from exporter.config import ConfigError, describe
 from exporter.passwords import SCHEME, parse_hash
+from exporter.passwords import hash_password as hash_password  # where 0.1.0 had them
+from exporter.passwords import verify_password as verify_password
 
 
 def _a_hash(encoded: str) -> str:

@@ -35,6 +35,13 @@ def test_malformed_hashes_are_refused_not_raised() -> None:
         assert not verify_password("pw", encoded)
 
 
+def test_the_functions_are_still_where_0_1_0_documented_them() -> None:
+    from exporter import webconfig
+
+    assert webconfig.hash_password is hash_password
+    assert webconfig.verify_password is verify_password
+
+
 def test_checking_a_password_imports_no_config_model() -> None:
     """The web server checks passwords with or without a web config file; `run` without
     one builds none of the web config's pydantic models."""
