@@ -37,35 +37,13 @@ from exporter.redaction import redact_result
 from exporter.result import Outcome
 from exporter.service import FeedbackNotKept, Service
 from exporter.web import probe, reads, views
+from exporter.web.base import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE, BadRequest
 from exporter.web.limits import TokenBucket
 
-SERVICE = web.AppKey("service", Service)
-RUN_NOW_LIMIT = web.AppKey("run_now_limit", TokenBucket)
-FEEDBACK_LIMIT = web.AppKey("feedback_limit", TokenBucket)
 RUN_BODY_LIMIT = 4096
 LIST_LIMIT = 500  # the most items one page of a listing holds
 PAGE = 100  # items per page unless `limit` says otherwise
 FEEDBACK_RETRY = 5  # seconds, the Retry-After of a 503 on feedback the store cannot commit
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
-
-
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers)
-
-
-@web.middleware
-async def bad_requests(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-    except BadRequest as exc:
-        return error(exc.status, str(exc), exc.headers)
-    return response
 
 
 # --- reads ------------------------------------------------------------------------------

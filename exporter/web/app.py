@@ -8,6 +8,8 @@ another site's page may not change state nor start a run (`cross_site`)."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -17,9 +19,8 @@ from yarl import URL
 from exporter.checkspecs import parse_duration
 from exporter.service import Service
 from exporter.sinks.prometheus import exposition
-from exporter.web import api, reads, traffic, views
-from exporter.web.api import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE, error
 from exporter.web.auth import Guard, Hasher, TooBusy
+from exporter.web.base import FEEDBACK_LIMIT, RUN_NOW_LIMIT, SERVICE, bad_requests, error
 from exporter.web.limits import TokenBucket
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ HISTORY_SHOWN = 50  # runs of the same canary on a run's page
 
 
 def make_app(service: Service, web_config: WebConfig | None = None) -> web.Application:
-    middlewares = [cross_site, api.bad_requests]
+    middlewares = [cross_site, bad_requests]
     hasher = Hasher()
     if web_config is not None:
         middlewares.insert(1, authenticate(web_config, hasher))
@@ -71,18 +72,36 @@ def make_app(service: Service, web_config: WebConfig | None = None) -> web.Appli
     add.add_get("/static/style.css", static("CSS", "text/css"))
     add.add_get("/static/app.js", static("JS", "text/javascript"))
     add.add_get("/metrics", metrics)
-    add.add_get("/probe", api.get_probe)
-    add.add_get("/api/v1/status", api.get_status)
-    add.add_get("/api/v1/runs", api.get_runs)
-    add.add_get("/api/v1/runs/{run_id}", api.get_run)
-    add.add_post("/api/v1/runs", api.post_run)
-    add.add_get("/api/v1/feedback", api.get_feedback)
-    add.add_post("/api/v1/feedback", api.post_feedback)
-    traffic.add_routes(add)
+    add.add_get("/probe", lazy("api", "get_probe"))
+    add.add_get("/api/v1/status", lazy("api", "get_status"))
+    add.add_get("/api/v1/runs", lazy("api", "get_runs"))
+    add.add_get("/api/v1/runs/{run_id}", lazy("api", "get_run"))
+    add.add_post("/api/v1/runs", lazy("api", "post_run"))
+    add.add_get("/api/v1/feedback", lazy("api", "get_feedback"))
+    add.add_post("/api/v1/feedback", lazy("api", "post_feedback"))
+    add.add_get("/traffic", lazy("traffic", "traffic_page"))
+    add.add_get("/traffic/{exchange_id}", lazy("traffic", "exchange_page"))
+    add.add_get("/api/v1/traffic", lazy("traffic", "get_traffic"))
+    add.add_get("/api/v1/traffic/{exchange_id}", lazy("traffic", "get_exchange"))
     add.add_get("/-/healthy", healthy)
     add.add_get("/-/ready", ready)
     add.add_post("/-/reload", reload)
     return app
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def lazy(module: str, name: str) -> Handler:
+    """The handler `name` of `exporter.web.<module>`, imported at the first request that
+    needs it, as the pages are: a sidecar that is only scraped and health-checked never
+    loads the API, its reads of the store nor its views (0.2 MB of `run`'s memory)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        handler: Handler = getattr(importlib.import_module(f"exporter.web.{module}"), name)
+        return await handler(request)
+
+    return handle
 
 
 PROTECTION = web.AppKey("protection", str)
@@ -191,7 +210,7 @@ def html(text: str, status: int = 200) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    from exporter.web import pages
+    from exporter.web import api, pages, reads
 
     service = request.app[SERVICE]
     target = request.query.get("target", "")
@@ -209,7 +228,7 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def runs_page(request: web.Request) -> web.Response:
-    from exporter.web import pages
+    from exporter.web import api, pages, views
 
     service = request.app[SERVICE]
     query = api.run_query(service, request.query)
@@ -230,7 +249,7 @@ async def runs_page(request: web.Request) -> web.Response:
 
 
 async def run_page(request: web.Request) -> web.Response:
-    from exporter.web import pages
+    from exporter.web import api, pages, reads, views
 
     service = request.app[SERVICE]
     found, notice = await reads.run(service, request.match_info["run_id"])
@@ -271,7 +290,7 @@ async def insights_page(request: web.Request) -> web.Response:
 
 
 async def config_page(request: web.Request) -> web.Response:
-    from exporter.web import pages
+    from exporter.web import pages, views
 
     service = request.app[SERVICE]
     data = views.config(service.config)

@@ -15,14 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from exporter.service import Service
-from exporter.web.api import SERVICE
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/traffic", traffic_page)
-    router.add_get("/traffic/{exchange_id}", exchange_page)
-    router.add_get("/api/v1/traffic", get_traffic)
-    router.add_get("/api/v1/traffic/{exchange_id}", get_exchange)
+from exporter.web.base import SERVICE
 
 
 async def _list(service: Service, query: Any) -> list[dict[str, Any]]:

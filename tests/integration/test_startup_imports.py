@@ -46,10 +46,17 @@ STORE = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
 # `run` with a plain config (no proxy, no report due, no config error, OpenAI-compatible
 # targets) needs none of these: the report itself (its schedule only), the proxy's
 # forwarding, "did you mean", the other dialects, the page renderers (until a page is
-# viewed).
+# viewed), the API's handlers, reads and views (until a request of theirs), the web
+# config's models (without a web config file).
 RUN_UNUSED = (
     "exporter.web.pages",
     "exporter.web.assets",
+    "exporter.web.api",
+    "exporter.web.reads",
+    "exporter.web.probe",
+    "exporter.web.views",
+    "exporter.web.traffic",
+    "exporter.webconfig",
     "exporter.protocols.anthropic",
     "exporter.protocols.ollama",
     "exporter.ndjson",
